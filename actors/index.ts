@@ -1,0 +1,16 @@
+export { ActorErrorCodes, InvalidArgumentError, ConfigError } from "./errors.ts";
+export { parseActorHostConfig } from "./config.ts";
+export type { ActorHostConfig } from "./config.ts";
+export { ActorHost } from "./runtime/actor_host.ts";
+export type { ActorHostOptions } from "./runtime/actor_host.ts";
+export type { Actor, ActorContext, ActorFactory, ActorMessage } from "./runtime/actor.ts";
+export { FencedState, readStateRecord } from "./runtime/fenced_state.ts";
+export { LeaseTable, leaseKey, partitionFromKey } from "./runtime/lease_table.ts";
+export type { Lease, LeaseEvent, LeaseTableOptions } from "./runtime/lease_table.ts";
+export { Mailbox } from "./runtime/mailbox.ts";
+export { createHostMetrics, serveMetrics } from "./runtime/metrics.ts";
+export type { HostMetrics, MetricsServer } from "./runtime/metrics.ts";
+export { createLogger, REDACT_PATHS } from "./runtime/logger.ts";
+export type { LoggerOptions } from "./runtime/logger.ts";
+export { TenantActor, TenantOps, createTenantActor } from "./tenant/tenant_actor.ts";
+export type { CounterReply } from "./tenant/tenant_actor.ts";

@@ -1,0 +1,67 @@
+/**
+ * The actor host process: `node --import tsx actors/main.ts`. Configured by environment
+ * (actors/config.ts); SIGTERM/SIGINT hand every partition over before exiting.
+ */
+import { connectBus, createSubjects, provisionBus, toWireError, watchBusStatus } from "../bus/index.ts";
+import { parseActorHostConfig } from "./config.ts";
+import { ActorHost } from "./runtime/actor_host.ts";
+import { createLogger } from "./runtime/logger.ts";
+import { createHostMetrics, serveMetrics } from "./runtime/metrics.ts";
+import { createTenantActor } from "./tenant/tenant_actor.ts";
+
+const config = parseActorHostConfig();
+const log = createLogger({ name: "actor-host", level: config.logLevel });
+
+async function main(): Promise<void> {
+  const nc = await connectBus({ servers: config.natsUrl, name: `sf-actor-host-${config.hostId}` });
+  void watchBusStatus(nc, (event) => log.info({ event }, "nats status"));
+  const subjects = createSubjects({ prefix: config.subjectPrefix, partitions: config.partitions });
+  const buckets = await provisionBus(nc, subjects, {
+    leaseTtlMs: config.leaseTtlMs,
+    replicas: config.streamReplicas,
+  });
+  const metrics = createHostMetrics();
+  const metricsServer = await serveMetrics(metrics.registry, config.metricsPort);
+  const host = await ActorHost.create({
+    nc,
+    subjects,
+    hostId: config.hostId,
+    buckets,
+    factory: createTenantActor,
+    log,
+    metrics,
+    mailboxCapacity: config.mailboxCapacity,
+    idlePassivateMs: config.idlePassivateMs,
+    balanceIntervalMs: config.balanceIntervalMs,
+  });
+  await host.start();
+  log.info(
+    { host: config.hostId, metricsPort: metricsServer.port, nats: config.natsUrl },
+    "actor host ready",
+  );
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    host
+      .stop()
+      .then(() => nc.drain())
+      .then(() => metricsServer.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err: toWireError(err) }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  log.fatal({ err: toWireError(err) }, "actor host failed to start");
+  process.exit(1);
+});

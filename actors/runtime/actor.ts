@@ -1,0 +1,34 @@
+/** What an actor is, seen from the runtime that hosts it. */
+import type { Logger } from "pino";
+import type { RequestMeta } from "../../bus/index.ts";
+import type { FencedState } from "./fenced_state.ts";
+
+export interface ActorContext {
+  readonly tenant: string;
+  readonly partition: number;
+  /** The owner's fencing epoch (lease revision); every durable write carries it. */
+  readonly epoch: number;
+  readonly hostId: string;
+  readonly log: Logger;
+  /** Durable, fenced state of this actor (one record per name). */
+  state<T>(name?: string): FencedState<T>;
+  /** True while this host still holds a valid lease on the actor's partition. */
+  stillOwner(): boolean;
+}
+
+export interface ActorMessage {
+  readonly op: string;
+  readonly body: unknown;
+  readonly meta: RequestMeta;
+}
+
+export interface Actor {
+  /** Runs in the actor's first turn on this host (load state, fence older owners). */
+  activate?(): Promise<void>;
+  /** One turn: returns the reply body, or throws an SfError for a coded error reply. */
+  handle(message: ActorMessage): Promise<unknown>;
+  /** Runs when the actor goes idle or its partition moves away. */
+  passivate?(): Promise<void>;
+}
+
+export type ActorFactory = (context: ActorContext) => Actor;

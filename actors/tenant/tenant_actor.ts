@@ -1,0 +1,112 @@
+/**
+ * The tenant actor. For now it holds a small, real piece of state: a durable per-tenant
+ * counter whose increments are exactly-once per request id (the ids applied recently are
+ * stored with the count, in the same fenced write), plus where and when it was activated.
+ * The tenant logic of later issues (credentials, dispatch, conversations) grows here.
+ */
+import { BusErrorCodes, SfError } from "../../bus/index.ts";
+import type { Actor, ActorContext, ActorMessage } from "../runtime/actor.ts";
+import type { FencedState } from "../runtime/fenced_state.ts";
+import { InvalidArgumentError } from "../errors.ts";
+
+export const TenantOps = {
+  increment: "incr",
+  get: "get",
+  echo: "echo",
+} as const;
+
+export interface CounterReply {
+  tenant: string;
+  count: number;
+  host: string;
+  epoch: number;
+  activatedAt: number;
+}
+
+interface CounterState {
+  count: number;
+  /** Request ids applied most recently, oldest first. */
+  applied: string[];
+}
+
+// Retries arrive within a caller's deadline, so the window only needs to cover the requests in flight.
+const APPLIED_WINDOW = 512;
+
+export class TenantActor implements Actor {
+  readonly #ctx: ActorContext;
+  readonly #state: FencedState<CounterState>;
+  #counter: CounterState = { count: 0, applied: [] };
+  #applied = new Set<string>();
+  #activatedAt = 0;
+
+  constructor(ctx: ActorContext) {
+    this.#ctx = ctx;
+    this.#state = ctx.state<CounterState>("counter");
+  }
+
+  async activate(): Promise<void> {
+    const stored = await this.#state.activate();
+    this.#counter =
+      stored === undefined
+        ? { count: 0, applied: [] }
+        : { count: stored.count, applied: [...stored.applied] };
+    this.#applied = new Set(this.#counter.applied);
+    this.#activatedAt = Date.now();
+    this.#ctx.log.debug({ count: this.#counter.count }, "tenant actor activated");
+  }
+
+  async handle(message: ActorMessage): Promise<unknown> {
+    switch (message.op) {
+      case TenantOps.increment:
+        return this.#increment(message);
+      case TenantOps.get:
+        return this.#reply();
+      case TenantOps.echo:
+        return message.body;
+      default:
+        throw new SfError(
+          BusErrorCodes.UNKNOWN_OP,
+          `unknown tenant operation ${JSON.stringify(message.op)}`,
+          {
+            details: { op: message.op },
+          },
+        );
+    }
+  }
+
+  async #increment(message: ActorMessage): Promise<CounterReply> {
+    const body = (message.body ?? {}) as { by?: unknown };
+    if (typeof body !== "object" || body === null)
+      throw new InvalidArgumentError("incr takes an object body");
+    const by = body.by ?? 1;
+    if (typeof by !== "number" || !Number.isInteger(by) || by < 1 || by > 1_000_000) {
+      throw new InvalidArgumentError("incr.by must be an integer from 1 to 1000000", {
+        details: { field: "by" },
+      });
+    }
+    const id = message.meta.requestId;
+    if (this.#applied.has(id)) return this.#reply();
+    const applied = [...this.#counter.applied, id];
+    if (applied.length > APPLIED_WINDOW) applied.splice(0, applied.length - APPLIED_WINDOW);
+    const next: CounterState = { count: this.#counter.count + by, applied };
+    await this.#state.save(next);
+    this.#counter = next;
+    this.#applied.add(id);
+    if (this.#applied.size > APPLIED_WINDOW) this.#applied = new Set(applied);
+    return this.#reply();
+  }
+
+  #reply(): CounterReply {
+    return {
+      tenant: this.#ctx.tenant,
+      count: this.#counter.count,
+      host: this.#ctx.hostId,
+      epoch: this.#ctx.epoch,
+      activatedAt: this.#activatedAt,
+    };
+  }
+}
+
+export function createTenantActor(ctx: ActorContext): Actor {
+  return new TenantActor(ctx);
+}

@@ -1,0 +1,128 @@
+/**
+ * The wire format: msgpack bodies (msgpackr, native extension when it loads) inside a versioned
+ * envelope whose metadata rides in NATS headers, so routers and tools can read it without
+ * decoding the body.
+ *
+ * Request headers: `Sf-V` (envelope version), `Sf-Tenant`, `Sf-Trace`, `Sf-Deadline` (wall-clock
+ * epoch ms after which the caller no longer waits), `Sf-Req` (idempotency id of the request).
+ * Reply headers: `Sf-V`, `Sf-Status` (`ok` | `error`), `Sf-Host`, `Sf-Epoch` (the owner's fencing
+ * epoch); an error reply's body is a `WireError`.
+ */
+import { headers } from "@nats-io/transport-node";
+import type { Msg, MsgHdrs } from "@nats-io/transport-node";
+import { Packr } from "msgpackr";
+import { BusErrorCodes, isWireError, SfError } from "./errors.ts";
+import type { WireError } from "./errors.ts";
+
+export const ENVELOPE_VERSION = "1";
+
+export const Headers = {
+  version: "Sf-V",
+  tenant: "Sf-Tenant",
+  trace: "Sf-Trace",
+  deadline: "Sf-Deadline",
+  requestId: "Sf-Req",
+  status: "Sf-Status",
+  host: "Sf-Host",
+  epoch: "Sf-Epoch",
+} as const;
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
+
+export function encodeBody(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+export function decodeBody(data: Uint8Array): unknown {
+  if (data.length === 0) return undefined;
+  try {
+    return packr.unpack(data) as unknown;
+  } catch (err) {
+    throw new SfError(BusErrorCodes.BAD_MESSAGE, "payload is not valid msgpack", { cause: err });
+  }
+}
+
+export interface RequestMeta {
+  tenant: string | undefined;
+  traceId: string;
+  /** Wall-clock epoch ms after which the caller has given up. */
+  deadline: number;
+  requestId: string;
+}
+
+export function requestHeaders(meta: RequestMeta): MsgHdrs {
+  const h = headers();
+  h.set(Headers.version, ENVELOPE_VERSION);
+  if (meta.tenant !== undefined) h.set(Headers.tenant, meta.tenant);
+  h.set(Headers.trace, meta.traceId);
+  h.set(Headers.deadline, String(meta.deadline));
+  h.set(Headers.requestId, meta.requestId);
+  return h;
+}
+
+/** Reads and checks a request's envelope; throws SF_ERR_BAD_MESSAGE when it is not ours. */
+export function readRequest(msg: Msg): { meta: RequestMeta; body: unknown } {
+  const h = msg.headers;
+  if (!h || h.get(Headers.version) !== ENVELOPE_VERSION) {
+    throw new SfError(
+      BusErrorCodes.BAD_MESSAGE,
+      `missing or unsupported envelope version (want ${ENVELOPE_VERSION})`,
+    );
+  }
+  const deadline = Number(h.get(Headers.deadline));
+  const requestId = h.get(Headers.requestId);
+  const traceId = h.get(Headers.trace);
+  if (!Number.isFinite(deadline) || requestId === "" || traceId === "") {
+    throw new SfError(BusErrorCodes.BAD_MESSAGE, "envelope lacks deadline, request id or trace id");
+  }
+  const tenant = h.get(Headers.tenant);
+  const body = decodeBody(msg.data);
+  return { meta: { tenant: tenant === "" ? undefined : tenant, traceId, deadline, requestId }, body };
+}
+
+export interface ReplyMeta {
+  host?: string;
+  epoch?: number;
+}
+
+function replyHeaders(status: "ok" | "error", meta: ReplyMeta): MsgHdrs {
+  const h = headers();
+  h.set(Headers.version, ENVELOPE_VERSION);
+  h.set(Headers.status, status);
+  if (meta.host !== undefined) h.set(Headers.host, meta.host);
+  if (meta.epoch !== undefined) h.set(Headers.epoch, String(meta.epoch));
+  return h;
+}
+
+export function encodeOkReply(body: unknown, meta: ReplyMeta = {}): { data: Uint8Array; headers: MsgHdrs } {
+  return { data: encodeBody(body), headers: replyHeaders("ok", meta) };
+}
+
+export function encodeErrorReply(
+  error: WireError,
+  meta: ReplyMeta = {},
+): { data: Uint8Array; headers: MsgHdrs } {
+  return { data: encodeBody(error), headers: replyHeaders("error", meta) };
+}
+
+export type DecodedReply =
+  | { type: "ok"; body: unknown; host: string | undefined; epoch: number | undefined }
+  | { type: "error"; error: WireError; host: string | undefined; epoch: number | undefined };
+
+export function readReply(msg: Msg): DecodedReply {
+  const h = msg.headers;
+  if (!h || h.get(Headers.version) !== ENVELOPE_VERSION) {
+    throw new SfError(BusErrorCodes.BAD_MESSAGE, "reply without a supported envelope version");
+  }
+  const hostHeader = h.get(Headers.host);
+  const host = hostHeader === "" ? undefined : hostHeader;
+  const epochHeader = h.get(Headers.epoch);
+  const epoch = epochHeader === "" ? undefined : Number(epochHeader);
+  const body = decodeBody(msg.data);
+  if (h.get(Headers.status) === "error") {
+    if (!isWireError(body))
+      throw new SfError(BusErrorCodes.BAD_MESSAGE, "error reply without a coded error body");
+    return { type: "error", error: body, host, epoch };
+  }
+  return { type: "ok", body, host, epoch };
+}

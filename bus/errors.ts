@@ -1,0 +1,94 @@
+/**
+ * Errors with stable codes. Every error the platform raises on purpose is an `SfError` with a
+ * `code` from a registry (fastify's FST_ERR_* is the model). Errors that cross NATS travel as
+ * plain data (`WireError`) and are rebuilt into an `SfError` with the same code on the other side.
+ */
+
+export const BusErrorCodes = {
+  /** No host answered within the caller's overall deadline. */
+  TIMEOUT: "SF_ERR_TIMEOUT",
+  /** Nobody subscribed to the subject, and the deadline ran out while retrying. */
+  NO_RESPONDERS: "SF_ERR_NO_RESPONDERS",
+  /** The payload could not be decoded or its envelope is not one we speak. */
+  BAD_MESSAGE: "SF_ERR_BAD_MESSAGE",
+  /** An operation name nobody implements. */
+  UNKNOWN_OP: "SF_ERR_UNKNOWN_OP",
+  /** A tenant id is missing or malformed. */
+  BAD_TENANT: "SF_ERR_BAD_TENANT",
+  /** The actor's mailbox is full: try again later. */
+  OVERLOADED: "SF_ERR_OVERLOADED",
+  /** The receiver no longer owns the tenant (lost its lease). */
+  NOT_OWNER: "SF_ERR_NOT_OWNER",
+  /** A write carried an epoch older than the newest owner's. */
+  FENCED: "SF_ERR_FENCED",
+  /** A dependency (JetStream, KV) did not answer in time: the outcome is unknown, retry. */
+  UNAVAILABLE: "SF_ERR_UNAVAILABLE",
+  /** The connection to NATS is closed or draining. */
+  CONNECTION_CLOSED: "SF_ERR_CONNECTION_CLOSED",
+  /** An error that had no code of its own (a bug): its message is kept, its stack is not sent. */
+  INTERNAL: "SF_ERR_INTERNAL",
+} as const;
+
+export type BusErrorCode = (typeof BusErrorCodes)[keyof typeof BusErrorCodes];
+
+/** An error as it crosses the bus: plain data only. */
+export interface WireError {
+  code: string;
+  message: string;
+  retryable: boolean;
+  details?: Record<string, unknown>;
+}
+
+export interface SfErrorOptions {
+  cause?: unknown;
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+}
+
+/** The base of every coded error in Sidekick Forge. */
+export class SfError extends Error {
+  override name = "SfError";
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: string, message: string, options: SfErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details;
+  }
+
+  toWire(): WireError {
+    const wire: WireError = { code: this.code, message: this.message, retryable: this.retryable };
+    if (this.details !== undefined) wire.details = this.details;
+    return wire;
+  }
+}
+
+/** An error that came back from another process over NATS. */
+export class RemoteError extends SfError {
+  override name = "RemoteError";
+}
+
+/** Turns anything thrown into wire data; unknown errors become SF_ERR_INTERNAL. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof SfError) return err.toWire();
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: BusErrorCodes.INTERNAL, message, retryable: false };
+}
+
+/** Rebuilds wire data into an error carrying the same code. */
+export function fromWireError(wire: WireError): RemoteError {
+  const options: SfErrorOptions = { retryable: wire.retryable };
+  if (wire.details !== undefined) options.details = wire.details;
+  return new RemoteError(wire.code, wire.message, options);
+}
+
+export function isWireError(value: unknown): value is WireError {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v["code"] === "string" && typeof v["message"] === "string" && typeof v["retryable"] === "boolean"
+  );
+}

@@ -1,0 +1,139 @@
+/**
+ * Idempotent provisioning of the JetStream streams and KV buckets in ARCHITECTURE.md's table.
+ * Safe to call from every process at start: missing ones are created, existing ones whose
+ * settings we own are updated in place, nothing is deleted.
+ */
+import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy } from "@nats-io/jetstream";
+import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { nanos } from "@nats-io/transport-node";
+import type { Subjects } from "./subjects.ts";
+
+export interface ProvisionOptions {
+  /** Partition lease TTL (bucket max age). Default 3000 ms. */
+  leaseTtlMs?: number;
+  /**
+   * Host membership TTL. Default half the lease TTL: a dead host leaves the membership before
+   * its leases expire, so survivors never hand partitions to it.
+   */
+  memberTtlMs?: number;
+  /** Worker capacity record TTL. Default 5000 ms. */
+  workerTtlMs?: number;
+  /** Stream replicas (1 for a single server, 3 for a cluster). Default 1. */
+  replicas?: number;
+  /** How long dispatch jobs may wait in the queue. Default 10 minutes. */
+  dispatchMaxAgeMs?: number;
+  /** How long job and client events are kept. Default 24 hours. */
+  eventsMaxAgeMs?: number;
+  /** Window in which a repeated `Nats-Msg-Id` is dropped. Default 2 minutes. */
+  duplicateWindowMs?: number;
+}
+
+export interface ResolvedProvisionOptions {
+  readonly leaseTtlMs: number;
+  readonly memberTtlMs: number;
+  readonly workerTtlMs: number;
+  readonly replicas: number;
+  readonly dispatchMaxAgeMs: number;
+  readonly eventsMaxAgeMs: number;
+  readonly duplicateWindowMs: number;
+}
+
+export function parseProvisionOptions(options: ProvisionOptions = {}): ResolvedProvisionOptions {
+  const leaseTtlMs = options.leaseTtlMs ?? 3000;
+  return Object.freeze({
+    leaseTtlMs,
+    memberTtlMs: options.memberTtlMs ?? Math.ceil(leaseTtlMs / 2),
+    workerTtlMs: options.workerTtlMs ?? 5000,
+    replicas: options.replicas ?? 1,
+    dispatchMaxAgeMs: options.dispatchMaxAgeMs ?? 10 * 60_000,
+    eventsMaxAgeMs: options.eventsMaxAgeMs ?? 24 * 3_600_000,
+    duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
+  });
+}
+
+export interface Provisioned {
+  leases: KV;
+  members: KV;
+  workers: KV;
+  state: KV;
+}
+
+async function ensureStream(
+  jsm: JetStreamManager,
+  config: Partial<StreamConfig> & { name: string },
+): Promise<void> {
+  let existing;
+  try {
+    existing = await jsm.streams.info(config.name);
+  } catch (err) {
+    if (err instanceof Error && /stream not found/i.test(err.message)) {
+      await jsm.streams.add(config);
+      return;
+    }
+    throw err;
+  }
+  const current = existing.config as unknown as Record<string, unknown>;
+  const wanted = config as unknown as Record<string, unknown>;
+  const differs = Object.entries(wanted).some(
+    ([key, value]) =>
+      key !== "retention" && key !== "storage" && JSON.stringify(current[key]) !== JSON.stringify(value),
+  );
+  if (differs) await jsm.streams.update(config.name, { ...existing.config, ...config });
+}
+
+async function ensureBucket(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  name: string,
+  ttlMs: number,
+  replicas: number,
+): Promise<KV> {
+  const kvm = new Kvm(nc);
+  const kv = await kvm.create(name, { history: 1, ttl: ttlMs, markerTTL: ttlMs > 0 ? 1000 : 0, replicas });
+  // Kvm.create binds to an existing bucket without touching it: bring its TTL up to date.
+  const stream = `KV_${name}`;
+  const info = await jsm.streams.info(stream);
+  if (info.config.max_age !== nanos(ttlMs)) {
+    await jsm.streams.update(stream, { ...info.config, max_age: nanos(ttlMs) });
+  }
+  return kv;
+}
+
+export async function provisionBus(
+  nc: NatsConnection,
+  subjects: Subjects,
+  options: ProvisionOptions = {},
+): Promise<Provisioned> {
+  const o = parseProvisionOptions(options);
+  const jsm = await jetstreamManager(nc);
+  await ensureStream(jsm, {
+    name: subjects.streams.dispatch,
+    subjects: [`${subjects.prefix}.dispatch.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(o.dispatchMaxAgeMs),
+    duplicate_window: nanos(o.duplicateWindowMs),
+    num_replicas: o.replicas,
+  });
+  await ensureStream(jsm, {
+    name: subjects.streams.events,
+    subjects: [`${subjects.prefix}.job.>`, `${subjects.prefix}.evt.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(o.eventsMaxAgeMs),
+    duplicate_window: nanos(o.duplicateWindowMs),
+    num_replicas: o.replicas,
+  });
+  const [leases, members, workers, state] = await Promise.all([
+    ensureBucket(nc, jsm, subjects.buckets.leases, o.leaseTtlMs, o.replicas),
+    ensureBucket(nc, jsm, subjects.buckets.members, o.memberTtlMs, o.replicas),
+    ensureBucket(nc, jsm, subjects.buckets.workers, o.workerTtlMs, o.replicas),
+    ensureBucket(nc, jsm, subjects.buckets.state, 0, o.replicas),
+  ]);
+  return { leases, members, workers, state };
+}

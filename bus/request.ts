@@ -1,0 +1,140 @@
+/**
+ * Request/reply with an overall deadline. Transport failures (no responders, a lost or slow
+ * attempt) and the owner-moved error are retried inside that deadline with the same request
+ * id, so the receiver can deduplicate; an error the receiver sends back is rebuilt into a typed
+ * `RemoteError` and surfaces at once: a remote error never turns into a timeout.
+ */
+import { errors } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { randomUUID } from "node:crypto";
+import { encodeBody, readReply, requestHeaders } from "./codec.ts";
+import { BusErrorCodes, fromWireError, SfError } from "./errors.ts";
+
+export interface RequestOptions {
+  /** Overall deadline for the call, all retries included. Default 5000 ms. */
+  timeoutMs?: number;
+  /** Upper bound for one attempt. Default min(timeoutMs, 2000) ms. */
+  attemptTimeoutMs?: number;
+  tenant?: string;
+  traceId?: string;
+  /** Idempotency id, the same on every attempt. Default: a new UUID. */
+  requestId?: string;
+  /** Remote error codes that are retried within the deadline. Default: SF_ERR_NOT_OWNER, SF_ERR_UNAVAILABLE. */
+  retryCodes?: readonly string[];
+  /** Aborts the call (and its retries) early. */
+  signal?: AbortSignal;
+}
+
+export interface RequestResult<T> {
+  body: T;
+  /** Host id and fencing epoch of the responder, when it sent them. */
+  host: string | undefined;
+  epoch: number | undefined;
+  attempts: number;
+  requestId: string;
+}
+
+const DEFAULT_RETRY_CODES: readonly string[] = [BusErrorCodes.NOT_OWNER, BusErrorCodes.UNAVAILABLE];
+
+function isNoResponders(err: unknown): boolean {
+  if (err instanceof errors.NoRespondersError) return true;
+  if (err instanceof errors.RequestError) return err.isNoResponders();
+  return false;
+}
+
+function isTimeout(err: unknown): boolean {
+  if (err instanceof errors.TimeoutError) return true;
+  return err instanceof errors.RequestError && err.cause instanceof errors.TimeoutError;
+}
+
+function isClosed(err: unknown): boolean {
+  return err instanceof errors.ClosedConnectionError || err instanceof errors.DrainingConnectionError;
+}
+
+/** Resolves after `ms`, or early when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+export async function requestReply<T = unknown>(
+  nc: NatsConnection,
+  subject: string,
+  body: unknown,
+  options: RequestOptions = {},
+): Promise<RequestResult<T>> {
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const attemptTimeoutMs = Math.min(options.attemptTimeoutMs ?? 2000, timeoutMs);
+  const retryCodes = options.retryCodes ?? DEFAULT_RETRY_CODES;
+  const requestId = options.requestId ?? randomUUID();
+  const traceId = options.traceId ?? requestId;
+  const started = performance.now();
+  const deadlineWall = Date.now() + timeoutMs;
+  const data = encodeBody(body);
+  let attempts = 0;
+  let backoffMs = 10;
+  let lastFailure: SfError | undefined;
+
+  for (;;) {
+    const remaining = timeoutMs - (performance.now() - started);
+    if (remaining <= 0 || options.signal?.aborted === true) {
+      throw (
+        lastFailure ??
+        new SfError(BusErrorCodes.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, {
+          retryable: true,
+        })
+      );
+    }
+    attempts += 1;
+    const hdrs = requestHeaders({ tenant: options.tenant, traceId, deadline: deadlineWall, requestId });
+    let reply;
+    try {
+      reply = await nc.request(subject, data, {
+        timeout: Math.max(1, Math.min(attemptTimeoutMs, remaining)),
+        headers: hdrs,
+      });
+    } catch (err) {
+      if (isNoResponders(err)) {
+        lastFailure = new SfError(BusErrorCodes.NO_RESPONDERS, `no responders on ${subject}`, {
+          cause: err,
+          retryable: true,
+          details: { attempts },
+        });
+        await pause(Math.min(backoffMs, Math.max(0, remaining)), options.signal);
+        backoffMs = Math.min(backoffMs * 2, 200);
+        continue;
+      }
+      if (isTimeout(err)) {
+        lastFailure = new SfError(BusErrorCodes.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, {
+          cause: err,
+          retryable: true,
+          details: { attempts },
+        });
+        continue;
+      }
+      if (isClosed(err)) {
+        throw new SfError(BusErrorCodes.CONNECTION_CLOSED, "the NATS connection is closed", { cause: err });
+      }
+      throw err;
+    }
+    const decoded = readReply(reply);
+    if (decoded.type === "ok") {
+      return { body: decoded.body as T, host: decoded.host, epoch: decoded.epoch, attempts, requestId };
+    }
+    const remote = fromWireError(decoded.error);
+    if (retryCodes.includes(remote.code)) {
+      lastFailure = remote;
+      await pause(Math.min(backoffMs, Math.max(0, remaining)), options.signal);
+      backoffMs = Math.min(backoffMs * 2, 200);
+      continue;
+    }
+    throw remote;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Every subject, stream and bucket name the platform uses, built in one place.
+ * The prefix (default `sf`) lets several deployments share one NATS account.
+ */
+import { BusErrorCodes, SfError } from "./errors.ts";
+import { partitionOf } from "./partition.ts";
+
+export interface SubjectsOptions {
+  /** Subject prefix; lower-case letters, digits and `_`. Default `sf`. */
+  prefix?: string;
+  /** Number of actor partitions (P). Default 256. */
+  partitions?: number;
+}
+
+export type DispatchMode = "text" | "voice" | "ingest";
+
+export interface Subjects {
+  readonly prefix: string;
+  readonly partitions: number;
+  /** Partition of a tenant: FNV-1a 32 of its id mod P. */
+  partitionOf(tenant: string): number;
+  /** Request/reply to the owner of `tenant`: `<prefix>.t.<partition>.<tenant>.<op>`. */
+  tenantOp(tenant: string, op: string): string;
+  /** What a host subscribes to for one partition: `<prefix>.t.<partition>.*.*`. */
+  partitionWildcard(partition: number): string;
+  /** Queue group used for one partition's subscription. */
+  partitionQueue(partition: number): string;
+  /** Platform-wide request/reply (any host answers): `<prefix>.platform.<op>`. */
+  platformOp(op: string): string;
+  /** Dispatch jobs: `<prefix>.dispatch.<tenant>.<mode>`. */
+  dispatch(tenant: string, mode: DispatchMode): string;
+  /** Job lifecycle events: `<prefix>.job.<tenant>.<job>.<event>`. */
+  jobEvent(tenant: string, jobId: string, event: string): string;
+  /** Streamed reply tokens: `<prefix>.chat.<session>.out`. */
+  chatOut(session: string): string;
+  /** Tenant credential/config change events: `<prefix>.evt.client.<tenant>.<what>`. */
+  clientEvent(tenant: string, what: string): string;
+  /** Per-host control subjects (diagnostics, test hooks). */
+  hostControl(hostId: string, op: string): string;
+  readonly streams: { readonly dispatch: string; readonly events: string };
+  readonly buckets: {
+    readonly leases: string;
+    readonly members: string;
+    readonly workers: string;
+    readonly state: string;
+  };
+}
+
+const PREFIX_RE = /^[a-z][a-z0-9_]{0,31}$/;
+/** A subject token: no dots, wildcards or whitespace; bounded length. */
+const TOKEN_RE = /^[A-Za-z0-9_-]{1,128}$/;
+
+export function assertToken(kind: string, value: unknown): string {
+  if (typeof value !== "string" || !TOKEN_RE.test(value)) {
+    throw new SfError(
+      kind === "tenant" ? BusErrorCodes.BAD_TENANT : BusErrorCodes.BAD_MESSAGE,
+      `${kind} must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'`,
+      { details: { field: kind } },
+    );
+  }
+  return value;
+}
+
+export function isToken(value: unknown): value is string {
+  return typeof value === "string" && TOKEN_RE.test(value);
+}
+
+export function createSubjects(options: SubjectsOptions = {}): Subjects {
+  const prefix = options.prefix ?? "sf";
+  if (!PREFIX_RE.test(prefix)) {
+    throw new SfError(BusErrorCodes.BAD_MESSAGE, `subject prefix ${JSON.stringify(prefix)} is not valid`);
+  }
+  const partitions = options.partitions ?? 256;
+  if (!Number.isInteger(partitions) || partitions < 1 || partitions > 65_536) {
+    throw new SfError(BusErrorCodes.BAD_MESSAGE, `partitions must be an integer in 1..65536`);
+  }
+  const upper = prefix.toUpperCase();
+  const part = (tenant: string): number => partitionOf(assertToken("tenant", tenant), partitions);
+  return Object.freeze({
+    prefix,
+    partitions,
+    partitionOf: part,
+    tenantOp: (tenant: string, op: string) =>
+      `${prefix}.t.${part(tenant)}.${tenant}.${assertToken("op", op)}`,
+    partitionWildcard: (partition: number) => `${prefix}.t.${partition}.*.*`,
+    partitionQueue: (partition: number) => `${prefix}-p${partition}`,
+    platformOp: (op: string) => `${prefix}.platform.${assertToken("op", op)}`,
+    dispatch: (tenant: string, mode: DispatchMode) =>
+      `${prefix}.dispatch.${assertToken("tenant", tenant)}.${mode}`,
+    jobEvent: (tenant: string, jobId: string, event: string) =>
+      `${prefix}.job.${assertToken("tenant", tenant)}.${assertToken("job", jobId)}.${assertToken("event", event)}`,
+    chatOut: (session: string) => `${prefix}.chat.${assertToken("session", session)}.out`,
+    clientEvent: (tenant: string, what: string) =>
+      `${prefix}.evt.client.${assertToken("tenant", tenant)}.${assertToken("event", what)}`,
+    hostControl: (hostId: string, op: string) => `${prefix}.host.${assertToken("host", hostId)}.${op}`,
+    streams: Object.freeze({ dispatch: `${upper}_DISPATCH`, events: `${upper}_EVENTS` }),
+    buckets: Object.freeze({
+      leases: `${prefix}_leases`,
+      members: `${prefix}_members`,
+      workers: `${prefix}_workers`,
+      state: `${prefix}_state`,
+    }),
+  });
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["tests/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Integration suites start their own servers and processes; two cores, so keep files serial.
+    fileParallelism: false,
+    pool: "forks",
+  },
+});
