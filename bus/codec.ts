@@ -10,7 +10,7 @@
  */
 import { headers } from "@nats-io/transport-node";
 import type { Msg, MsgHdrs } from "@nats-io/transport-node";
-import { Packr } from "msgpackr";
+import { C1, Packr } from "msgpackr";
 import { BusErrorCodes, isWireError, SfError } from "./errors.ts";
 import type { WireError } from "./errors.ts";
 
@@ -33,13 +33,19 @@ export function encodeBody(value: unknown): Uint8Array {
   return packr.pack(value);
 }
 
+/** Decodes exactly one msgpack value; trailing bytes and the never-used 0xc1 byte are refused. */
 export function decodeBody(data: Uint8Array): unknown {
   if (data.length === 0) return undefined;
+  let values: unknown[];
   try {
-    return packr.unpack(data) as unknown;
+    values = packr.unpackMultiple(data) as unknown[];
   } catch (err) {
     throw new SfError(BusErrorCodes.BAD_MESSAGE, "payload is not valid msgpack", { cause: err });
   }
+  if (values.length !== 1 || values[0] === C1) {
+    throw new SfError(BusErrorCodes.BAD_MESSAGE, "payload is not exactly one msgpack value");
+  }
+  return values[0];
 }
 
 export interface RequestMeta {

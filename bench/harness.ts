@@ -1,0 +1,88 @@
+/** Shared pieces of the benchmarks: latency statistics, closed-loop drivers, machine facts. */
+import { cpus, totalmem } from "node:os";
+
+export interface BenchResult {
+  /** Named figures: ops/s, p50_ms, p99_ms, ratios. */
+  summary: Record<string, number | string>;
+  /** Rows printed as a table. */
+  table: Array<Record<string, string | number>>;
+  details?: unknown;
+}
+
+export interface BenchOptions {
+  /** A shorter run (CI smoke); the figures are then not for the notes. */
+  quick?: boolean;
+}
+
+export type Bench = (options: BenchOptions) => Promise<BenchResult>;
+
+export function machine(): Record<string, string | number> {
+  const cpu = cpus();
+  return {
+    cpus: cpu.length,
+    cpu_model: cpu[0]?.model ?? "unknown",
+    memory_gib: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+  };
+}
+
+export function percentile(sortedMs: number[], p: number): number {
+  if (sortedMs.length === 0) return Number.NaN;
+  const index = Math.min(sortedMs.length - 1, Math.max(0, Math.ceil((p / 100) * sortedMs.length) - 1));
+  return sortedMs[index] as number;
+}
+
+export interface LoopStats {
+  ops: number;
+  errors: number;
+  seconds: number;
+  ops_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/**
+ * Runs `concurrency` closed-loop callers of `op` for `durationMs` after `warmupMs`, and
+ * reports throughput and latency. Bounded in time; stops by itself.
+ */
+export async function closedLoop(
+  op: (worker: number) => Promise<unknown>,
+  { concurrency, durationMs, warmupMs }: { concurrency: number; durationMs: number; warmupMs: number },
+): Promise<LoopStats> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let recording = false;
+  let running = true;
+  const worker = async (id: number) => {
+    while (running) {
+      const t0 = performance.now();
+      try {
+        await op(id);
+        if (recording) latencies.push(performance.now() - t0);
+      } catch {
+        if (recording) errors += 1;
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, (_, i) => worker(i));
+  await new Promise((resolve) => setTimeout(resolve, warmupMs));
+  recording = true;
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  recording = false;
+  const seconds = (performance.now() - started) / 1000;
+  running = false;
+  await Promise.all(workers);
+  latencies.sort((a, b) => a - b);
+  return {
+    ops: latencies.length,
+    errors,
+    seconds: round(seconds),
+    ops_per_s: round(latencies.length / seconds, 1),
+    p50_ms: round(percentile(latencies, 50)),
+    p99_ms: round(percentile(latencies, 99)),
+  };
+}
