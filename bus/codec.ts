@@ -91,7 +91,7 @@ export interface ReplyMeta {
   epoch?: number;
 }
 
-function replyHeaders(status: "ok" | "error", meta: ReplyMeta): MsgHdrs {
+export function replyHeaders(status: "ok" | "error", meta: ReplyMeta): MsgHdrs {
   const h = headers();
   h.set(Headers.version, ENVELOPE_VERSION);
   h.set(Headers.status, status);

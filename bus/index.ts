@@ -11,6 +11,7 @@ export {
   requestHeaders,
   readRequest,
   encodeOkReply,
+  replyHeaders,
   encodeErrorReply,
   readReply,
 } from "./codec.ts";

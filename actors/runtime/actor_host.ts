@@ -20,7 +20,7 @@ import {
   BusErrorCodes,
   encodeBody,
   encodeErrorReply,
-  encodeOkReply,
+  replyHeaders,
   fnv1a32,
   isToken,
   readRequest,
@@ -108,12 +108,24 @@ export class ActorHost {
   #balancing: Promise<void> | undefined;
   #balanceAgain = false;
   #lastMembers = 0;
+  #queued = 0;
+  readonly #turnsOk: { inc(): void };
+  readonly #turnsError: { inc(): void };
+  readonly #turnsDedup: { inc(): void };
+  readonly #turnsOverloaded: { inc(): void };
   #watchStop: (() => void) | undefined;
 
   readonly #memberTtlMs: number;
 
   constructor(options: ActorHostOptions, ttlMs: number, memberTtlMs: number) {
     this.#memberTtlMs = memberTtlMs;
+    const turns = options.metrics.turns;
+    this.#turnsOk = turns.labels("ok");
+    this.#turnsError = turns.labels("error");
+    this.#turnsDedup = turns.labels("dedup");
+    this.#turnsOverloaded = turns.labels("overloaded");
+    options.metrics.sources.mailboxDepth = () => this.#queued;
+    options.metrics.sources.activeActors = () => this.#cells.size;
     this.hostId = options.hostId;
     this.#nc = options.nc;
     this.#subjects = options.subjects;
@@ -134,7 +146,10 @@ export class ActorHost {
 
   /** Creates a host whose lease and membership TTLs are the buckets' max ages (the server's truth). */
   static async create(options: ActorHostOptions): Promise<ActorHost> {
-    const [leases, members] = await Promise.all([options.buckets.leases.status(), options.buckets.members.status()]);
+    const [leases, members] = await Promise.all([
+      options.buckets.leases.status(),
+      options.buckets.members.status(),
+    ]);
     for (const status of [leases, members]) {
       if (!(status.ttl > 0)) {
         throw new SfError(BusErrorCodes.INTERNAL, `bucket ${status.bucket} has no TTL; provision it first`);
@@ -307,7 +322,10 @@ export class ActorHost {
     switch (event.type) {
       case "acquired":
         this.#metrics.leaseChanges.inc({ change: "acquired" });
-        this.#log.info({ host: this.hostId, partition: event.partition, epoch: event.epoch }, "partition acquired");
+        this.#log.info(
+          { host: this.hostId, partition: event.partition, epoch: event.epoch },
+          "partition acquired",
+        );
         this.#serve(event.partition, event.epoch);
         break;
       case "lost":
@@ -357,7 +375,6 @@ export class ActorHost {
       if (dropped.length > 0) this.#metrics.dropped.inc({ reason: "not_owner" }, dropped.length);
       this.#cells.delete(cell.tenant);
     }
-    this.#updateGauges();
   }
 
   /** Graceful handover: stop taking messages, finish what arrived, passivate, release the lease. */
@@ -402,7 +419,7 @@ export class ActorHost {
       !isToken(tenant) ||
       op === undefined ||
       (request.meta.tenant !== undefined && request.meta.tenant !== tenant) ||
-      this.#subjects.partitionOf(tenant) !== partition
+      (this.#cells.get(tenant)?.partition ?? this.#subjects.partitionOf(tenant)) !== partition
     ) {
       // A tenant addressed through the wrong partition would get a second owner: refuse it.
       this.#replyError(
@@ -426,7 +443,7 @@ export class ActorHost {
     }
     const turn: Turn = { msg, op, body: request.body, meta: request.meta, arrived };
     if (!cell.mailbox.offer(turn)) {
-      this.#metrics.turns.inc({ outcome: "overloaded" });
+      this.#turnsOverloaded.inc();
       this.#replyError(
         msg,
         {
@@ -438,7 +455,7 @@ export class ActorHost {
       );
       return;
     }
-    this.#metrics.mailboxDepth.inc();
+    this.#queued += 1;
   }
 
   #newCell(tenant: string, partition: number, epoch: number): Cell {
@@ -471,12 +488,11 @@ export class ActorHost {
       lastUsed: performance.now(),
     };
     this.#cells.set(tenant, cell);
-    this.#updateGauges();
     return cell;
   }
 
   async #runTurn(cell: Cell, turn: Turn): Promise<void> {
-    this.#metrics.mailboxDepth.dec();
+    this.#queued -= 1;
     cell.lastUsed = performance.now();
     if (cell.dead || !this.#leases.holds(cell.partition, cell.epoch)) {
       this.#metrics.dropped.inc({ reason: "not_owner" });
@@ -484,7 +500,7 @@ export class ActorHost {
     }
     const cached = cell.replies.get(turn.meta.requestId);
     if (cached !== undefined) {
-      this.#metrics.turns.inc({ outcome: "dedup" });
+      this.#turnsDedup.inc();
       this.#respond(cell, turn, cached);
       return;
     }
@@ -509,7 +525,6 @@ export class ActorHost {
         cell.dead = true;
         this.#cells.delete(cell.tenant);
         this.#metrics.dropped.inc({ reason: "fenced" });
-        this.#updateGauges();
         return;
       }
     }
@@ -524,7 +539,7 @@ export class ActorHost {
       }
     }
     this.#respond(cell, turn, entry);
-    this.#metrics.turns.inc({ outcome: ok ? "ok" : "error" });
+    (ok ? this.#turnsOk : this.#turnsError).inc();
   }
 
   #respond(cell: Cell, turn: Turn, entry: { data: Uint8Array; ok: boolean; error?: WireError }): void {
@@ -535,10 +550,7 @@ export class ActorHost {
     }
     if (turn.msg.reply === undefined || turn.msg.reply === "") return;
     const meta = { host: this.hostId, epoch: cell.epoch };
-    const reply = entry.ok
-      ? encodeOkReply(undefined, meta)
-      : encodeErrorReply(entry.error as WireError, meta);
-    turn.msg.respond(entry.data, { headers: reply.headers });
+    turn.msg.respond(entry.data, { headers: replyHeaders(entry.ok ? "ok" : "error", meta) });
     this.#metrics.turnDuration.observe((performance.now() - turn.arrived) / 1000);
   }
 
@@ -551,7 +563,6 @@ export class ActorHost {
   async #passivate(cell: Cell): Promise<void> {
     if (this.#cells.get(cell.tenant) === cell) this.#cells.delete(cell.tenant);
     cell.dead = true;
-    this.#updateGauges();
     if (cell.activated) {
       try {
         await cell.actor.passivate?.();
@@ -565,10 +576,6 @@ export class ActorHost {
     const cutoff = performance.now() - this.#idlePassivateMs;
     const idle = [...this.#cells.values()].filter((c) => c.mailbox.idle && c.lastUsed < cutoff);
     await Promise.all(idle.map((c) => this.#passivate(c)));
-  }
-
-  #updateGauges(): void {
-    this.#metrics.activeActors.set(this.#cells.size);
   }
 
   /** Graceful stop: leave the membership, hand every partition over, then stop the service. */

@@ -201,7 +201,8 @@ export class LeaseTable {
     const p = partitionFromKey(key);
     if (p === undefined) return;
     const seen = this.#watched.get(p);
-    if (seen === undefined || seen.revision < revision) this.#watched.set(p, { revision, deleted: operation !== "PUT" });
+    if (seen === undefined || seen.revision < revision)
+      this.#watched.set(p, { revision, deleted: operation !== "PUT" });
   }
 
   /** Partitions currently held by anyone, read from the bucket. */

@@ -3,8 +3,15 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
+/** Values read when metrics are scraped, filled in by the host that owns them. */
+export interface HostMetricSources {
+  mailboxDepth: () => number;
+  activeActors: () => number;
+}
+
 export interface HostMetrics {
   readonly registry: Registry;
+  readonly sources: HostMetricSources;
   readonly activeActors: Gauge;
   readonly turns: Counter<"outcome">;
   readonly turnDuration: Histogram;
@@ -16,12 +23,17 @@ export interface HostMetrics {
 
 export function createHostMetrics(registry = new Registry()): HostMetrics {
   collectDefaultMetrics({ register: registry, prefix: "sf_process_" });
+  const sources: HostMetricSources = { mailboxDepth: () => 0, activeActors: () => 0 };
   return {
     registry,
+    sources,
     activeActors: new Gauge({
       name: "sf_actor_active",
       help: "Actors active on this host",
       registers: [registry],
+      collect() {
+        this.set(sources.activeActors());
+      },
     }),
     turns: new Counter({
       name: "sf_actor_turns_total",
@@ -39,6 +51,9 @@ export function createHostMetrics(registry = new Registry()): HostMetrics {
       name: "sf_actor_mailbox_depth",
       help: "Messages waiting in all actor mailboxes on this host",
       registers: [registry],
+      collect() {
+        this.set(sources.mailboxDepth());
+      },
     }),
     leaseChanges: new Counter({
       name: "sf_lease_changes_total",

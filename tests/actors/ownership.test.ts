@@ -132,7 +132,11 @@ describe("single owner per tenant across hosts", () => {
         const p = subjects.partitionOf(tenant);
         console.log(tenant, p, a.lines.filter((l) => l.includes(`"partition":${p},`)).join("\n"));
         console.log("killedAt", new Date(Date.now() - (performance.now() - killedAt)).toISOString());
-        console.log(load.outcomes.filter((o) => o.tenant === tenant && o.receivedAt > killedAt - 2000).map((o) => ({...o, sentAt: o.sentAt - killedAt, receivedAt: o.receivedAt - killedAt})));
+        console.log(
+          load.outcomes
+            .filter((o) => o.tenant === tenant && o.receivedAt > killedAt - 2000)
+            .map((o) => ({ ...o, sentAt: o.sentAt - killedAt, receivedAt: o.receivedAt - killedAt })),
+        );
       }
       expect(firstAfter - killedAt, `${tenant} unavailable for`).toBeLessThan(FAILOVER_BOUND_MS);
     }
