@@ -1,4 +1,5 @@
 import { connect, headers } from "@nats-io/transport-node";
+import { Svcm } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -12,6 +13,8 @@ import {
   RemoteError,
   requestReply,
 } from "../../bus/index.ts";
+import { waitFor } from "../helpers/deadline.ts";
+import { describeHost } from "../helpers/hosts.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
 import { spawnActorHost } from "../helpers/processes.ts";
 import type { TestProcess } from "../helpers/processes.ts";
@@ -150,6 +153,65 @@ describe("actor runtime - one host", () => {
       expect((await client.get("acme")).body.count).toBe(1000);
       expect((await client.increment("acme")).body.count).toBe(1001);
     });
+  });
+
+  it("services - $SRV.PING, INFO and STATS show the host and the partitions it owns", async () => {
+    const client = new Svcm(nc).client({ maxWait: 1000 });
+    const pings = [];
+    for await (const p of await client.ping("sf-actor-host")) pings.push(p);
+    expect(pings.map((p) => p.metadata?.["host"])).toContain("h1");
+    const infos = [];
+    for await (const i of await client.info("sf-actor-host")) infos.push(i);
+    const info = infos.find((i) => i.metadata?.["host"] === "h1");
+    expect(info?.endpoints.map((e) => e.subject)).toContain("sf.host.h1.partitions");
+    const stats = [];
+    for await (const s of await client.stats("sf-actor-host")) stats.push(s);
+    const mine = stats.find((s) => s.metadata?.["host"] === "h1");
+    const data = mine?.endpoints?.[0]?.data as { host: string; partitions: number[] } | undefined;
+    expect(data?.host).toBe("h1");
+    expect(data?.partitions).toEqual(Array.from({ length: PARTITIONS }, (_, i) => i));
+  });
+
+  it("metrics - the host exports actor, turn, mailbox and lease metrics on its own port", async () => {
+    const ready = JSON.parse(await host.waitForLine("actor host ready")) as { metricsPort: number };
+    const text = await (await fetch(`http://127.0.0.1:${ready.metricsPort}/metrics`)).text();
+    const value = (series: string) => {
+      const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
+    expect(value('sf_actor_turns_total{outcome="ok"}')).toBeGreaterThanOrEqual(1000);
+    expect(value("sf_actor_active")).toBeGreaterThanOrEqual(1);
+    expect(value("sf_actor_mailbox_depth")).toBe(0);
+    expect(value('sf_lease_changes_total{change="acquired"}')).toBe(PARTITIONS);
+    expect(value("sf_lease_partitions_owned")).toBe(PARTITIONS);
+    expect(value("sf_actor_turn_duration_seconds_count")).toBeGreaterThanOrEqual(1000);
+  });
+
+  it("passivation - an idle actor is passivated and its state survives reactivation", async () => {
+    await using idle = await spawnActorHost({
+      natsUrl: server.url,
+      hostId: "idle",
+      prefix: "pas",
+      partitions: 4,
+      idlePassivateMs: 1000,
+    });
+    const pas = createSubjects({ prefix: "pas", partitions: 4 });
+    const client = tenantClient(nc, pas);
+    for (let i = 0; i < 3; i++) await client.increment("sleepy");
+    const first = await client.get("sleepy");
+    expect((await describeHost(nc, pas, "idle")).actors).toBe(1);
+    await waitFor(
+      "the idle actor to passivate",
+      async () => (await describeHost(nc, pas, "idle")).actors === 0,
+      {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      },
+    );
+    const again = await client.get("sleepy");
+    expect(again.body.count).toBe(3);
+    expect(again.body.activatedAt).toBeGreaterThan(first.body.activatedAt);
+    void idle;
   });
 
   it("overload - a full mailbox answers SF_ERR_OVERLOADED at once", async () => {

@@ -144,6 +144,7 @@ export interface ActorHostEnv {
   leaseTtlMs?: number;
   mailboxCapacity?: number;
   balanceIntervalMs?: number;
+  idlePassivateMs?: number;
 }
 
 export function spawnActorHost(options: ActorHostEnv): Promise<TestProcess> {
@@ -158,6 +159,7 @@ export function spawnActorHost(options: ActorHostEnv): Promise<TestProcess> {
       SF_MAILBOX_CAPACITY: String(options.mailboxCapacity ?? 1024),
       SF_BALANCE_INTERVAL_MS: String(options.balanceIntervalMs ?? 250),
       SF_METRICS_PORT: "0",
+      SF_IDLE_PASSIVATE_MS: String(options.idlePassivateMs ?? 300_000),
       SF_LOG_LEVEL: "info",
     },
   });
