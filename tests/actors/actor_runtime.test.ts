@@ -156,7 +156,7 @@ describe("actor runtime - one host", () => {
   });
 
   it("services - $SRV.PING, INFO and STATS show the host and the partitions it owns", async () => {
-    const client = new Svcm(nc).client({ maxWait: 1000 });
+    const client = new Svcm(nc).client({ strategy: "stall", stall: 300, maxWait: 3000 });
     const pings = [];
     for await (const p of await client.ping("sf-actor-host")) pings.push(p);
     expect(pings.map((p) => p.metadata?.["host"])).toContain("h1");
