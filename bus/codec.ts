@@ -58,11 +58,11 @@ export interface RequestMeta {
 
 export function requestHeaders(meta: RequestMeta): MsgHdrs {
   const h = headers();
-  h.set(Headers.version, ENVELOPE_VERSION);
-  if (meta.tenant !== undefined) h.set(Headers.tenant, meta.tenant);
-  h.set(Headers.trace, meta.traceId);
-  h.set(Headers.deadline, String(meta.deadline));
-  h.set(Headers.requestId, meta.requestId);
+  h.append(Headers.version, ENVELOPE_VERSION);
+  if (meta.tenant !== undefined) h.append(Headers.tenant, meta.tenant);
+  h.append(Headers.trace, meta.traceId);
+  h.append(Headers.deadline, String(meta.deadline));
+  h.append(Headers.requestId, meta.requestId);
   return h;
 }
 
@@ -93,10 +93,10 @@ export interface ReplyMeta {
 
 export function replyHeaders(status: "ok" | "error", meta: ReplyMeta): MsgHdrs {
   const h = headers();
-  h.set(Headers.version, ENVELOPE_VERSION);
-  h.set(Headers.status, status);
-  if (meta.host !== undefined) h.set(Headers.host, meta.host);
-  if (meta.epoch !== undefined) h.set(Headers.epoch, String(meta.epoch));
+  h.append(Headers.version, ENVELOPE_VERSION);
+  h.append(Headers.status, status);
+  if (meta.host !== undefined) h.append(Headers.host, meta.host);
+  if (meta.epoch !== undefined) h.append(Headers.epoch, String(meta.epoch));
   return h;
 }
 
