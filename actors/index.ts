@@ -10,7 +10,186 @@ export type { Lease, LeaseEvent, LeaseTableOptions } from "./runtime/lease_table
 export { Mailbox } from "./runtime/mailbox.ts";
 export { createHostMetrics, serveMetrics } from "./runtime/metrics.ts";
 export type { HostMetrics, MetricsServer } from "./runtime/metrics.ts";
-export { createLogger, REDACT_PATHS } from "./runtime/logger.ts";
+export { createLogger } from "./runtime/logger.ts";
 export type { LoggerOptions } from "./runtime/logger.ts";
 export { TenantActor, TenantOps, createTenantActor } from "./tenant/tenant_actor.ts";
 export type { CounterReply } from "./tenant/tenant_actor.ts";
+
+// Data layer: platform and tenant stores, migrations.
+export {
+  StoreErrorCodes,
+  TenantNotFoundError,
+  AgentNotFoundError,
+  NotFoundError,
+  AlreadyExistsError,
+  InvalidInputError,
+  SchemaMissingError,
+  VectorUnavailableError,
+  EmbeddingDimensionMismatchError,
+  MigrationChecksumMismatchError,
+  MigrationFailedError,
+  DatabaseUnavailableError,
+  DatabaseError,
+  TenantDatabaseNotConfiguredError,
+  StoreClosedError,
+  InvalidStoreOptionsError,
+  toStoreError,
+} from "./store/errors.ts";
+export type { StoreErrorCode } from "./store/errors.ts";
+export { CLIENT_STATUSES, CLIENT_SECRET_FIELDS } from "./store/types.ts";
+export type {
+  TenantDatabaseConfig,
+  TenantDatabaseKind,
+  LivekitCredentials,
+  ClientStatus,
+  ClientRecord,
+  CreateClientInput,
+  UpdateClientInput,
+  ClientSecretField,
+  ClientSecretInfo,
+  ApiKeyRecord,
+  CreateApiKeyInput,
+  CreatedApiKey,
+  AuditEntryInput,
+  AuditEntry,
+  ListPage,
+  PlatformStore,
+  VoiceSettings,
+  AgentRecord,
+  AgentInput,
+  AgentPatch,
+  ConversationRecord,
+  CreateConversationInput,
+  TranscriptRole,
+  TranscriptRecord,
+  AppendTurnInput,
+  AppendedTurn,
+  DocumentRecord,
+  CreateDocumentInput,
+  ChunkInput,
+  ChunkRecord,
+  AgentDocumentRecord,
+  DocumentMatch,
+  TranscriptMatch,
+  MatchDocumentsInput,
+  MatchTranscriptsInput,
+  ProviderKeyInfo,
+  TenantStoreCapabilities,
+  TenantStore,
+} from "./store/types.ts";
+export {
+  createPostgresDatabase,
+  createPgliteDatabase,
+  quoteIdent,
+  SCHEMA_NAME_PATTERN,
+} from "./store/sql_database.ts";
+export type { SqlDatabase, SqlQueryable, SqlDialect, PostgresDatabaseOptions } from "./store/sql_database.ts";
+export { PgliteInstances, isMemoryLocation } from "./store/pglite_instances.ts";
+export {
+  loadMigrations,
+  renderMigration,
+  renderMigrationScript,
+  applyMigrations,
+  appliedMigrations,
+  validateEmbeddingDimension,
+  DEFAULT_EMBEDDING_DIMENSION,
+  MAX_INDEXED_VECTOR_DIMENSION,
+  DEFAULT_MIGRATIONS_DIR,
+} from "./store/migrations.ts";
+export type {
+  Migration,
+  MigrationSet,
+  MigrationParams,
+  ApplyMigrationsOptions,
+  MigrationReport,
+} from "./store/migrations.ts";
+export { SqlPlatformStore, CLIENT_SLUG_PATTERN } from "./store/sql_platform_store.ts";
+export type { SqlPlatformStoreOptions } from "./store/sql_platform_store.ts";
+export { SqlTenantStore, TENANT_TABLES, TENANT_RPC_FUNCTIONS } from "./store/sql_tenant_store.ts";
+export type { SqlTenantStoreOptions } from "./store/sql_tenant_store.ts";
+export {
+  SupabaseTenantStore,
+  parseSupabaseTenantStoreOptions,
+  verifySupabaseSchema,
+  fromPostgrestError,
+  SUPABASE_REQUIRED_SCHEMA,
+  SUPABASE_MIGRATION_HINT,
+} from "./store/supabase_tenant_store.ts";
+export type {
+  SupabaseTenantStoreOptions,
+  SupabaseConnectionOptions,
+  ResolvedSupabaseTenantStoreOptions,
+  SupabaseSchemaReport,
+} from "./store/supabase_tenant_store.ts";
+export { parseTenantDatabaseConfig, parseLivekitCredentials } from "./store/tenant_database_config.ts";
+export {
+  openPlatformStore,
+  provisionTenantDatabase,
+  openTenantStore,
+  parseConnectionOptions,
+  DEFAULT_PLATFORM_DATA_DIR,
+  DEFAULT_TENANT_DATA_DIR,
+} from "./store/open.ts";
+export type {
+  ConnectionOptions,
+  ResolvedConnectionOptions,
+  PlatformDatabaseConfig,
+  OpenPlatformStoreOptions,
+  ProvisionTenantOptions,
+  ProvisionReport,
+  OpenTenantStoreOptions,
+} from "./store/open.ts";
+export { TenantStoreCache, parseTenantStoreCacheOptions } from "./store/tenant_store_cache.ts";
+export type { TenantStoreCacheOptions, ResolvedTenantStoreCacheOptions } from "./store/tenant_store_cache.ts";
+
+// Credential crypto: envelope encryption, keyring, API keys, redaction.
+export {
+  CryptoErrorCodes,
+  DecryptFailedError,
+  UnknownKeyIdError,
+  MasterKeyMismatchError,
+  InvalidKeyringError,
+} from "./crypto/errors.ts";
+export type { CryptoErrorCode } from "./crypto/errors.ts";
+export {
+  Keyring,
+  parseKeyringOptions,
+  parseMasterKeysSpec,
+  generateMasterKey,
+  KEY_ID_PATTERN,
+} from "./crypto/keyring.ts";
+export type { KeyringOptions } from "./crypto/keyring.ts";
+export {
+  encryptSecret,
+  decryptSecret,
+  envelopeKeyId,
+  ENVELOPE_PREFIX,
+  ENVELOPE_VERSION,
+} from "./crypto/envelope.ts";
+export type { SecretContext } from "./crypto/envelope.ts";
+export {
+  API_KEY_PREFIX,
+  generateApiKey,
+  hashApiKey,
+  apiKeyDisplayPrefix,
+  isWellFormedApiKey,
+  verifyApiKeyHash,
+} from "./crypto/api_keys.ts";
+export type { GeneratedApiKey } from "./crypto/api_keys.ts";
+export {
+  SECRET_FIELD_NAMES,
+  LOG_REDACT_PATHS,
+  REDACTED,
+  logRedactOptions,
+  maskSecret,
+  redactSecrets,
+  isSecretFieldName,
+} from "./crypto/redact.ts";
+export { rotateSecrets } from "./crypto/rotate.ts";
+export type {
+  RotatableSecrets,
+  StoredSecret,
+  RotateOptions,
+  RotationReport,
+  RotationFailure,
+} from "./crypto/rotate.ts";

@@ -97,7 +97,14 @@ async function ensureBucket(
   const stream = `KV_${name}`;
   const info = await jsm.streams.info(stream);
   if (info.config.max_age !== nanos(ttlMs)) {
-    await jsm.streams.update(stream, { ...info.config, max_age: nanos(ttlMs) });
+    // The server refuses a duplicate window longer than the max age: shrink it along.
+    const duplicateWindow =
+      ttlMs > 0 ? Math.min(info.config.duplicate_window, nanos(ttlMs)) : info.config.duplicate_window;
+    await jsm.streams.update(stream, {
+      ...info.config,
+      max_age: nanos(ttlMs),
+      duplicate_window: duplicateWindow,
+    });
   }
   return kv;
 }

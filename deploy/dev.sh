@@ -16,21 +16,41 @@ load_services_env() {
   source "$STATE_DIR/services.env"
 }
 
-# run_actor_host: the actor host (tenant actors, platform store), in the foreground.
-run_actor_host() {
-  [[ -f $REPO_ROOT/actors/main.ts ]] || {
-    echo "dev: $REPO_ROOT/actors/main.ts does not exist" >&2
+PIDS=()
+
+# start_process NAME SCRIPT: runs one platform process in the background, its output prefixed.
+start_process() {
+  local name=$1 script=$2
+  [[ -f $REPO_ROOT/$script ]] || {
+    echo "dev: $REPO_ROOT/$script does not exist" >&2
     exit 1
   }
-  cd "$REPO_ROOT"
-  exec node --import tsx actors/main.ts
+  (cd "$REPO_ROOT" && exec node --import tsx "$script") > >(sed -u "s/^/[$name] /") 2>&1 &
+  PIDS+=("$!")
+}
+
+# stop_all: SIGTERM every process (they hand their work over and exit), then wait for them.
+stop_all() {
+  trap - INT TERM
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait
 }
 
 main() {
   start_services
   load_services_env
-  echo "dev: NATS $NATS_URL, LiveKit $LIVEKIT_URL; starting the actor host (Ctrl-C stops it)"
-  run_actor_host
+  export SF_GATEWAY_PORT=${SF_GATEWAY_PORT:-8080}
+  trap 'stop_all; exit 0' INT TERM
+  start_process actor-host actors/main.ts
+  start_process gateway gateway/main.ts
+  echo "dev: NATS $NATS_URL, LiveKit $LIVEKIT_URL"
+  echo "dev: gateway http://127.0.0.1:$SF_GATEWAY_PORT (try: curl http://127.0.0.1:$SF_GATEWAY_PORT/health/detailed); Ctrl-C stops everything"
+  # When either process exits, stop the other and report the failure.
+  local status=0
+  wait -n || status=$?
+  echo "dev: a process exited (status $status); stopping the rest" >&2
+  stop_all
+  exit "$status"
 }
 
 main "$@"

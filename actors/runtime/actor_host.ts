@@ -182,7 +182,7 @@ export class ActorHost {
       name: "sf-actor-host",
       version: "0.1.0",
       description: "Sidekick Forge actor host: owns tenant partitions",
-      metadata: { host: this.hostId, pid: String(process.pid) },
+      metadata: { host: this.hostId, pid: String(process.pid), prefix: this.#subjects.prefix },
       queue: "",
       statsHandler: () => Promise.resolve(this.#describe()),
     });
@@ -297,9 +297,14 @@ export class ActorHost {
     }
     free.sort((a, b) => this.#rank(b) - this.#rank(a));
     // Free partitions are claimed whoever is above target: availability first, balance after.
+    let acquired = 0;
     for (let i = 0; i < free.length; i += 32) {
       if (this.#stopping) return;
-      await Promise.all(free.slice(i, i + 32).map((p) => this.#leases.acquire(p)));
+      const leases = await Promise.all(free.slice(i, i + 32).map((p) => this.#leases.acquire(p)));
+      acquired += leases.filter((l) => l !== undefined).length;
+    }
+    if (acquired > 0) {
+      this.#log.info({ host: this.hostId, acquired, owned: this.#leases.size }, "partitions acquired");
     }
     // Release only when the membership has looked the same for two rounds in a row, so a
     // heartbeat seen late does not move partitions back and forth.
@@ -322,7 +327,7 @@ export class ActorHost {
     switch (event.type) {
       case "acquired":
         this.#metrics.leaseChanges.inc({ change: "acquired" });
-        this.#log.info(
+        this.#log.debug(
           { host: this.hostId, partition: event.partition, epoch: event.epoch },
           "partition acquired",
         );

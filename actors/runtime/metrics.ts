@@ -22,7 +22,7 @@ export interface HostMetrics {
 }
 
 export function createHostMetrics(registry = new Registry()): HostMetrics {
-  collectDefaultMetrics({ register: registry, prefix: "sf_process_" });
+  collectDefaultMetrics({ register: registry, prefix: "sf_" });
   const sources: HostMetricSources = { mailboxDepth: () => 0, activeActors: () => 0 };
   return {
     registry,

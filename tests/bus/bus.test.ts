@@ -146,5 +146,9 @@ describe("bus - request/reply and provisioning against nats-server", () => {
     expect((await leases.status()).ttl).toBe(4000);
     const members = await jsm.streams.info("KV_prov_members");
     expect(members.config.max_age).toBe(2000 * 1_000_000);
+    // A shorter TTL than the bucket was created with (its duplicate window shrinks along).
+    const shorter = await provisionBus(nc, subjects, { leaseTtlMs: 1000 });
+    expect((await shorter.leases.status()).ttl).toBe(1000);
+    expect((await jsm.streams.info("KV_prov_members")).config.max_age).toBe(500 * 1_000_000);
   });
 });

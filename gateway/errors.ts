@@ -1,0 +1,100 @@
+/** Error codes raised by gateway/ (the bus and actor codes live in their own folders). */
+import { SfError } from "../bus/index.ts";
+import type { SfErrorOptions } from "../bus/index.ts";
+
+export const GatewayErrorCodes = {
+  /** The body is not valid JSON. */
+  BAD_JSON: "SF_ERR_BAD_JSON",
+  /** The body is larger than the configured limit. */
+  PAYLOAD_TOO_LARGE: "SF_ERR_PAYLOAD_TOO_LARGE",
+  /** No route has this path. */
+  NOT_FOUND: "SF_ERR_NOT_FOUND",
+  /** A route has this path, but not for this method. */
+  METHOD_NOT_ALLOWED: "SF_ERR_METHOD_NOT_ALLOWED",
+  /** The body or query does not match the route's schema. */
+  VALIDATION_FAILED: "SF_ERR_VALIDATION_FAILED",
+  /** A body was sent with a content type other than JSON. */
+  UNSUPPORTED_MEDIA_TYPE: "SF_ERR_UNSUPPORTED_MEDIA_TYPE",
+  /** The request line cannot be understood (bad percent-encoding, unknown method). */
+  BAD_REQUEST: "SF_ERR_BAD_REQUEST",
+  /** A CORS preflight from an origin that is not allowed. */
+  CORS_ORIGIN_DENIED: "SF_ERR_CORS_ORIGIN_DENIED",
+  /** The gateway is draining for shutdown and takes no new requests. */
+  SHUTTING_DOWN: "SF_ERR_SHUTTING_DOWN",
+} as const;
+
+export type GatewayErrorCode = (typeof GatewayErrorCodes)[keyof typeof GatewayErrorCodes];
+
+export class BadJsonError extends SfError {
+  override name = "BadJsonError";
+  constructor(message: string, options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.BAD_JSON, message, options);
+  }
+}
+
+export class PayloadTooLargeError extends SfError {
+  override name = "PayloadTooLargeError";
+  constructor(limitBytes: number, options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.PAYLOAD_TOO_LARGE, `the body is larger than ${limitBytes} bytes`, {
+      ...options,
+      details: { limit_bytes: limitBytes, ...options.details },
+    });
+  }
+}
+
+export class NotFoundError extends SfError {
+  override name = "NotFoundError";
+  constructor(message: string, options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.NOT_FOUND, message, options);
+  }
+}
+
+export class MethodNotAllowedError extends SfError {
+  override name = "MethodNotAllowedError";
+  readonly allowed: readonly string[];
+  constructor(method: string, allowed: readonly string[], options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.METHOD_NOT_ALLOWED, `method ${method} is not allowed here`, {
+      ...options,
+      details: { allowed: [...allowed], ...options.details },
+    });
+    this.allowed = allowed;
+  }
+}
+
+export class ValidationError extends SfError {
+  override name = "ValidationError";
+  constructor(message: string, options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.VALIDATION_FAILED, message, options);
+  }
+}
+
+export class UnsupportedMediaTypeError extends SfError {
+  override name = "UnsupportedMediaTypeError";
+  constructor(message: string, options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.UNSUPPORTED_MEDIA_TYPE, message, options);
+  }
+}
+
+export class BadRequestError extends SfError {
+  override name = "BadRequestError";
+  constructor(message: string, options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.BAD_REQUEST, message, options);
+  }
+}
+
+export class CorsOriginDeniedError extends SfError {
+  override name = "CorsOriginDeniedError";
+  constructor(origin: string, options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.CORS_ORIGIN_DENIED, "this origin is not allowed", {
+      ...options,
+      details: { origin, ...options.details },
+    });
+  }
+}
+
+export class ShuttingDownError extends SfError {
+  override name = "ShuttingDownError";
+  constructor(options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.SHUTTING_DOWN, "the gateway is shutting down", { retryable: true, ...options });
+  }
+}

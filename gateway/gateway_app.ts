@@ -1,0 +1,265 @@
+/**
+ * The request pipeline, independent of any socket: parse the URL, answer CORS preflights,
+ * route (404/405), enforce the body limit, parse and validate JSON, run the handler, map any
+ * error to the envelope, add CORS headers, record metrics. The uWS shell feeds it `RawRequest`s;
+ * tests call `inject` the way fastify's `inject` works.
+ */
+import type { Logger } from "pino";
+import { SfError } from "../bus/index.ts";
+import { corsResponseHeaders, isOriginAllowed, parseCorsOptions, preflightHeaders } from "./cors.ts";
+import type { CorsOptions, CorsPolicy } from "./cors.ts";
+import { errorResponse } from "./error_status.ts";
+import {
+  BadRequestError,
+  CorsOriginDeniedError,
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ValidationError,
+} from "./errors.ts";
+import { empty, isHttpMethod } from "./http_types.ts";
+import type {
+  GatewayRequest,
+  GatewayResponse,
+  HttpMethod,
+  RawRequest,
+  RouteDefinition,
+  SerializedResponse,
+} from "./http_types.ts";
+import { createGatewayMetrics, methodLabel, UNMATCHED_ROUTE } from "./metrics.ts";
+import type { GatewayMetrics } from "./metrics.ts";
+import { decodeParams, parseJsonBody, parseUrl, pickRequestId } from "./request_parsing.ts";
+import { Router } from "./router.ts";
+import { assertValid, createValidatorCompiler } from "./validation.ts";
+import type { RouteValidators } from "./validation.ts";
+
+export interface GatewayAppOptions {
+  routes: readonly RouteDefinition[];
+  log: Logger;
+  /** Largest accepted body. Default 1 MiB. */
+  maxBodyBytes?: number;
+  cors?: CorsOptions;
+  metrics?: GatewayMetrics;
+}
+
+export interface InjectRequest {
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  /** A string or Buffer is sent as is; anything else is JSON-encoded. */
+  body?: unknown;
+  signal?: AbortSignal;
+}
+
+export interface InjectResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  json<T = unknown>(): T;
+}
+
+export class GatewayApp {
+  readonly router = new Router();
+  readonly metrics: GatewayMetrics;
+  readonly maxBodyBytes: number;
+  readonly #log: Logger;
+  readonly #cors: CorsPolicy;
+  readonly #validators = new Map<RouteDefinition, RouteValidators>();
+
+  constructor(options: GatewayAppOptions) {
+    this.#log = options.log;
+    this.maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+    this.#cors = parseCorsOptions(options.cors ?? { origins: [] });
+    this.metrics = options.metrics ?? createGatewayMetrics();
+    const compileValidators = createValidatorCompiler();
+    for (const route of options.routes) {
+      this.router.add(route);
+      this.#validators.set(route, compileValidators(route));
+    }
+  }
+
+  /** Runs one request through the pipeline. Never rejects: every failure becomes a response. */
+  async handle(raw: RawRequest): Promise<SerializedResponse> {
+    const started = performance.now();
+    const requestId = pickRequestId(raw.headers["x-request-id"]);
+    let route = UNMATCHED_ROUTE;
+    let response: GatewayResponse;
+    try {
+      response = await this.#run(raw, requestId, (pattern) => {
+        route = pattern;
+      });
+    } catch (err) {
+      response = errorResponse(err);
+      this.#logError(err, raw, route, requestId, response.status);
+    }
+    return this.#finish(raw, response, route, requestId, started);
+  }
+
+  /** The response for a request refused before it reached the pipeline (e.g. an oversized body). */
+  reject(raw: RawRequest, err: unknown): SerializedResponse {
+    const requestId = pickRequestId(raw.headers["x-request-id"]);
+    const response = errorResponse(err);
+    this.#logError(err, raw, UNMATCHED_ROUTE, requestId, response.status);
+    return this.#finish(raw, response, UNMATCHED_ROUTE, requestId, performance.now());
+  }
+
+  /** In-process request, no socket: for tests and tools. */
+  async inject(request: InjectRequest): Promise<InjectResponse> {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(request.headers ?? {})) headers[k.toLowerCase()] = v;
+    let body: Buffer;
+    if (request.body === undefined) body = Buffer.alloc(0);
+    else if (Buffer.isBuffer(request.body)) body = request.body;
+    else if (typeof request.body === "string") body = Buffer.from(request.body);
+    else {
+      body = Buffer.from(JSON.stringify(request.body));
+      headers["content-type"] ??= "application/json";
+    }
+    const raw: RawRequest = {
+      method: request.method.toUpperCase(),
+      url: request.url,
+      headers,
+      body,
+      remoteAddress: "127.0.0.1",
+    };
+    if (request.signal !== undefined) raw.signal = request.signal;
+    const out = await this.handle(raw);
+    const text = out.body.toString("utf8");
+    return {
+      status: out.status,
+      headers: out.headers,
+      body: text,
+      json: <T>() => JSON.parse(text) as T,
+    };
+  }
+
+  async #run(
+    raw: RawRequest,
+    requestId: string,
+    onRoute: (pattern: string) => void,
+  ): Promise<GatewayResponse> {
+    if (!isHttpMethod(raw.method)) throw new BadRequestError(`unknown method ${raw.method}`);
+    const method: HttpMethod = raw.method;
+    const { path, query } = parseUrl(raw.url);
+    const origin = raw.headers["origin"];
+
+    if (method === "OPTIONS") return this.#options(raw, path, origin, onRoute);
+
+    const match = this.router.match(method, path);
+    if (match.type === "not_found") throw new NotFoundError(`no route for ${path}`);
+    if (match.type === "method_not_allowed") {
+      onRoute(match.pattern);
+      throw new MethodNotAllowedError(method, match.allowed);
+    }
+    const route = match.route;
+    onRoute(route.path);
+    if (raw.body.length > this.maxBodyBytes) throw new PayloadTooLargeError(this.maxBodyBytes);
+
+    const validators = this.#validators.get(route) ?? {};
+    const validationStatus = route.validationStatus ?? 400;
+    let body: unknown;
+    try {
+      assertValid(validators.query, query, "query");
+      if (route.schema?.body !== undefined) {
+        body = parseJsonBody(raw);
+        assertValid(validators.body, body, "body");
+      }
+    } catch (err) {
+      // Bad JSON stays 400; a body or query that fails its schema answers the route's status.
+      if (err instanceof ValidationError) return errorResponse(err, validationStatus);
+      throw err;
+    }
+    const req: GatewayRequest = {
+      id: requestId,
+      method,
+      path,
+      route: route.path,
+      params: decodeParams(match.params),
+      query,
+      headers: raw.headers,
+      body,
+      rawBody: raw.body,
+      remoteAddress: raw.remoteAddress,
+      signal: raw.signal ?? new AbortController().signal,
+    };
+    return route.handler(req);
+  }
+
+  #options(
+    raw: RawRequest,
+    path: string,
+    origin: string | undefined,
+    onRoute: (pattern: string) => void,
+  ): GatewayResponse {
+    const known = this.router.methodsFor(path);
+    if (known === undefined) throw new NotFoundError(`no route for ${path}`);
+    onRoute(known.pattern);
+    const allow = [...known.methods, "OPTIONS"];
+    const requested = raw.headers["access-control-request-method"];
+    if (origin === undefined || requested === undefined) return empty(204, { allow: allow.join(", ") });
+    if (!isOriginAllowed(this.#cors, origin)) throw new CorsOriginDeniedError(origin);
+    if (!(known.methods as readonly string[]).includes(requested.toUpperCase())) {
+      throw new MethodNotAllowedError(requested.toUpperCase(), known.methods);
+    }
+    return empty(204, preflightHeaders(this.#cors, origin, known.methods));
+  }
+
+  #finish(
+    raw: RawRequest,
+    response: GatewayResponse,
+    route: string,
+    requestId: string,
+    started: number,
+  ): SerializedResponse {
+    const headers: Record<string, string> = {};
+    let body: Buffer;
+    switch (response.body.type) {
+      case "json":
+        headers["content-type"] = "application/json; charset=utf-8";
+        body = Buffer.from(JSON.stringify(response.body.value));
+        break;
+      case "text":
+        headers["content-type"] = response.body.contentType;
+        body = Buffer.from(response.body.value);
+        break;
+      case "empty":
+        body = Buffer.alloc(0);
+        break;
+    }
+    Object.assign(headers, response.headers);
+    const origin = raw.headers["origin"];
+    // A preflight answer carries its own CORS headers.
+    if (headers["access-control-allow-methods"] === undefined) {
+      Object.assign(headers, corsResponseHeaders(this.#cors, origin));
+    }
+    headers["x-request-id"] = requestId;
+    const method = methodLabel(raw.method);
+    this.metrics.requests.inc({ route, method, status: String(response.status) });
+    this.metrics.requestDuration.observe({ route, method }, (performance.now() - started) / 1000);
+    return { status: response.status, headers, body };
+  }
+
+  #logError(err: unknown, raw: RawRequest, route: string, requestId: string, status: number): void {
+    const data = {
+      requestId,
+      route,
+      method: raw.method,
+      status,
+      code: err instanceof SfError ? err.code : undefined,
+    };
+    if (status === 500) {
+      this.#log.error(
+        {
+          ...data,
+          err:
+            err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err),
+        },
+        "request failed",
+      );
+    } else if (status > 500) {
+      this.#log.warn(data, "request failed");
+    } else {
+      this.#log.debug(data, "request refused");
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The gateway's request/response abstraction. Handlers are plain async functions from a
+ * `GatewayRequest` to a `GatewayResponse`: they never see a socket, so they run the same under
+ * the uWS shell and under `GatewayApp.inject` in tests.
+ */
+import type { SchemaObject } from "ajv/dist/2020.js";
+
+export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+export function isHttpMethod(value: string): value is HttpMethod {
+  return (HTTP_METHODS as readonly string[]).includes(value);
+}
+
+/** A request as the transport hands it over: everything already copied out of the socket. */
+export interface RawRequest {
+  /** Upper-case method. */
+  method: string;
+  /** Path and query string as sent (`/a/b?x=1`). */
+  url: string;
+  /** Header names in lower case. */
+  headers: Readonly<Record<string, string>>;
+  body: Buffer;
+  remoteAddress: string;
+  /** Aborts when the client goes away before the response is written. */
+  signal?: AbortSignal;
+}
+
+export interface GatewayRequest {
+  /** Request id: the caller's `x-request-id` when it is a sane token, else a new UUID. */
+  readonly id: string;
+  readonly method: HttpMethod;
+  /** The path without the query string, still percent-encoded. */
+  readonly path: string;
+  /** The route pattern that matched (`/api/v2/clients/{id}`). */
+  readonly route: string;
+  /** Path parameters, percent-decoded. */
+  readonly params: Readonly<Record<string, string>>;
+  /** Query parameters; for a repeated name, the first value. */
+  readonly query: Readonly<Record<string, string>>;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The parsed JSON body when the route declares a body schema, else undefined. */
+  readonly body: unknown;
+  readonly rawBody: Buffer;
+  readonly remoteAddress: string;
+  readonly signal: AbortSignal;
+}
+
+export type ResponseBody =
+  { type: "json"; value: unknown } | { type: "text"; value: string; contentType: string } | { type: "empty" };
+
+export interface GatewayResponse {
+  status: number;
+  headers?: Readonly<Record<string, string>>;
+  body: ResponseBody;
+}
+
+/** A response ready for the wire. */
+export interface SerializedResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export type Handler = (req: GatewayRequest) => Promise<GatewayResponse>;
+
+export interface ResponseSpec {
+  description: string;
+  /** JSON schema of the body (for `application/json`). */
+  schema?: SchemaObject;
+  /** Content type when the body is not JSON. */
+  contentType?: string;
+}
+
+export interface RouteSchema {
+  /** Schema of the JSON body; declaring it makes the gateway parse and validate the body. */
+  body?: SchemaObject;
+  /** Object schema of the query parameters (values are strings). */
+  query?: SchemaObject;
+  /** Object schema of the path parameters; defaults to strings. */
+  params?: SchemaObject;
+}
+
+export interface RouteDefinition {
+  method: Exclude<HttpMethod, "HEAD" | "OPTIONS">;
+  /** OpenAPI-style pattern: `/api/v2/clients/{id}`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  tags?: readonly string[];
+  schema?: RouteSchema;
+  responses: Readonly<Record<number, ResponseSpec>>;
+  /** Status for a body or query that fails its schema (legacy v1 routes answer 422). Default 400. */
+  validationStatus?: 400 | 422;
+  handler: Handler;
+}
+
+export function json(status: number, value: unknown, headers?: Record<string, string>): GatewayResponse {
+  return headers === undefined
+    ? { status, body: { type: "json", value } }
+    : { status, headers, body: { type: "json", value } };
+}
+
+export function text(status: number, value: string, contentType: string): GatewayResponse {
+  return { status, body: { type: "text", value, contentType } };
+}
+
+export function empty(status: number, headers?: Record<string, string>): GatewayResponse {
+  return headers === undefined
+    ? { status, body: { type: "empty" } }
+    : { status, headers, body: { type: "empty" } };
+}
