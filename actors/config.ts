@@ -3,7 +3,11 @@
  * takes the parsed, frozen object.
  */
 import { hostname } from "node:os";
+import { join } from "node:path";
+import { parseKeyringOptions, parseMasterKeysSpec } from "./crypto/index.ts";
+import type { Keyring } from "./crypto/index.ts";
 import { ConfigError } from "./errors.ts";
+import type { PlatformDatabaseConfig } from "./store/index.ts";
 
 export interface ActorHostConfig {
   readonly natsUrl: string;
@@ -17,6 +21,10 @@ export interface ActorHostConfig {
   readonly metricsPort: number;
   readonly logLevel: string;
   readonly streamReplicas: number;
+  /** The platform database: Postgres when SF_PLATFORM_DATABASE_URL is set, else embedded PGlite. */
+  readonly platformDatabase: PlatformDatabaseConfig;
+  /** Master keys for the credential envelope (SF_MASTER_KEYS, SF_MASTER_KEY_ACTIVE). */
+  readonly keyring: Keyring;
 }
 
 type Env = Record<string, string | undefined>;
@@ -35,7 +43,16 @@ export function parseActorHostConfig(env: Env = process.env): ActorHostConfig {
   const hostId = env["SF_HOST_ID"] ?? `host-${hostname().replace(/[^A-Za-z0-9_-]/g, "-")}-${process.pid}`;
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(hostId))
     throw new ConfigError("SF_HOST_ID must be 1-128 of A-Z a-z 0-9 _ -");
+  const schema = env["SF_PLATFORM_SCHEMA"];
+  const url = env["SF_PLATFORM_DATABASE_URL"];
+  const dataDir = env["SF_DATA_DIR"] ?? "./.sidekick";
+  const platformDatabase: PlatformDatabaseConfig =
+    url !== undefined && url !== ""
+      ? { kind: "postgres", url, ...(schema === undefined ? {} : { schema }) }
+      : { kind: "pglite", dataDir: join(dataDir, "platform"), ...(schema === undefined ? {} : { schema }) };
   return Object.freeze({
+    platformDatabase,
+    keyring: parseKeyring(env),
     natsUrl: env["NATS_URL"] ?? "nats://127.0.0.1:4222",
     subjectPrefix: env["SF_SUBJECT_PREFIX"] ?? "sf",
     partitions: int(env, "SF_PARTITIONS", 256, 1, 65_536),
@@ -48,4 +65,19 @@ export function parseActorHostConfig(env: Env = process.env): ActorHostConfig {
     logLevel: env["SF_LOG_LEVEL"] ?? "info",
     streamReplicas: int(env, "SF_STREAM_REPLICAS", 1, 1, 5),
   });
+}
+
+/**
+ * SF_MASTER_KEYS is `id:<base64|hex>[,id:…]` (the only secret taken from the environment);
+ * SF_MASTER_KEY_ACTIVE names the key that encrypts new secrets (default: the last listed).
+ */
+function parseKeyring(env: Env): Keyring {
+  const spec = env["SF_MASTER_KEYS"];
+  if (spec === undefined || spec.trim() === "") {
+    throw new ConfigError("SF_MASTER_KEYS is required: id:<32-byte key, base64 or hex>[,id:key…]");
+  }
+  const keys = parseMasterKeysSpec(spec);
+  const ids = Object.keys(keys);
+  const activeKeyId = env["SF_MASTER_KEY_ACTIVE"] ?? ids[ids.length - 1] ?? "";
+  return parseKeyringOptions({ keys, activeKeyId });
 }

@@ -12,8 +12,12 @@ export { createHostMetrics, serveMetrics } from "./runtime/metrics.ts";
 export type { HostMetrics, MetricsServer } from "./runtime/metrics.ts";
 export { createLogger } from "./runtime/logger.ts";
 export type { LoggerOptions } from "./runtime/logger.ts";
-export { TenantActor, TenantOps, createTenantActor } from "./tenant/tenant_actor.ts";
-export type { CounterReply } from "./tenant/tenant_actor.ts";
+export { TenantActor, TenantOps, tenantActorFactory } from "./tenant/tenant_actor.ts";
+export type { CounterReply, TenantActorDeps } from "./tenant/tenant_actor.ts";
+export { watchCredentialEvents } from "./tenant/credential_events.ts";
+export type { CredentialEventsOptions } from "./tenant/credential_events.ts";
+export { PlatformService } from "./platform/platform_service.ts";
+export type { PlatformHealth, PlatformOp, PlatformServiceOptions } from "./platform/platform_service.ts";
 
 // Data layer: platform and tenant stores, migrations.
 export {

@@ -7,7 +7,10 @@ import { parseActorHostConfig } from "./config.ts";
 import { ActorHost } from "./runtime/actor_host.ts";
 import { createLogger } from "./runtime/logger.ts";
 import { createHostMetrics, serveMetrics } from "./runtime/metrics.ts";
-import { createTenantActor } from "./tenant/tenant_actor.ts";
+import { PlatformService } from "./platform/platform_service.ts";
+import { openPlatformStore, PgliteInstances, TenantStoreCache } from "./store/index.ts";
+import { watchCredentialEvents } from "./tenant/credential_events.ts";
+import { tenantActorFactory } from "./tenant/tenant_actor.ts";
 
 const config = parseActorHostConfig();
 const log = createLogger({ name: "actor-host", level: config.logLevel });
@@ -20,6 +23,27 @@ async function main(): Promise<void> {
     leaseTtlMs: config.leaseTtlMs,
     replicas: config.streamReplicas,
   });
+  const pglite = new PgliteInstances();
+  const platform = await openPlatformStore({
+    database: config.platformDatabase,
+    keyring: config.keyring,
+    pglite,
+  });
+  const stores = new TenantStoreCache({
+    keyring: config.keyring,
+    loadConfig: (tenant) => platform.getTenantDatabase(tenant),
+    pglite,
+    onCloseError: (tenant, err) =>
+      log.warn({ tenant, err: toWireError(err) }, "closing a tenant store failed"),
+  });
+  const credentialEvents = watchCredentialEvents({
+    nc,
+    subjects,
+    log,
+    onChange: (tenant) => stores.drop(tenant),
+  });
+  const platformService = new PlatformService({ nc, subjects, store: platform, hostId: config.hostId, log });
+  platformService.start();
   const metrics = createHostMetrics();
   const metricsServer = await serveMetrics(metrics.registry, config.metricsPort);
   const host = await ActorHost.create({
@@ -27,7 +51,7 @@ async function main(): Promise<void> {
     subjects,
     hostId: config.hostId,
     buckets,
-    factory: createTenantActor,
+    factory: tenantActorFactory({ stores }),
     log,
     metrics,
     mailboxCapacity: config.mailboxCapacity,
@@ -47,7 +71,11 @@ async function main(): Promise<void> {
     log.info({ signal }, "shutting down");
     host
       .stop()
+      .then(() => platformService.stop())
+      .then(() => credentialEvents.drain())
       .then(() => nc.drain())
+      .then(() => stores.close())
+      .then(() => platform.close())
       .then(() => metricsServer.close())
       .then(
         () => process.exit(0),

@@ -16,6 +16,19 @@ load_services_env() {
   source "$STATE_DIR/services.env"
 }
 
+# ensure_master_key: the credential envelope's master key for this checkout (the one secret the
+# platform takes from its environment), made once and kept, readable only by its owner.
+ensure_master_key() {
+  if [[ -n ${SF_MASTER_KEYS:-} ]]; then return; fi
+  local file="$REPO_ROOT/.sidekick/master.key"
+  if [[ ! -s $file ]]; then
+    mkdir -p "$(dirname "$file")"
+    (umask 077 && head -c 32 /dev/urandom | base64 > "$file")
+  fi
+  SF_MASTER_KEYS="dev:$(cat "$file")"
+  export SF_MASTER_KEYS
+}
+
 PIDS=()
 
 # start_process NAME SCRIPT: runs one platform process in the background, its output prefixed.
@@ -39,6 +52,7 @@ stop_all() {
 main() {
   start_services
   load_services_env
+  ensure_master_key
   export SF_GATEWAY_PORT=${SF_GATEWAY_PORT:-8080}
   trap 'stop_all; exit 0' INT TERM
   start_process actor-host actors/main.ts

@@ -8,12 +8,21 @@ import { BusErrorCodes, SfError } from "../../bus/index.ts";
 import type { Actor, ActorContext, ActorMessage } from "../runtime/actor.ts";
 import type { FencedState } from "../runtime/fenced_state.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import type { TenantStoreCache } from "../store/index.ts";
 
 export const TenantOps = {
   increment: "incr",
   get: "get",
   echo: "echo",
+  listAgents: "agents-list",
+  getAgent: "agent-get",
 } as const;
+
+/** What every tenant actor of a host shares. */
+export interface TenantActorDeps {
+  /** The tenant's database handles, opened from its decrypted credentials, dropped when they change. */
+  stores: TenantStoreCache;
+}
 
 export interface CounterReply {
   tenant: string;
@@ -34,13 +43,15 @@ const APPLIED_WINDOW = 512;
 
 export class TenantActor implements Actor {
   readonly #ctx: ActorContext;
+  readonly #deps: TenantActorDeps;
   readonly #state: FencedState<CounterState>;
   #counter: CounterState = { count: 0, applied: [] };
   #applied = new Set<string>();
   #activatedAt = 0;
 
-  constructor(ctx: ActorContext) {
+  constructor(ctx: ActorContext, deps: TenantActorDeps) {
     this.#ctx = ctx;
+    this.#deps = deps;
     this.#state = ctx.state<CounterState>("counter");
   }
 
@@ -63,6 +74,15 @@ export class TenantActor implements Actor {
         return this.#reply();
       case TenantOps.echo:
         return message.body;
+      case TenantOps.listAgents:
+        return (await this.#deps.stores.get(this.#ctx.tenant)).listAgents();
+      case TenantOps.getAgent: {
+        const slug = (message.body as { slug?: unknown } | undefined)?.slug;
+        if (typeof slug !== "string" || slug === "") {
+          throw new InvalidArgumentError("agent-get needs a slug", { details: { field: "slug" } });
+        }
+        return (await this.#deps.stores.get(this.#ctx.tenant)).getAgent(slug);
+      }
       default:
         throw new SfError(
           BusErrorCodes.UNKNOWN_OP,
@@ -107,6 +127,6 @@ export class TenantActor implements Actor {
   }
 }
 
-export function createTenantActor(ctx: ActorContext): Actor {
-  return new TenantActor(ctx);
+export function tenantActorFactory(deps: TenantActorDeps): (ctx: ActorContext) => Actor {
+  return (ctx) => new TenantActor(ctx, deps);
 }

@@ -5,7 +5,22 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { repoRoot } from "./services.ts";
+import { generateMasterKey, parseKeyringOptions } from "../../actors/index.ts";
+import type { Keyring } from "../../actors/index.ts";
+import { repoRoot, sharedServices } from "./services.ts";
+
+/** One master key per test process: every host a test starts can read what another wrote. */
+export const TEST_MASTER_KEY = generateMasterKey();
+
+/** The keyring the hosts of this test process use. */
+export function testKeyring(): Keyring {
+  return parseKeyringOptions({ keys: { test: TEST_MASTER_KEY }, activeKeyId: "test" });
+}
+
+/** The platform schema spawnActorHost gives the hosts of one nats-server and prefix. */
+export function defaultPlatformSchema(natsUrl: string, prefix = "sf"): string {
+  return `sfp_${new URL(natsUrl).port}_${prefix}`;
+}
 
 export interface SpawnOptions {
   env?: Record<string, string>;
@@ -145,6 +160,11 @@ export interface ActorHostEnv {
   mailboxCapacity?: number;
   balanceIntervalMs?: number;
   idlePassivateMs?: number;
+  /**
+   * Platform database schema on the shared PostgreSQL. Default: one per nats-server and prefix,
+   * so the hosts of one test share it and tests never see each other's tenants.
+   */
+  platformSchema?: string;
 }
 
 export function spawnActorHost(options: ActorHostEnv): Promise<TestProcess> {
@@ -160,6 +180,9 @@ export function spawnActorHost(options: ActorHostEnv): Promise<TestProcess> {
       SF_BALANCE_INTERVAL_MS: String(options.balanceIntervalMs ?? 250),
       SF_METRICS_PORT: "0",
       SF_IDLE_PASSIVATE_MS: String(options.idlePassivateMs ?? 300_000),
+      SF_PLATFORM_DATABASE_URL: sharedServices().databaseUrl,
+      SF_PLATFORM_SCHEMA: options.platformSchema ?? defaultPlatformSchema(options.natsUrl, options.prefix),
+      SF_MASTER_KEYS: `test:${TEST_MASTER_KEY}`,
       SF_LOG_LEVEL: "info",
     },
   });
