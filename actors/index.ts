@@ -16,6 +16,12 @@ export { TenantActor, TenantOps, tenantActorFactory } from "./tenant/tenant_acto
 export type { CounterReply, TenantActorDeps } from "./tenant/tenant_actor.ts";
 export { watchCredentialEvents } from "./tenant/credential_events.ts";
 export type { CredentialEventsOptions } from "./tenant/credential_events.ts";
+export { jobProblem, JobEventTypes } from "./dispatch/job.ts";
+export { Dispatcher, DispatchErrorCodes } from "./dispatch/dispatcher.ts";
+export type { Claim, DispatcherOptions } from "./dispatch/dispatcher.ts";
+export { deferReply } from "./runtime/actor.ts";
+export type { DeferredReply } from "./runtime/actor.ts";
+export type { DispatchJob, JobEvent, JobEventType, JobMode } from "./dispatch/job.ts";
 export { PlatformService } from "./platform/platform_service.ts";
 export type { PlatformHealth, PlatformOp, PlatformServiceOptions } from "./platform/platform_service.ts";
 

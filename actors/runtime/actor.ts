@@ -32,3 +32,23 @@ export interface Actor {
 }
 
 export type ActorFactory = (context: ActorContext) => Actor;
+
+const DEFER: unique symbol = Symbol("sf.actor.deferred-reply");
+
+/**
+ * A reply that comes later than the turn: the actor's turn ends (its mailbox moves on) and the
+ * caller is answered when `promise` settles, still fenced by the owner's lease. Use it for work
+ * that waits on the outside world (a worker claiming a job), never to mutate actor state late.
+ */
+export interface DeferredReply {
+  readonly [DEFER]: Promise<unknown>;
+}
+
+export function deferReply(promise: Promise<unknown>): DeferredReply {
+  return { [DEFER]: promise };
+}
+
+export function deferredPromise(value: unknown): Promise<unknown> | undefined {
+  if (typeof value === "object" && value !== null && DEFER in value) return (value as DeferredReply)[DEFER];
+  return undefined;
+}

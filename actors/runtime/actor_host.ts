@@ -28,6 +28,7 @@ import {
   toWireError,
 } from "../../bus/index.ts";
 import type { RequestMeta, Subjects, WireError } from "../../bus/index.ts";
+import { deferredPromise } from "./actor.ts";
 import type { Actor, ActorContext, ActorFactory } from "./actor.ts";
 import { FencedState } from "./fenced_state.ts";
 import { LeaseTable } from "./lease_table.ts";
@@ -63,10 +64,18 @@ interface Cell {
   readonly epoch: number;
   readonly actor: Actor;
   readonly mailbox: Mailbox<Turn>;
-  readonly replies: Map<string, { data: Uint8Array; ok: boolean; error?: WireError }>;
+  readonly replies: Map<string, ReplyEntry>;
+  /** Deferred replies still pending, by request id: a retry joins the same outcome. */
+  readonly pending: Map<string, Promise<ReplyEntry>>;
   activated: boolean;
   dead: boolean;
   lastUsed: number;
+}
+
+interface ReplyEntry {
+  data: Uint8Array;
+  ok: boolean;
+  error?: WireError;
 }
 
 interface Turn {
@@ -488,6 +497,7 @@ export class ActorHost {
         (err) => log.error({ err: toWireError(err) }, "actor turn crashed"),
       ),
       replies: new Map(),
+      pending: new Map(),
       activated: false,
       dead: false,
       lastUsed: performance.now(),
@@ -501,6 +511,12 @@ export class ActorHost {
     cell.lastUsed = performance.now();
     if (cell.dead || !this.#leases.holds(cell.partition, cell.epoch)) {
       this.#metrics.dropped.inc({ reason: "not_owner" });
+      return;
+    }
+    const pending = cell.pending.get(turn.meta.requestId);
+    if (pending !== undefined) {
+      this.#turnsDedup.inc();
+      void pending.then((entry) => this.#respond(cell, turn, entry));
       return;
     }
     const cached = cell.replies.get(turn.meta.requestId);
@@ -533,9 +549,31 @@ export class ActorHost {
         return;
       }
     }
-    const data = ok ? encodeBody(result) : encodeBody(error);
-    const entry = ok ? { data, ok } : { data, ok, error: error as WireError };
-    // Remember final answers for retries of the same request id; a retryable error is not final.
+    const later = ok ? deferredPromise(result) : undefined;
+    if (later !== undefined) {
+      const settled = later.then(
+        (body) => this.#remember(cell, turn, true, body, undefined),
+        (err: unknown) => this.#remember(cell, turn, false, undefined, toWireError(err)),
+      );
+      cell.pending.set(turn.meta.requestId, settled);
+      void settled.then((entry) => {
+        cell.pending.delete(turn.meta.requestId);
+        this.#respond(cell, turn, entry);
+        (entry.ok ? this.#turnsOk : this.#turnsError).inc();
+      });
+      return;
+    }
+    const entry = this.#remember(cell, turn, ok, result, error);
+    this.#respond(cell, turn, entry);
+    (ok ? this.#turnsOk : this.#turnsError).inc();
+  }
+
+  /** Encodes a final answer and remembers it for retries of the same request id. */
+  #remember(cell: Cell, turn: Turn, ok: boolean, result: unknown, error: WireError | undefined): ReplyEntry {
+    const entry: ReplyEntry = ok
+      ? { data: encodeBody(result), ok }
+      : { data: encodeBody(error), ok, error: error };
+    // A retryable error is not final: a retry runs again.
     if (ok || error?.retryable !== true) {
       cell.replies.set(turn.meta.requestId, entry);
       if (cell.replies.size > this.#replyCacheSize) {
@@ -543,11 +581,10 @@ export class ActorHost {
         if (oldest.done !== true) cell.replies.delete(oldest.value);
       }
     }
-    this.#respond(cell, turn, entry);
-    (ok ? this.#turnsOk : this.#turnsError).inc();
+    return entry;
   }
 
-  #respond(cell: Cell, turn: Turn, entry: { data: Uint8Array; ok: boolean; error?: WireError }): void {
+  #respond(cell: Cell, turn: Turn, entry: ReplyEntry): void {
     // Fencing of replies: a host that lost its lease (a paused owner that woke up) says nothing.
     if (!this.#leases.holds(cell.partition, cell.epoch)) {
       this.#metrics.dropped.inc({ reason: "not_owner" });

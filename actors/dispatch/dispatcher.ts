@@ -1,0 +1,231 @@
+/**
+ * Confirmed dispatch, on the producing side. A job is published to SF_DISPATCH with its id as
+ * `Nats-Msg-Id` (a retried trigger inside the duplicate window never makes a second job), and
+ * the caller is answered only once a worker has said `claimed` on SF_EVENTS. If nobody claims it
+ * before the deadline, the job is withdrawn from the stream and the caller gets
+ * SF_ERR_NO_AGENT_CAPACITY: a dispatch is never silently dropped. The outcome (`done`, or
+ * `failed` with `final: true` and the worker's last error) can be awaited the same way.
+ *
+ * One Dispatcher per host: a single subscription on `<prefix>.job.>` routes events to waiters.
+ */
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { decodeBody, encodeBody, fromWireError, SfError } from "../../bus/index.ts";
+import type { Subjects } from "../../bus/index.ts";
+import type { DispatchJob, JobEvent } from "./job.ts";
+
+export const DispatchErrorCodes = {
+  /** No worker claimed the job before the deadline; it was withdrawn. */
+  NO_AGENT_CAPACITY: "SF_ERR_NO_AGENT_CAPACITY",
+  /** The job ran out of attempts; `details.error` is the worker's last error. */
+  JOB_FAILED: "SF_ERR_JOB_FAILED",
+} as const;
+
+export interface Claim {
+  jobId: string;
+  workerId: string;
+  /** Wall-clock epoch ms of the claim. */
+  claimedAt: number;
+  /** ms from publish to claim. */
+  claimMs: number;
+  /** True when the stream had this job already (a retried trigger). */
+  duplicate: boolean;
+}
+
+interface Waiter {
+  onEvent(event: JobEvent): void;
+}
+
+export interface DispatcherOptions {
+  nc: NatsConnection;
+  subjects: Subjects;
+  log: Logger;
+  /** How long a job may wait for a worker to claim it. Default 10000 ms. */
+  claimTimeoutMs?: number;
+}
+
+export class Dispatcher {
+  readonly #nc: NatsConnection;
+  readonly #subjects: Subjects;
+  readonly #log: Logger;
+  readonly #claimTimeoutMs: number;
+  readonly #js: JetStreamClient;
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  #sub: Subscription | undefined;
+
+  constructor(options: DispatcherOptions) {
+    this.#nc = options.nc;
+    this.#subjects = options.subjects;
+    this.#log = options.log;
+    this.#claimTimeoutMs = options.claimTimeoutMs ?? 10_000;
+    this.#js = jetstream(options.nc);
+  }
+
+  start(): void {
+    this.#sub = this.#nc.subscribe(`${this.#subjects.prefix}.job.>`, {
+      callback: (err, msg) => {
+        if (err) {
+          this.#log.warn({ err: err.message }, "job event subscription error");
+          return;
+        }
+        let event: JobEvent;
+        try {
+          event = decodeBody(msg.data) as JobEvent;
+        } catch (e) {
+          this.#log.warn({ subject: msg.subject, err: (e as Error).message }, "undecodable job event");
+          return;
+        }
+        const waiters = this.#waiters.get(event.jobId);
+        if (waiters !== undefined) for (const w of [...waiters]) w.onEvent(event);
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.#sub?.drain();
+  }
+
+  #watch(jobId: string, waiter: Waiter): () => void {
+    let set = this.#waiters.get(jobId);
+    if (set === undefined) {
+      set = new Set();
+      this.#waiters.set(jobId, set);
+    }
+    set.add(waiter);
+    return () => {
+      set.delete(waiter);
+      if (set.size === 0) this.#waiters.delete(jobId);
+    };
+  }
+
+  /**
+   * Publishes the job and resolves once a worker claims it. Starts watching the job's outcome
+   * first, so `outcome` below never misses a fast worker.
+   */
+  async dispatch(job: DispatchJob): Promise<{ claim: Claim; outcome: Promise<void> }> {
+    const started = performance.now();
+    let resolveClaim!: (claim: { workerId: string; at: number }) => void;
+    let rejectClaim!: (err: Error) => void;
+    const claimed = new Promise<{ workerId: string; at: number }>((resolve, reject) => {
+      resolveClaim = resolve;
+      rejectClaim = reject;
+    });
+    let resolveOutcome!: () => void;
+    let rejectOutcome!: (err: Error) => void;
+    const outcome = new Promise<void>((resolve, reject) => {
+      resolveOutcome = resolve;
+      rejectOutcome = reject;
+    });
+    // A caller may want only the claim: the outcome's failure is still on record here.
+    outcome.catch((err: unknown) =>
+      this.#log.info({ tenant: job.tenant, jobId: job.jobId, err: (err as Error).message }, "job failed"),
+    );
+    const unwatch = this.#watch(job.jobId, {
+      onEvent: (event) => {
+        if (event.type === "claimed") resolveClaim({ workerId: event.workerId, at: event.at });
+        if (event.type === "done") {
+          resolveOutcome();
+          unwatch();
+        }
+        if (event.type === "failed" && event.final) {
+          const err = new SfError(
+            DispatchErrorCodes.JOB_FAILED,
+            `job ${job.jobId} failed: ${event.error.message}`,
+            {
+              cause: fromWireError(event.error),
+              details: { jobId: job.jobId, error: event.error },
+            },
+          );
+          rejectClaim(err);
+          rejectOutcome(err);
+          unwatch();
+        }
+      },
+    });
+    let ack;
+    try {
+      ack = await this.#js.publish(this.#subjects.dispatch(job.tenant, job.mode), encodeBody(job), {
+        msgID: job.jobId,
+      });
+    } catch (err) {
+      unwatch();
+      throw err;
+    }
+    if (ack.duplicate) {
+      // A retried trigger: the job exists already. What happened to it is on record in SF_EVENTS.
+      for (const event of await this.#recorded(job)) {
+        if (event.type === "claimed") resolveClaim({ workerId: event.workerId, at: event.at });
+      }
+      for (const event of await this.#recorded(job)) {
+        if (event.type !== "claimed") this.#waiters.get(job.jobId)?.forEach((w) => w.onEvent(event));
+      }
+    }
+    const timer = setTimeout(() => {
+      rejectClaim(
+        new SfError(
+          DispatchErrorCodes.NO_AGENT_CAPACITY,
+          `no agent worker claimed job ${job.jobId} in time`,
+          {
+            retryable: true,
+            details: { jobId: job.jobId, waitedMs: this.#claimTimeoutMs },
+          },
+        ),
+      );
+    }, this.#claimTimeoutMs);
+    try {
+      const claim = await claimed;
+      return {
+        claim: {
+          jobId: job.jobId,
+          workerId: claim.workerId,
+          claimedAt: claim.at,
+          claimMs: Math.round((performance.now() - started) * 100) / 100,
+          duplicate: ack.duplicate,
+        },
+        outcome,
+      };
+    } catch (err) {
+      if (err instanceof SfError && err.code === DispatchErrorCodes.NO_AGENT_CAPACITY) {
+        // Withdraw it so no worker starts it after the caller was told there was no capacity.
+        await this.#withdraw(ack.seq, job);
+        unwatch();
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The job's recorded events (claimed, done, final failure), read from SF_EVENTS. */
+  async #recorded(job: DispatchJob): Promise<JobEvent[]> {
+    const jsm = await jetstreamManager(this.#nc);
+    const events: JobEvent[] = [];
+    for (const type of ["claimed", "done", "failed"] as const) {
+      try {
+        const msg = await jsm.streams.getMessage(this.#subjects.streams.events, {
+          last_by_subj: this.#subjects.jobEvent(job.tenant, job.jobId, type),
+        });
+        if (msg !== null) events.push(decodeBody(msg.data) as JobEvent);
+      } catch (err) {
+        if (!(err instanceof Error && /no message found/i.test(err.message))) throw err;
+      }
+    }
+    return events;
+  }
+
+  async #withdraw(seq: number, job: DispatchJob): Promise<void> {
+    try {
+      const jsm = await jetstreamManager(this.#nc);
+      await jsm.streams.deleteMessage(this.#subjects.streams.dispatch, seq, false);
+      this.#log.warn({ tenant: job.tenant, jobId: job.jobId }, "job withdrawn: no worker claimed it");
+    } catch (err) {
+      // Already gone (claimed and finished meanwhile): nothing to withdraw.
+      this.#log.info(
+        { tenant: job.tenant, jobId: job.jobId, err: (err as Error).message },
+        "job not withdrawn",
+      );
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The dispatch contract between tenant actors (producers) and agent workers (consumers): the
+ * job on `<prefix>.dispatch.<tenant>.<mode>` (stream SF_DISPATCH, `Nats-Msg-Id` = job id) and
+ * its lifecycle events on `<prefix>.job.<tenant>.<job>.<event>` (stream SF_EVENTS).
+ */
+import type { WireError } from "../../bus/index.ts";
+
+export type JobMode = "text" | "voice";
+
+export interface DispatchJob {
+  readonly jobId: string;
+  readonly tenant: string;
+  readonly mode: JobMode;
+  readonly agentSlug: string;
+  readonly conversationId: string;
+  readonly sessionId: string;
+  readonly userId: string;
+  /** The user's message (text mode). */
+  readonly message?: string;
+  /** The LiveKit room to join (voice mode). */
+  readonly roomName?: string;
+  readonly context?: Record<string, unknown>;
+  /** Wall-clock epoch ms. */
+  readonly createdAt: number;
+}
+
+export const JobEventTypes = ["claimed", "joined", "answered", "failed", "done"] as const;
+export type JobEventType = (typeof JobEventTypes)[number];
+
+export type JobEvent =
+  | { type: "claimed"; jobId: string; workerId: string; delivery: number; at: number }
+  | { type: "joined"; jobId: string; workerId: string; at: number }
+  | { type: "answered"; jobId: string; workerId: string; at: number }
+  | {
+      type: "failed";
+      jobId: string;
+      workerId: string;
+      error: WireError;
+      final: boolean;
+      delivery: number;
+      at: number;
+    }
+  | { type: "done"; jobId: string; workerId: string; at: number };
+
+const MODES: readonly string[] = ["text", "voice"];
+
+/** Checks a decoded job body; returns a reason when it is not a job. */
+export function jobProblem(value: unknown): string | undefined {
+  if (typeof value !== "object" || value === null) return "a job is an object";
+  const v = value as Record<string, unknown>;
+  for (const field of ["jobId", "tenant", "agentSlug", "conversationId", "sessionId", "userId"]) {
+    if (typeof v[field] !== "string" || v[field] === "") return `job.${field} must be a non-empty string`;
+  }
+  if (typeof v["mode"] !== "string" || !MODES.includes(v["mode"])) return "job.mode must be text or voice";
+  if (typeof v["createdAt"] !== "number") return "job.createdAt must be a number";
+  return undefined;
+}

@@ -1,0 +1,72 @@
+// Public surface of agent-worker/: provider clients and their coded errors. Other folders import
+// only this file.
+export {
+  AgentWorkerErrorCodes,
+  ProviderMisconfiguredError,
+  ProviderAuthError,
+  ProviderRateLimitedError,
+  ProviderUnavailableError,
+  ProviderRequestRejectedError,
+  ProviderBadResponseError,
+  ProviderStreamInterruptedError,
+  ProviderTimeoutError,
+  ProviderAbortedError,
+} from "./errors.ts";
+export type { AgentWorkerErrorCode } from "./errors.ts";
+export {
+  PROVIDER_KINDS,
+  LLM_PROVIDERS,
+  EMBEDDING_PROVIDERS,
+  STT_PROVIDERS,
+  TTS_PROVIDERS,
+  CARTESIA_VERSION,
+  knownProviders,
+} from "./providers/registry.ts";
+export type {
+  ProviderKind,
+  ProviderEndpoints,
+  LlmProviderName,
+  EmbeddingProviderName,
+  SttProviderName,
+  TtsProviderName,
+} from "./providers/registry.ts";
+export {
+  resolveProviders,
+  parseProviderClientOptions,
+  providerSettingsForAgent,
+} from "./providers/resolve_providers.ts";
+export type {
+  EmbeddingSettings,
+  ProviderSettings,
+  ProviderKeys,
+  ProviderClients,
+  ProviderClientOptions,
+  ResolvedProviderClientOptions,
+} from "./providers/resolve_providers.ts";
+export { OpenAiCompatibleLlmClient } from "./providers/llm_client.ts";
+export type {
+  LlmClient,
+  ChatMessage,
+  ChatRole,
+  ChatRequest,
+  ChatStreamOptions,
+} from "./providers/llm_client.ts";
+export { HttpEmbeddingsClient } from "./providers/embeddings_client.ts";
+export type {
+  EmbeddingsClient,
+  EmbedOptions,
+  EmbeddingTarget,
+  EmbeddingRole,
+} from "./providers/embeddings_client.ts";
+export { DeepgramSttClient, CartesiaSttClient } from "./providers/stt_client.ts";
+export type { SttClient, Transcript, TranscribeOptions } from "./providers/stt_client.ts";
+export { ElevenLabsTtsClient, CartesiaTtsClient, TTS_SAMPLE_RATE } from "./providers/tts_client.ts";
+export type { TtsClient, SynthesizeOptions } from "./providers/tts_client.ts";
+export { encodeWav, pcmDurationMs } from "./providers/audio.ts";
+export type { PcmAudio } from "./providers/audio.ts";
+export { parseRetryAfterMs } from "./providers/http.ts";
+export type { FetchFn } from "./providers/http.ts";
+export { withProviderRetry } from "./providers/retry.ts";
+export type { ProviderRetryOptions } from "./providers/retry.ts";
+export { JobConsumer } from "./worker/job_consumer.ts";
+export type { JobConsumerOptions, JobContext, JobHandler } from "./worker/job_consumer.ts";

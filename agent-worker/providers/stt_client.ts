@@ -1,0 +1,129 @@
+/**
+ * Speech to text over the providers' REST APIs, for whole utterances.
+ * - Deepgram: `POST {base}/listen?model=nova-3&smart_format=true` with the audio as the body
+ *   (`Content-Type: audio/wav`) and `Authorization: Token <key>`; the transcript is at
+ *   `results.channels[0].alternatives[0].transcript`.
+ * - Cartesia: `POST {base}/stt`, multipart `file` + `model=ink-whisper` + `language`, with
+ *   `X-API-Key` and `Cartesia-Version`; answers `{ text, language, duration, words? }`.
+ */
+import { encodeWav } from "./audio.ts";
+import type { PcmAudio } from "./audio.ts";
+import { badResponse, callProvider, isRecord, joinUrl, readJson } from "./http.ts";
+import type { ProviderTarget } from "./http.ts";
+import { CARTESIA_VERSION } from "./registry.ts";
+
+export interface Transcript {
+  text: string;
+  /** 0…1 when the provider reports it. */
+  confidence?: number;
+  /** Audio duration the provider reports, in ms. */
+  durationMs?: number;
+}
+
+export interface TranscribeOptions {
+  /** ISO-639-1; default `en`. */
+  language?: string;
+  signal?: AbortSignal;
+}
+
+export interface SttClient {
+  readonly kind: "stt";
+  readonly provider: string;
+  readonly model: string;
+  transcribe(audio: PcmAudio, options?: TranscribeOptions): Promise<Transcript>;
+}
+
+export interface SttClientOptions {
+  target: ProviderTarget;
+  baseUrl: string;
+  model: string;
+  requestTimeoutMs: number;
+}
+
+function callOptions(
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): { timeoutMs: number; signal?: AbortSignal } {
+  return signal === undefined ? { timeoutMs } : { timeoutMs, signal };
+}
+
+export class DeepgramSttClient implements SttClient {
+  readonly kind = "stt" as const;
+  readonly provider: string;
+  readonly model: string;
+
+  constructor(private readonly options: SttClientOptions) {
+    this.provider = options.target.provider;
+    this.model = options.model;
+  }
+
+  async transcribe(audio: PcmAudio, options: TranscribeOptions = {}): Promise<Transcript> {
+    const target = this.options.target;
+    const query = new URLSearchParams({
+      model: this.model,
+      smart_format: "true",
+      language: options.language ?? "en",
+    });
+    const url = `${joinUrl(this.options.baseUrl, "listen")}?${query.toString()}`;
+    const json = await callProvider(
+      target,
+      url,
+      {
+        method: "POST",
+        headers: { authorization: `Token ${target.apiKey}`, "content-type": "audio/wav" },
+        body: encodeWav(audio),
+      },
+      callOptions(this.options.requestTimeoutMs, options.signal),
+      (response) => readJson(target, response),
+    );
+    if (!isRecord(json) || !isRecord(json["results"])) throw badResponse(target, "no `results` object");
+    const channels = json["results"]["channels"];
+    const channel: unknown = Array.isArray(channels) ? channels[0] : undefined;
+    const alternatives = isRecord(channel) ? channel["alternatives"] : undefined;
+    const best: unknown = Array.isArray(alternatives) ? alternatives[0] : undefined;
+    if (!isRecord(best) || typeof best["transcript"] !== "string") {
+      throw badResponse(target, "no `results.channels[0].alternatives[0].transcript`");
+    }
+    const transcript: Transcript = { text: best["transcript"] };
+    if (typeof best["confidence"] === "number") transcript.confidence = best["confidence"];
+    const metadata = json["metadata"];
+    if (isRecord(metadata) && typeof metadata["duration"] === "number") {
+      transcript.durationMs = Math.round(metadata["duration"] * 1000);
+    }
+    return transcript;
+  }
+}
+
+export class CartesiaSttClient implements SttClient {
+  readonly kind = "stt" as const;
+  readonly provider: string;
+  readonly model: string;
+
+  constructor(private readonly options: SttClientOptions) {
+    this.provider = options.target.provider;
+    this.model = options.model;
+  }
+
+  async transcribe(audio: PcmAudio, options: TranscribeOptions = {}): Promise<Transcript> {
+    const target = this.options.target;
+    const form = new FormData();
+    form.append("file", new Blob([encodeWav(audio)], { type: "audio/wav" }), "audio.wav");
+    form.append("model", this.model);
+    form.append("language", options.language ?? "en");
+    const json = await callProvider(
+      target,
+      joinUrl(this.options.baseUrl, "stt"),
+      {
+        method: "POST",
+        headers: { "x-api-key": target.apiKey, "cartesia-version": CARTESIA_VERSION },
+        body: form,
+      },
+      callOptions(this.options.requestTimeoutMs, options.signal),
+      (response) => readJson(target, response),
+    );
+    if (!isRecord(json) || typeof json["text"] !== "string") throw badResponse(target, "no `text` string");
+    const transcript: Transcript = { text: json["text"] };
+    if (typeof json["duration"] === "number") transcript.durationMs = Math.round(json["duration"] * 1000);
+    return transcript;
+  }
+}

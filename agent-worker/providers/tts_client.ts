@@ -1,0 +1,122 @@
+/**
+ * Text to speech over the providers' REST APIs, returning 16 kHz mono s16le PCM.
+ * - ElevenLabs: `POST {base}/text-to-speech/{voice_id}?output_format=pcm_16000` with
+ *   `xi-api-key`, body `{ text, model_id }`; the answer is raw PCM.
+ * - Cartesia: `POST {base}/tts/bytes` with `X-API-Key` and `Cartesia-Version`, body
+ *   `{ model_id, transcript, voice: { mode: "id", id }, output_format: { container: "raw",
+ *   encoding: "pcm_s16le", sample_rate: 16000 }, language }`; the answer is raw PCM.
+ */
+import type { PcmAudio } from "./audio.ts";
+import { badResponse, callProvider, joinUrl } from "./http.ts";
+import type { ProviderTarget } from "./http.ts";
+import { CARTESIA_VERSION } from "./registry.ts";
+
+export const TTS_SAMPLE_RATE = 16_000;
+
+export interface SynthesizeOptions {
+  /** ISO-639-1; default `en`. */
+  language?: string;
+  signal?: AbortSignal;
+}
+
+export interface TtsClient {
+  readonly kind: "tts";
+  readonly provider: string;
+  readonly model: string;
+  readonly voiceId: string;
+  synthesize(text: string, options?: SynthesizeOptions): Promise<PcmAudio>;
+}
+
+export interface TtsClientOptions {
+  target: ProviderTarget;
+  baseUrl: string;
+  model: string;
+  voiceId: string;
+  requestTimeoutMs: number;
+}
+
+async function readPcm(target: ProviderTarget, response: Response): Promise<PcmAudio> {
+  const contentType = response.headers.get("content-type") ?? "";
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (contentType.includes("json")) throw badResponse(target, "expected audio, got JSON");
+  if (bytes.byteLength === 0) throw badResponse(target, "empty audio");
+  if (bytes.byteLength % 2 !== 0) throw badResponse(target, "odd number of bytes for 16-bit PCM");
+  return { pcm: bytes, sampleRate: TTS_SAMPLE_RATE, channels: 1 };
+}
+
+function callOptions(
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): { timeoutMs: number; signal?: AbortSignal } {
+  return signal === undefined ? { timeoutMs } : { timeoutMs, signal };
+}
+
+export class ElevenLabsTtsClient implements TtsClient {
+  readonly kind = "tts" as const;
+  readonly provider: string;
+  readonly model: string;
+  readonly voiceId: string;
+
+  constructor(private readonly options: TtsClientOptions) {
+    this.provider = options.target.provider;
+    this.model = options.model;
+    this.voiceId = options.voiceId;
+  }
+
+  synthesize(text: string, options: SynthesizeOptions = {}): Promise<PcmAudio> {
+    const target = this.options.target;
+    const path = `text-to-speech/${encodeURIComponent(this.voiceId)}?output_format=pcm_${TTS_SAMPLE_RATE}`;
+    const body: Record<string, unknown> = { text, model_id: this.model };
+    if (options.language !== undefined) body["language_code"] = options.language;
+    return callProvider(
+      target,
+      joinUrl(this.options.baseUrl, path),
+      {
+        method: "POST",
+        headers: { "xi-api-key": target.apiKey, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      },
+      callOptions(this.options.requestTimeoutMs, options.signal),
+      (response) => readPcm(target, response),
+    );
+  }
+}
+
+export class CartesiaTtsClient implements TtsClient {
+  readonly kind = "tts" as const;
+  readonly provider: string;
+  readonly model: string;
+  readonly voiceId: string;
+
+  constructor(private readonly options: TtsClientOptions) {
+    this.provider = options.target.provider;
+    this.model = options.model;
+    this.voiceId = options.voiceId;
+  }
+
+  synthesize(text: string, options: SynthesizeOptions = {}): Promise<PcmAudio> {
+    const target = this.options.target;
+    const body = {
+      model_id: this.model,
+      transcript: text,
+      voice: { mode: "id", id: this.voiceId },
+      output_format: { container: "raw", encoding: "pcm_s16le", sample_rate: TTS_SAMPLE_RATE },
+      language: options.language ?? "en",
+    };
+    return callProvider(
+      target,
+      joinUrl(this.options.baseUrl, "tts/bytes"),
+      {
+        method: "POST",
+        headers: {
+          "x-api-key": target.apiKey,
+          "cartesia-version": CARTESIA_VERSION,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify(body),
+      },
+      callOptions(this.options.requestTimeoutMs, options.signal),
+      (response) => readPcm(target, response),
+    );
+  }
+}

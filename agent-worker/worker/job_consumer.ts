@@ -1,0 +1,249 @@
+/**
+ * The worker's side of dispatch: one durable pull consumer on SF_DISPATCH shared by every
+ * worker (a work queue: each job goes to one worker at a time), with a fixed number of slots
+ * per worker. Each slot pulls one job when it is free and the worker admits more work, says
+ * `claimed` on SF_EVENTS, keeps the job alive with `working()` while it runs, and acks only
+ * once the handler has recorded the outcome. A worker that dies leaves its jobs unacked: the
+ * server redelivers them to another worker after the ack wait. A job that keeps failing is
+ * given up after MaxDeliver attempts and reported `failed` with `final: true` and its last error.
+ */
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { nanos } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { decodeBody, encodeBody, toWireError } from "../../bus/index.ts";
+import type { Subjects, WireError } from "../../bus/index.ts";
+import { jobProblem } from "../../actors/index.ts";
+import type { DispatchJob, JobEvent } from "../../actors/index.ts";
+
+export interface JobContext {
+  readonly workerId: string;
+  /** 1 for the first delivery. */
+  readonly delivery: number;
+  /** Aborted when the worker must stop at once. */
+  readonly signal: AbortSignal;
+  /** Publishes a lifecycle event of this job (joined, answered). */
+  event(type: "joined" | "answered"): Promise<void>;
+}
+
+export type JobHandler = (job: DispatchJob, context: JobContext) => Promise<void>;
+
+export interface JobConsumerOptions {
+  nc: NatsConnection;
+  subjects: Subjects;
+  workerId: string;
+  handler: JobHandler;
+  log: Logger;
+  /** Jobs in flight at most on this worker. Default 16. */
+  slots?: number;
+  /** Time without ack or working() before the server redelivers. Default 30000 ms. */
+  ackWaitMs?: number;
+  /** Deliveries before a job is given up. Default 5. */
+  maxDeliver?: number;
+  /** Whether the worker can take one more job now (memory); default always. */
+  admit?: () => boolean;
+  /** How long one pull waits for a job. Default 1000 ms (bounds how fast stop() is noticed). */
+  pullExpiresMs?: number;
+}
+
+function retryDelayMs(delivery: number): number {
+  return Math.min(250 * 2 ** (delivery - 1), 5000);
+}
+
+export class JobConsumer {
+  readonly #o: Required<Omit<JobConsumerOptions, "admit">> & { admit: () => boolean };
+  readonly #js: JetStreamClient;
+  #consumer: Consumer | undefined;
+  #running = false;
+  #loops: Promise<void>[] = [];
+  #inFlight = 0;
+  readonly #abort = new AbortController();
+
+  constructor(options: JobConsumerOptions) {
+    this.#o = {
+      slots: 16,
+      ackWaitMs: 30_000,
+      maxDeliver: 5,
+      pullExpiresMs: 1000,
+      admit: () => true,
+      ...options,
+    };
+    this.#js = jetstream(options.nc);
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  get slots(): number {
+    return this.#o.slots;
+  }
+
+  /** The durable consumer every worker shares; created or brought up to date, idempotently. */
+  static durableName(subjects: Subjects): string {
+    return `${subjects.prefix}-workers`;
+  }
+
+  async start(): Promise<void> {
+    const { nc, subjects } = this.#o;
+    const jsm = await jetstreamManager(nc);
+    const name = JobConsumer.durableName(subjects);
+    const config = {
+      durable_name: name,
+      filter_subject: `${subjects.prefix}.dispatch.>`,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(this.#o.ackWaitMs),
+      max_deliver: this.#o.maxDeliver,
+      max_ack_pending: 100_000,
+    };
+    try {
+      await jsm.consumers.info(subjects.streams.dispatch, name);
+      await jsm.consumers.update(subjects.streams.dispatch, name, {
+        ack_wait: config.ack_wait,
+        max_deliver: config.max_deliver,
+        max_ack_pending: config.max_ack_pending,
+      });
+    } catch (err) {
+      if (!(err instanceof Error && /consumer not found/i.test(err.message))) throw err;
+      await jsm.consumers.add(subjects.streams.dispatch, config);
+    }
+    this.#consumer = await this.#js.consumers.get(subjects.streams.dispatch, name);
+    this.#running = true;
+    this.#loops = Array.from({ length: this.#o.slots }, (_, slot) => this.#slotLoop(slot));
+  }
+
+  async #slotLoop(slot: number): Promise<void> {
+    const consumer = this.#consumer;
+    if (consumer === undefined) return;
+    while (this.#running) {
+      if (!this.#o.admit()) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      let msg: JsMsg | null;
+      try {
+        msg = await consumer.next({ expires: this.#o.pullExpiresMs });
+      } catch (err) {
+        if (!this.#running) return;
+        this.#o.log.warn({ slot, err: toWireError(err) }, "job pull failed");
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        continue;
+      }
+      if (msg === null) continue;
+      if (!this.#running) {
+        // Pulled while stopping: hand it straight back so another worker takes it now.
+        msg.nak();
+        return;
+      }
+      await this.#run(msg);
+    }
+  }
+
+  async #publishEvent(tenant: string, jobId: string, event: JobEvent): Promise<void> {
+    await this.#js.publish(this.#o.subjects.jobEvent(tenant, jobId, event.type), encodeBody(event), {
+      msgID: `${jobId}.${event.type}.${event.type === "failed" || event.type === "claimed" ? event.delivery : 0}`,
+    });
+  }
+
+  async #run(msg: JsMsg): Promise<void> {
+    const { workerId, log } = this.#o;
+    const delivery = msg.info.deliveryCount;
+    let job: DispatchJob;
+    try {
+      const body = decodeBody(msg.data);
+      const problem = jobProblem(body);
+      if (problem !== undefined) throw new Error(problem);
+      job = body as DispatchJob;
+    } catch (err) {
+      log.error({ subject: msg.subject, err: toWireError(err) }, "undecodable job dropped");
+      msg.term("undecodable job");
+      return;
+    }
+    this.#inFlight += 1;
+    const jobLog = log.child({ tenant: job.tenant, jobId: job.jobId, delivery });
+    const heartbeat = setInterval(() => msg.working(), Math.max(100, Math.floor(this.#o.ackWaitMs / 3)));
+    try {
+      await this.#publishEvent(job.tenant, job.jobId, {
+        type: "claimed",
+        jobId: job.jobId,
+        workerId,
+        delivery,
+        at: Date.now(),
+      });
+      jobLog.info({ mode: job.mode }, "job claimed");
+      await this.#o.handler(job, {
+        workerId,
+        delivery,
+        signal: this.#abort.signal,
+        event: (type) =>
+          this.#publishEvent(job.tenant, job.jobId, { type, jobId: job.jobId, workerId, at: Date.now() }),
+      });
+      await this.#publishEvent(job.tenant, job.jobId, {
+        type: "done",
+        jobId: job.jobId,
+        workerId,
+        at: Date.now(),
+      });
+      await msg.ackAck();
+      jobLog.info("job done");
+    } catch (err) {
+      if (this.#abort.signal.aborted) {
+        // Stopped before it finished: not a failure of the job; another worker takes it now.
+        jobLog.warn("job interrupted by shutdown; handing it back");
+        msg.nak();
+      } else {
+        await this.#failed(msg, job, delivery, toWireError(err), jobLog);
+      }
+    } finally {
+      clearInterval(heartbeat);
+      this.#inFlight -= 1;
+    }
+  }
+
+  async #failed(
+    msg: JsMsg,
+    job: DispatchJob,
+    delivery: number,
+    error: WireError,
+    jobLog: Logger,
+  ): Promise<void> {
+    const final = !error.retryable || delivery >= this.#o.maxDeliver;
+    try {
+      await this.#publishEvent(job.tenant, job.jobId, {
+        type: "failed",
+        jobId: job.jobId,
+        workerId: this.#o.workerId,
+        error,
+        final,
+        delivery,
+        at: Date.now(),
+      });
+    } catch (publishErr) {
+      // Without the failure on record the job must not be dropped: let it come back.
+      jobLog.error({ err: toWireError(publishErr) }, "could not record a job failure; redelivering");
+      msg.nak(retryDelayMs(delivery));
+      return;
+    }
+    if (final) {
+      jobLog.warn({ err: error }, "job failed for good");
+      msg.term(error.code);
+    } else {
+      jobLog.warn({ err: error }, "job failed; will be retried");
+      msg.nak(retryDelayMs(delivery));
+    }
+  }
+
+  /**
+   * Stops pulling, lets the jobs in flight finish (up to `deadlineMs`), then aborts the rest;
+   * an aborted job is not acked, so the server gives it to another worker.
+   */
+  async stop(deadlineMs = 30_000): Promise<void> {
+    this.#running = false;
+    const loops = Promise.all(this.#loops);
+    const timer = setTimeout(() => this.#abort.abort(), deadlineMs);
+    await loops;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,157 @@
+// STT and TTS clients against the provider fixture: the providers' REST formats, PCM out of TTS,
+// transcripts out of STT, and their errors.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  AgentWorkerErrorCodes,
+  CARTESIA_VERSION,
+  pcmDurationMs,
+  resolveProviders,
+} from "../../agent-worker/index.ts";
+import type { PcmAudio, SttClient, TtsClient } from "../../agent-worker/index.ts";
+import { readWav, sineTonePcm, speechDurationMs } from "../fixtures/providers/audio.ts";
+import { digest, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import { expectNoSecret, rejection } from "./provider_test_kit.ts";
+
+let fixture: ProviderFixture;
+
+beforeAll(async () => {
+  fixture = await startProviderFixture();
+});
+afterAll(async () => {
+  await fixture.close();
+});
+beforeEach(() => {
+  fixture.reset();
+});
+
+const VOICE = "694f9389-aac1-45b6-b726-9d9369183238";
+
+function tts(provider: "elevenlabs" | "cartesia", key?: string): TtsClient {
+  return resolveProviders(
+    { kinds: ["tts"], voiceSettings: { tts_provider: provider, voice_id: VOICE } },
+    { [provider]: key ?? fixture.keys[provider] },
+    fixture.endpoints(),
+  ).tts;
+}
+
+function stt(provider: "deepgram" | "cartesia"): SttClient {
+  return resolveProviders(
+    { kinds: ["stt"], voiceSettings: { stt_provider: provider } },
+    { ...fixture.keys },
+    fixture.endpoints(),
+  ).stt;
+}
+
+/** One second of 16 kHz mono speech stand-in. */
+const utterance: PcmAudio = { pcm: sineTonePcm(1_000, 16_000, 220), sampleRate: 16_000, channels: 1 };
+
+describe("tts clients", () => {
+  const text = "Your parcel left the warehouse this morning.";
+
+  it("tts - ElevenLabs returns 16 kHz s16le PCM of plausible length", async () => {
+    const audio = await tts("elevenlabs").synthesize(text);
+    expect(audio.sampleRate).toBe(16_000);
+    expect(audio.channels).toBe(1);
+    expect(audio.pcm.byteLength).toBe(Math.round((speechDurationMs(text) / 1000) * 16_000) * 2);
+    expect(pcmDurationMs(audio)).toBeGreaterThan(1_000);
+    // Real audio, not silence.
+    const samples = new Int16Array(audio.pcm.buffer, audio.pcm.byteOffset, audio.pcm.byteLength / 2);
+    expect(Math.max(...samples.slice(0, 2_000))).toBeGreaterThan(5_000);
+    const [call] = fixture.callsTo("elevenlabs", "tts");
+    expect(call?.path).toBe(`/v1/text-to-speech/${VOICE}`);
+    expect(call?.query).toEqual({ output_format: "pcm_16000" });
+    expect(call?.body).toEqual({ text, model_id: "eleven_turbo_v2_5" });
+    expect(call?.headers["xi-api-key"]).toBeUndefined();
+    expect(fixture.violations).toEqual([]);
+  });
+
+  it("tts - Cartesia /tts/bytes with the version header, raw pcm_s16le at 16 kHz", async () => {
+    const audio = await tts("cartesia").synthesize(text);
+    expect(pcmDurationMs(audio)).toBeCloseTo(speechDurationMs(text), 0);
+    const [call] = fixture.callsTo("cartesia", "tts");
+    expect(call?.path).toBe("/tts/bytes");
+    expect(call?.headers["cartesia-version"]).toBe(CARTESIA_VERSION);
+    expect(call?.body).toEqual({
+      model_id: "sonic-3",
+      transcript: text,
+      voice: { mode: "id", id: VOICE },
+      output_format: { container: "raw", encoding: "pcm_s16le", sample_rate: 16_000 },
+      language: "en",
+    });
+  });
+
+  it("tts - a longer text gives longer audio", async () => {
+    const client = tts("cartesia");
+    const short = await client.synthesize("Hi.");
+    const long = await client.synthesize("Hi. ".repeat(30));
+    expect(long.pcm.byteLength).toBeGreaterThan(short.pcm.byteLength * 10);
+  });
+
+  it("tts - a refused key is AUTH with the provider's 401 body excerpt and no key", async () => {
+    const key = "xi-wrong-key-0123456789";
+    const err = await rejection(tts("elevenlabs", key).synthesize(text), AgentWorkerErrorCodes.PROVIDER_AUTH);
+    expect(err.details).toMatchObject({ provider: "elevenlabs", kind: "tts", status: 401 });
+    expect(String(err.details?.["excerpt"])).toContain("invalid_api_key");
+    expectNoSecret(err, key);
+  });
+
+  it("tts - 5xx is UNAVAILABLE and retryable", async () => {
+    fixture.addFault({
+      provider: "cartesia",
+      kind: "tts",
+      times: 1,
+      fault: { type: "server_error", status: 502 },
+    });
+    const err = await rejection(tts("cartesia").synthesize(text), AgentWorkerErrorCodes.PROVIDER_UNAVAILABLE);
+    expect(err.retryable).toBe(true);
+  });
+});
+
+describe("stt clients", () => {
+  it("stt - Deepgram returns the scripted transcript from its JSON shape", async () => {
+    fixture.queueTranscript("Where is my parcel?", "deepgram");
+    const transcript = await stt("deepgram").transcribe(utterance);
+    expect(transcript.text).toBe("Where is my parcel?");
+    expect(transcript.confidence).toBeGreaterThan(0.5);
+    expect(transcript.durationMs).toBe(1_000);
+    const [call] = fixture.callsTo("deepgram", "stt");
+    expect(call?.path).toBe("/v1/listen");
+    expect(call?.query).toMatchObject({ model: "nova-3", smart_format: "true" });
+    expect(call?.headers["content-type"]).toBe("audio/wav");
+    expect(call?.body).toMatchObject({ contentType: "audio/wav", bytes: 44 + utterance.pcm.byteLength });
+  });
+
+  it("stt - without a script the transcript is deterministic per audio", async () => {
+    const client = stt("deepgram");
+    const a = await client.transcribe(utterance);
+    const b = await client.transcribe(utterance);
+    expect(a.text).toBe(b.text);
+    expect(a.text).toMatch(/^utterance [0-9a-f]{8}$/);
+    const other = await client.transcribe({ ...utterance, pcm: sineTonePcm(500, 16_000, 330) });
+    expect(other.text).not.toBe(a.text);
+  });
+
+  it("stt - Cartesia /stt takes a multipart WAV file with model ink-whisper", async () => {
+    fixture.queueTranscript("Cancel my order.", "cartesia");
+    const transcript = await stt("cartesia").transcribe(utterance, { language: "en" });
+    expect(transcript).toEqual({ text: "Cancel my order.", durationMs: 1_000 });
+    const [call] = fixture.callsTo("cartesia", "stt");
+    expect(call?.path).toBe("/stt");
+    expect(call?.headers["cartesia-version"]).toBe(CARTESIA_VERSION);
+    const body = call?.body as { fields: Record<string, string>; file: { type: string; data: Buffer } };
+    expect(body.fields).toEqual({ model: "ink-whisper", language: "en" });
+    expect(body.file.type).toBe("audio/wav");
+    expect(readWav(body.file.data)).toMatchObject({ sampleRate: 16_000, channels: 1, bitsPerSample: 16 });
+    expect(digest(body.file.data.subarray(44))).toBe(digest(Buffer.from(utterance.pcm)));
+  });
+
+  it("stt - 429 is RATE_LIMITED with the wait the provider asked for", async () => {
+    fixture.addFault({ provider: "deepgram", times: 1, fault: { type: "rate_limit", retryAfterSeconds: 3 } });
+    const err = await rejection(
+      stt("deepgram").transcribe(utterance),
+      AgentWorkerErrorCodes.PROVIDER_RATE_LIMITED,
+    );
+    expect(err.details).toMatchObject({ provider: "deepgram", kind: "stt", retryAfterMs: 3_000 });
+  });
+});
