@@ -31,6 +31,7 @@ import type { RequestMeta, Subjects, WireError } from "../../bus/index.ts";
 import { deferredPromise } from "./actor.ts";
 import type { Actor, ActorContext, ActorFactory } from "./actor.ts";
 import { FencedState } from "./fenced_state.ts";
+import { KeyView } from "./key_view.ts";
 import { LeaseTable } from "./lease_table.ts";
 import type { LeaseEvent } from "./lease_table.ts";
 import { Mailbox } from "./mailbox.ts";
@@ -100,6 +101,7 @@ export class ActorHost {
   readonly #log: Logger;
   readonly #metrics: HostMetrics;
   readonly #leases: LeaseTable;
+  readonly #members: KeyView;
   readonly #mailboxCapacity: number;
   readonly #idlePassivateMs: number;
   readonly #balanceIntervalMs: number;
@@ -109,6 +111,7 @@ export class ActorHost {
   readonly #served = new Map<number, Served>();
   readonly #cells = new Map<string, Cell>();
   readonly #cooldown = new Map<number, number>();
+  readonly #acquiredAt = new Map<number, number>();
   readonly #releasing = new Set<number>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #prefixTokens: number;
@@ -149,6 +152,7 @@ export class ActorHost {
     this.#cooldownMs = options.releaseCooldownMs ?? 3000;
     this.#replyCacheSize = options.replyCacheSize ?? 1024;
     this.#prefixTokens = options.subjects.prefix.split(".").length;
+    this.#members = new KeyView(options.buckets.members);
     this.#leases = new LeaseTable({ kv: options.buckets.leases, hostId: options.hostId, ttlMs });
     this.#leases.onEvent((event) => this.#onLeaseEvent(event));
   }
@@ -244,8 +248,15 @@ export class ActorHost {
   }
 
   async #watchLeases(): Promise<void> {
+    const members = await this.#buckets.members.watch({ include: "updates" as never });
+    void (async () => {
+      for await (const entry of members) this.#members.observe(entry.key, entry.operation, entry.revision);
+    })().catch((err: unknown) => this.#log.warn({ err: toWireError(err) }, "membership watch ended"));
     const watcher = await this.#buckets.leases.watch({ include: "updates" as never });
-    this.#watchStop = () => watcher.stop();
+    this.#watchStop = () => {
+      watcher.stop();
+      members.stop();
+    };
     void (async () => {
       for await (const entry of watcher) {
         this.#leases.observe(entry.key, entry.operation, entry.revision);
@@ -263,11 +274,7 @@ export class ActorHost {
   }
 
   async #liveMembers(): Promise<number> {
-    // A key updated while the listing runs can be delivered twice: count distinct keys.
-    const seen = new Set<string>();
-    const keys = await this.#buckets.members.keys();
-    for await (const key of keys) seen.add(key);
-    return Math.max(1, seen.size);
+    return Math.max(1, (await this.#members.live()).size);
   }
 
   /** Runs a balancing round now, or right after the one in progress. */
@@ -320,8 +327,13 @@ export class ActorHost {
     const stable = members === this.#lastMembers;
     this.#lastMembers = members;
     const target = Math.ceil(P / members);
-    const owned = this.#leases.owned().filter((p) => !this.#releasing.has(p));
-    const excess = members > 1 && stable ? Math.min(owned.length - target, this.#maxMoves) : 0;
+    // A partition taken over moments ago (a failover) stays put for a cooldown: no flapping.
+    const settled = now - this.#cooldownMs;
+    const owned = this.#leases
+      .owned()
+      .filter((p) => !this.#releasing.has(p) && (this.#acquiredAt.get(p) ?? 0) <= settled);
+    const total = this.#leases.size - this.#releasing.size;
+    const excess = members > 1 && stable ? Math.min(total - target, owned.length, this.#maxMoves) : 0;
     if (excess > 0) {
       const victims = owned.sort((a, b) => this.#rank(a) - this.#rank(b)).slice(0, excess);
       this.#log.info(
@@ -335,6 +347,7 @@ export class ActorHost {
   #onLeaseEvent(event: LeaseEvent): void {
     switch (event.type) {
       case "acquired":
+        this.#acquiredAt.set(event.partition, performance.now());
         this.#metrics.leaseChanges.inc({ change: "acquired" });
         this.#log.debug(
           { host: this.hostId, partition: event.partition, epoch: event.epoch },

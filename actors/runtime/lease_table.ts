@@ -11,6 +11,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import { decodeBody, encodeBody } from "../../bus/index.ts";
+import { KeyView } from "./key_view.ts";
 
 export interface LeaseTableOptions {
   kv: KV;
@@ -62,10 +63,11 @@ export class LeaseTable {
   readonly #marginMs: number;
   readonly #owned = new Map<number, Lease>();
   readonly #listeners = new Set<(event: LeaseEvent) => void>();
-  readonly #watched = new Map<number, { revision: number; deleted: boolean }>();
+  readonly #view: KeyView;
 
   constructor(options: LeaseTableOptions) {
     this.#kv = options.kv;
+    this.#view = new KeyView(options.kv);
     this.#hostId = options.hostId;
     this.#ttlMs = options.ttlMs;
     this.#marginMs = options.safetyMarginMs ?? Math.ceil(options.ttlMs * 0.1);
@@ -192,26 +194,17 @@ export class LeaseTable {
     this.#emit({ type: "released", partition, epoch: lease.epoch });
   }
 
-  /**
-   * Feeds a change seen by a watcher of the bucket. The bucket's key listing still shows a
-   * lease that expired by max age until its delete marker ages out, so the latest watched
-   * operation per partition overrides the listing.
-   */
+  /** Feeds a change seen by a watcher of the lease bucket (see KeyView). */
   observe(key: string, operation: "PUT" | "DEL" | "PURGE", revision: number): void {
-    const p = partitionFromKey(key);
-    if (p === undefined) return;
-    const seen = this.#watched.get(p);
-    if (seen === undefined || seen.revision < revision)
-      this.#watched.set(p, { revision, deleted: operation !== "PUT" });
+    this.#view.observe(key, operation, revision);
   }
 
   /** Partitions currently held by anyone, read from the bucket. */
   async heldByAnyone(): Promise<Set<number>> {
     const held = new Set<number>();
-    const keys = await this.#kv.keys();
-    for await (const key of keys) {
+    for (const key of await this.#view.live()) {
       const p = partitionFromKey(key);
-      if (p !== undefined && this.#watched.get(p)?.deleted !== true) held.add(p);
+      if (p !== undefined) held.add(p);
     }
     return held;
   }
