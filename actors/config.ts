@@ -21,6 +21,8 @@ export interface ActorHostConfig {
   readonly metricsPort: number;
   readonly logLevel: string;
   readonly streamReplicas: number;
+  /** How long a dispatched job may wait for a worker to claim it. */
+  readonly claimTimeoutMs: number;
   /** The platform database: Postgres when SF_PLATFORM_DATABASE_URL is set, else embedded PGlite. */
   readonly platformDatabase: PlatformDatabaseConfig;
   /** Master keys for the credential envelope (SF_MASTER_KEYS, SF_MASTER_KEY_ACTIVE). */
@@ -64,6 +66,7 @@ export function parseActorHostConfig(env: Env = process.env): ActorHostConfig {
     metricsPort: int(env, "SF_METRICS_PORT", 9464, 0, 65_535),
     logLevel: env["SF_LOG_LEVEL"] ?? "info",
     streamReplicas: int(env, "SF_STREAM_REPLICAS", 1, 1, 5),
+    claimTimeoutMs: int(env, "SF_CLAIM_TIMEOUT_MS", 10_000, 100, 600_000),
   });
 }
 

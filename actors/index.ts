@@ -22,6 +22,14 @@ export type { Claim, DispatcherOptions } from "./dispatch/dispatcher.ts";
 export { deferReply } from "./runtime/actor.ts";
 export type { DeferredReply } from "./runtime/actor.ts";
 export type { DispatchJob, JobEvent, JobEventType, JobMode } from "./dispatch/job.ts";
+export { TenantDispatch, DispatchOps, DispatchOpErrorCodes, asUuid } from "./tenant/dispatch_ops.ts";
+export type {
+  HistoryTurn,
+  JobContextReply,
+  TenantDispatchOptions,
+  TextJobContext,
+  TriggerReply,
+} from "./tenant/dispatch_ops.ts";
 export { PlatformService } from "./platform/platform_service.ts";
 export type { PlatformHealth, PlatformOp, PlatformServiceOptions } from "./platform/platform_service.ts";
 
@@ -203,3 +211,29 @@ export type {
   RotationReport,
   RotationFailure,
 } from "./crypto/rotate.ts";
+export { AgentOps, AGENT_SLUG_PATTERN } from "./tenant/agent_ops.ts";
+export type { AgentOpName, AuditWriter, ConversationDetail } from "./tenant/agent_ops.ts";
+export { PlatformErrorCodes, UnauthenticatedError, ForbiddenError } from "./platform/errors.ts";
+export type { PlatformErrorCode } from "./platform/errors.ts";
+export { PlatformOps, ClientEvents } from "./platform/messages.ts";
+export type {
+  PlatformOpName,
+  ClientView,
+  ClientDetailView,
+  TenantDatabaseView,
+  LivekitView,
+  CredentialsView,
+  ApiKeyView,
+  ClientsCreateRequest,
+  ClientsListRequest,
+  ClientsListReply,
+  ClientsUpdateRequest,
+  ClientsSetCredentialsRequest,
+  ClientsDeleteReply,
+  ApiKeysCreateRequest,
+  ApiKeysCreateReply,
+  ApiKeysListReply,
+  ApiKeysRevokeRequest,
+  ApiKeysVerifyRequest,
+  VerifiedApiKey,
+} from "./platform/messages.ts";

@@ -11,6 +11,7 @@ import { PlatformService } from "./platform/platform_service.ts";
 import { openPlatformStore, PgliteInstances, TenantStoreCache } from "./store/index.ts";
 import { watchCredentialEvents } from "./tenant/credential_events.ts";
 import { tenantActorFactory } from "./tenant/tenant_actor.ts";
+import { Dispatcher } from "./dispatch/dispatcher.ts";
 
 const config = parseActorHostConfig();
 const log = createLogger({ name: "actor-host", level: config.logLevel });
@@ -44,6 +45,8 @@ async function main(): Promise<void> {
   });
   const platformService = new PlatformService({ nc, subjects, store: platform, hostId: config.hostId, log });
   platformService.start();
+  const dispatcher = new Dispatcher({ nc, subjects, log, claimTimeoutMs: config.claimTimeoutMs });
+  dispatcher.start();
   const metrics = createHostMetrics();
   const metricsServer = await serveMetrics(metrics.registry, config.metricsPort);
   const host = await ActorHost.create({
@@ -51,7 +54,7 @@ async function main(): Promise<void> {
     subjects,
     hostId: config.hostId,
     buckets,
-    factory: tenantActorFactory({ stores }),
+    factory: tenantActorFactory({ stores, audit: (entry) => platform.appendAudit(entry), dispatcher }),
     log,
     metrics,
     mailboxCapacity: config.mailboxCapacity,
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
     host
       .stop()
       .then(() => platformService.stop())
+      .then(() => dispatcher.stop())
       .then(() => credentialEvents.drain())
       .then(() => nc.drain())
       .then(() => stores.close())

@@ -7,7 +7,7 @@ import { connect } from "@nats-io/transport-node";
 import { createSubjects, encodeBody, requestReply } from "../bus/index.ts";
 import { NatsTestServer } from "../tests/helpers/nats_server.ts";
 import { spawnActorHost, spawnTs } from "../tests/helpers/processes.ts";
-import { closedLoop } from "./harness.ts";
+import { closedLoop, cpuPerOp } from "./harness.ts";
 import type { BenchOptions, BenchResult } from "./harness.ts";
 
 export async function run(options: BenchOptions): Promise<BenchResult> {
@@ -32,21 +32,64 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   const table: BenchResult["table"] = [];
   const summary: BenchResult["summary"] = {};
   for (const concurrency of [1, 64]) {
-    const bare = await closedLoop(() => nc.request("bench.echo", raw, { timeout: 5000 }), {
-      concurrency,
-      durationMs,
-      warmupMs,
-    });
-    const runtime = await closedLoop(
-      (worker) => {
-        const tenant = tenants[worker % tenants.length] as string;
-        return requestReply(nc, subjects.tenantOp(tenant, "echo"), payload, { tenant, timeoutMs: 5000 });
-      },
-      { concurrency, durationMs, warmupMs },
+    // CPU per request of each process, so the comparison holds even on a busy machine.
+    const bare = await cpuPerOp({ caller: process.pid, nats_server: server.pid, responder: echo.pid }, () =>
+      closedLoop(() => nc.request("bench.echo", raw, { timeout: 5000 }), {
+        concurrency,
+        durationMs,
+        warmupMs,
+      }),
+    );
+    const envelope = await cpuPerOp(
+      { caller: process.pid, nats_server: server.pid, responder: echo.pid },
+      () =>
+        closedLoop(() => requestReply(nc, "bench.envelope", payload, { tenant: "t", timeoutMs: 5000 }), {
+          concurrency,
+          durationMs,
+          warmupMs,
+        }),
+    );
+    const runtime = await cpuPerOp(
+      { caller: process.pid, nats_server: server.pid, responder: host.pid },
+      () =>
+        closedLoop(
+          (worker) => {
+            const tenant = tenants[worker % tenants.length] as string;
+            return requestReply(nc, subjects.tenantOp(tenant, "echo"), payload, { tenant, timeoutMs: 5000 });
+          },
+          { concurrency, durationMs, warmupMs },
+        ),
     );
     const ratio = Math.round((runtime.ops_per_s / bare.ops_per_s) * 1000) / 1000;
-    table.push({ path: "bare nats echo", concurrency, ...bare });
-    table.push({ path: "actor runtime", concurrency, ...runtime, ratio_vs_bare: ratio });
+    const row = (path: string, r: typeof bare, extra: Record<string, number> = {}) => ({
+      path,
+      concurrency,
+      ops_per_s: r.ops_per_s,
+      p50_ms: r.p50_ms,
+      p99_ms: r.p99_ms,
+      errors: r.errors,
+      cpu_us_caller: r.cpu_us_per_op["caller"] as number,
+      cpu_us_server: r.cpu_us_per_op["nats_server"] as number,
+      cpu_us_responder: r.cpu_us_per_op["responder"] as number,
+      ...extra,
+    });
+    table.push(row("bare nats echo", bare));
+    table.push(
+      row("echo with our envelope", envelope, {
+        ratio_vs_bare: Math.round((envelope.ops_per_s / bare.ops_per_s) * 1000) / 1000,
+      }),
+    );
+    table.push(row("actor runtime", runtime, { ratio_vs_bare: ratio }));
+    summary[`envelope_c${concurrency}_ops_per_s`] = envelope.ops_per_s;
+    for (const [name, r] of [
+      ["bare", bare],
+      ["envelope", envelope],
+      ["runtime", runtime],
+    ] as const) {
+      const cpu = r.cpu_us_per_op;
+      summary[`${name}_c${concurrency}_cpu_us_per_op_total`] =
+        Math.round(((cpu["caller"] ?? 0) + (cpu["nats_server"] ?? 0) + (cpu["responder"] ?? 0)) * 10) / 10;
+    }
     summary[`bare_c${concurrency}_ops_per_s`] = bare.ops_per_s;
     summary[`bare_c${concurrency}_p50_ms`] = bare.p50_ms;
     summary[`bare_c${concurrency}_p99_ms`] = bare.p99_ms;

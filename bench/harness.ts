@@ -1,4 +1,5 @@
 /** Shared pieces of the benchmarks: latency statistics, closed-loop drivers, machine facts. */
+import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 
 export interface BenchResult {
@@ -85,4 +86,30 @@ export async function closedLoop(
     p50_ms: round(percentile(latencies, 50)),
     p99_ms: round(percentile(latencies, 99)),
   };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Runs `fn` and reports the CPU microseconds each named process spent per operation. */
+export async function cpuPerOp<T extends { ops: number }>(
+  pids: Record<string, number>,
+  fn: () => Promise<T>,
+): Promise<T & { cpu_us_per_op: Record<string, number> }> {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, processCpuSeconds(pid)]));
+  const result = await fn();
+  const cpu: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    const used = processCpuSeconds(pid) - (before[name] as number);
+    cpu[name] = result.ops > 0 ? Math.round((used / result.ops) * 1e6 * 10) / 10 : Number.NaN;
+  }
+  return { ...result, cpu_us_per_op: cpu };
 }

@@ -17,6 +17,45 @@ export interface GatewayConfig {
   readonly logLevel: string;
   /** How long shutdown waits for in-flight requests. */
   readonly shutdownGraceMs: number;
+  /** Overall deadline of one NATS request made for an HTTP request (retries included). */
+  readonly requestTimeoutMs: number;
+  readonly auth: GatewayAuthConfig;
+}
+
+/**
+ * A secret from the environment: its value is read only through `reveal()`, and it serialises
+ * (JSON, util.inspect, template strings) as `[REDACTED]`, so logging the config leaks nothing.
+ */
+export class SecretValue {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toJSON(): string {
+    return "[REDACTED]";
+  }
+  toString(): string {
+    return "[REDACTED]";
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return "[REDACTED]";
+  }
+}
+
+export interface GatewayAuthConfig {
+  /** SF_ADMIN_TOKEN: the embedded admin token (compared in constant time); unset: no token login. */
+  readonly adminToken: SecretValue | undefined;
+  /** SF_JWT_SECRET: the platform's Supabase Auth JWT secret (HS256); unset: no JWT login. */
+  readonly jwtSecret: SecretValue | undefined;
+  /** JWT `role` claims that are admins: `service_role` plus SF_JWT_ADMIN_ROLES (default `sf_admin`). */
+  readonly adminRoles: readonly string[];
+  /** Tolerance for `exp`/`nbf` against this host's clock (SF_JWT_CLOCK_SKEW_MS, default 30 s). */
+  readonly jwtClockSkewMs: number;
+  /** How long a verified API key is trusted without asking again (SF_API_KEY_CACHE_MS, 0–10 s, default 3 s). */
+  readonly apiKeyCacheMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -56,6 +95,35 @@ function origins(raw: string | undefined): string[] {
   return list;
 }
 
+function secret(env: Env, name: string, minLength: number): SecretValue | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  if (raw.length < minLength) throw new ConfigError(`${name} must be at least ${minLength} characters`);
+  return new SecretValue(raw);
+}
+
+function roles(raw: string | undefined): string[] {
+  const extra = (raw ?? "sf_admin")
+    .split(",")
+    .map((r) => r.trim())
+    .filter((r) => r !== "");
+  for (const r of extra) {
+    if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(r))
+      throw new ConfigError(`SF_JWT_ADMIN_ROLES: ${JSON.stringify(r)} is not a role name`);
+  }
+  return [...new Set(["service_role", ...extra])];
+}
+
+function parseAuth(env: Env): GatewayAuthConfig {
+  return Object.freeze({
+    adminToken: secret(env, "SF_ADMIN_TOKEN", 16),
+    jwtSecret: secret(env, "SF_JWT_SECRET", 32),
+    adminRoles: Object.freeze(roles(env["SF_JWT_ADMIN_ROLES"])),
+    jwtClockSkewMs: int(env, "SF_JWT_CLOCK_SKEW_MS", 30_000, 0, 300_000),
+    apiKeyCacheMs: int(env, "SF_API_KEY_CACHE_MS", 3000, 0, 10_000),
+  });
+}
+
 export function parseGatewayConfig(env: Env = process.env): GatewayConfig {
   const logLevel = env["SF_LOG_LEVEL"] ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -71,5 +139,7 @@ export function parseGatewayConfig(env: Env = process.env): GatewayConfig {
     corsOrigins: Object.freeze(origins(env["SF_GATEWAY_CORS_ORIGINS"])),
     logLevel,
     shutdownGraceMs: int(env, "SF_GATEWAY_SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+    requestTimeoutMs: int(env, "SF_GATEWAY_REQUEST_TIMEOUT_MS", 5000, 100, 120_000),
+    auth: parseAuth(env),
   });
 }

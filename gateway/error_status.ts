@@ -3,7 +3,7 @@
  * carries: `{ "error": { "code", "message", "details" } }`. Codes from the bus (remote errors
  * included), from actors/ and from the gateway itself are all in one table.
  */
-import { ActorErrorCodes } from "../actors/index.ts";
+import { ActorErrorCodes, PlatformErrorCodes, StoreErrorCodes } from "../actors/index.ts";
 import { BusErrorCodes, SfError } from "../bus/index.ts";
 import { GatewayErrorCodes } from "./errors.ts";
 import { json } from "./http_types.ts";
@@ -37,6 +37,14 @@ export const ERROR_STATUS: Readonly<Record<string, StatusRule>> = Object.freeze(
   [BusErrorCodes.CONNECTION_CLOSED]: { status: 503, retryAfterSeconds: 1 },
   [BusErrorCodes.TIMEOUT]: { status: 504 },
   [BusErrorCodes.INTERNAL]: { status: 500 },
+  [PlatformErrorCodes.UNAUTHENTICATED]: { status: 401 },
+  [PlatformErrorCodes.FORBIDDEN]: { status: 403 },
+  [StoreErrorCodes.TENANT_NOT_FOUND]: { status: 404 },
+  [StoreErrorCodes.AGENT_NOT_FOUND]: { status: 404 },
+  [StoreErrorCodes.ALREADY_EXISTS]: { status: 409 },
+  [StoreErrorCodes.INVALID_INPUT]: { status: 400 },
+  [StoreErrorCodes.TENANT_DATABASE_NOT_CONFIGURED]: { status: 409 },
+  [StoreErrorCodes.DATABASE_UNAVAILABLE]: { status: 503, retryAfterSeconds: 1 },
 });
 
 const INTERNAL: StatusRule = { status: 500 };
@@ -65,6 +73,8 @@ export function errorResponse(err: unknown, status?: number): GatewayResponse {
   const envelope: ErrorEnvelope = { error: { code, message, details } };
   const headers: Record<string, string> = {};
   if (rule.retryAfterSeconds !== undefined) headers["retry-after"] = String(rule.retryAfterSeconds);
+  if (code === PlatformErrorCodes.UNAUTHENTICATED)
+    headers["www-authenticate"] = 'Bearer realm="sidekick-forge"';
   if (err instanceof SfError && code === GatewayErrorCodes.METHOD_NOT_ALLOWED) {
     const allowed = err.details?.["allowed"];
     if (Array.isArray(allowed)) headers["allow"] = allowed.join(", ");

@@ -4,7 +4,8 @@
  * SF_GATEWAY_SHUTDOWN_GRACE_MS), drain NATS and exit.
  */
 import { createLogger } from "../actors/index.ts";
-import { connectBus, toWireError, watchBusStatus } from "../bus/index.ts";
+import { connectBus, createSubjects, toWireError, watchBusStatus } from "../bus/index.ts";
+import { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
 import { parseGatewayConfig } from "./config.ts";
 import { createGateway } from "./create_gateway.ts";
 import { startUwsServer } from "./uws_server.ts";
@@ -15,10 +16,25 @@ const log = createLogger({ name: "gateway", level: config.logLevel });
 async function main(): Promise<void> {
   const nc = await connectBus({ servers: config.natsUrl, name: `sf-gateway-${process.pid}` });
   void watchBusStatus(nc, (event) => log.info({ event }, "nats status"));
-  const app = createGateway({ nc, config, log });
+  const subjects = createSubjects({ prefix: config.subjectPrefix, partitions: config.partitions });
+  const apiKeys = new ApiKeyVerifier({
+    nc,
+    subjects,
+    cacheMs: config.auth.apiKeyCacheMs,
+    timeoutMs: config.requestTimeoutMs,
+  });
+  const keyEvents = apiKeys.watch(log);
+  const app = createGateway({ nc, config, log, apiKeys });
   const server = await startUwsServer({ app, log, host: config.host, port: config.port });
   log.info(
-    { port: server.port, host: config.host, nats: config.natsUrl, routes: app.router.routes().length },
+    {
+      port: server.port,
+      host: config.host,
+      nats: config.natsUrl,
+      routes: app.router.routes().length,
+      adminToken: config.auth.adminToken !== undefined,
+      jwt: config.auth.jwtSecret !== undefined,
+    },
     "gateway ready",
   );
 
@@ -30,6 +46,7 @@ async function main(): Promise<void> {
     server
       .stop(config.shutdownGraceMs)
       .then(async (result) => {
+        await keyEvents.drain();
         await nc.drain();
         log.info({ abandoned: result.abandoned }, "gateway stopped");
         process.exit(0);

@@ -15,8 +15,13 @@ import {
 } from "../../bus/index.ts";
 import type { RequestMeta, Subjects } from "../../bus/index.ts";
 import type { PlatformStore } from "../store/index.ts";
+import { apiKeyOps } from "./api_key_ops.ts";
+import { clientEventPublisher } from "./client_events.ts";
+import { clientOps } from "./client_ops.ts";
+import { PlatformOps } from "./messages.ts";
+import type { PlatformOp, PlatformOpDeps } from "./op_types.ts";
 
-export type PlatformOp = (body: unknown, meta: RequestMeta) => Promise<unknown>;
+export type { PlatformOp } from "./op_types.ts";
 
 export interface PlatformHealth {
   platform_db: { ok: boolean; latency_ms: number; error?: string };
@@ -37,7 +42,16 @@ export class PlatformService {
 
   constructor(options: PlatformServiceOptions) {
     this.#options = options;
-    this.#ops = new Map<string, PlatformOp>([["health", () => this.#health()]]);
+    const deps: PlatformOpDeps = {
+      store: options.store,
+      publish: clientEventPublisher(options.nc, options.subjects),
+      log: options.log,
+    };
+    this.#ops = new Map<string, PlatformOp>([
+      [PlatformOps.health, () => this.#health()],
+      ...clientOps(deps),
+      ...apiKeyOps(deps),
+    ]);
   }
 
   async #health(): Promise<PlatformHealth> {

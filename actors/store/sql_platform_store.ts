@@ -175,15 +175,18 @@ export class SqlPlatformStore implements PlatformStore {
     });
   }
 
-  listClients(options: ListPage & { status?: ClientStatus } = {}): Promise<ClientRecord[]> {
+  listClients(options: ListPage & { status?: ClientStatus; search?: string } = {}): Promise<ClientRecord[]> {
     return this.#run("list clients", async (db) => {
+      const search = options.search === undefined || options.search === "" ? null : options.search;
       const rows = await db.query<Row>(
         `select * from ${this.#t("clients")} where ($1::text is null or status = $1)
+           and ($4::text is null or strpos(lower(slug), lower($4)) > 0 or strpos(lower(name), lower($4)) > 0)
          order by slug limit $2 offset $3`,
         [
           options.status ?? null,
           clampLimit(options.limit, 100, MAX_LIST),
           clampLimit(options.offset, 0, Number.MAX_SAFE_INTEGER),
+          search,
         ],
       );
       return rows.map(clientFromRow);

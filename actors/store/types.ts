@@ -135,7 +135,8 @@ export interface PlatformStore {
   /** Throws SF_ERR_TENANT_NOT_FOUND. */
   getClient(id: string): Promise<ClientRecord>;
   findClientBySlug(slug: string): Promise<ClientRecord | null>;
-  listClients(options?: ListPage & { status?: ClientStatus }): Promise<ClientRecord[]>;
+  /** `search` matches a case-insensitive substring of the slug or the name. */
+  listClients(options?: ListPage & { status?: ClientStatus; search?: string }): Promise<ClientRecord[]>;
   updateClient(id: string, patch: UpdateClientInput): Promise<ClientRecord>;
   /** Deletes the client, its secrets and API keys (audit entries stay). */
   deleteClient(id: string): Promise<void>;

@@ -9,6 +9,10 @@ import type { Actor, ActorContext, ActorMessage } from "../runtime/actor.ts";
 import type { FencedState } from "../runtime/fenced_state.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { TenantStoreCache } from "../store/index.ts";
+import type { Dispatcher } from "../dispatch/dispatcher.ts";
+import { DispatchOps, TenantDispatch } from "./dispatch_ops.ts";
+import { AgentOps, handleAgentOp } from "./agent_ops.ts";
+import type { AuditWriter } from "./agent_ops.ts";
 
 export const TenantOps = {
   increment: "incr",
@@ -16,12 +20,18 @@ export const TenantOps = {
   echo: "echo",
   listAgents: "agents-list",
   getAgent: "agent-get",
+  ...AgentOps,
+  ...DispatchOps,
 } as const;
 
 /** What every tenant actor of a host shares. */
 export interface TenantActorDeps {
   /** The tenant's database handles, opened from its decrypted credentials, dropped when they change. */
   stores: TenantStoreCache;
+  /** Confirmed dispatch of agent jobs; absent, the dispatch ops are not served. */
+  dispatcher?: Dispatcher;
+  /** Writes agent changes to the platform audit log; absent, they are not audited. */
+  audit?: AuditWriter;
 }
 
 export interface CounterReply {
@@ -44,6 +54,7 @@ const APPLIED_WINDOW = 512;
 export class TenantActor implements Actor {
   readonly #ctx: ActorContext;
   readonly #deps: TenantActorDeps;
+  readonly #dispatch: TenantDispatch | undefined;
   readonly #state: FencedState<CounterState>;
   #counter: CounterState = { count: 0, applied: [] };
   #applied = new Set<string>();
@@ -52,6 +63,16 @@ export class TenantActor implements Actor {
   constructor(ctx: ActorContext, deps: TenantActorDeps) {
     this.#ctx = ctx;
     this.#deps = deps;
+    const tenant = ctx.tenant;
+    this.#dispatch =
+      deps.dispatcher === undefined
+        ? undefined
+        : new TenantDispatch({
+            tenant,
+            store: () => deps.stores.get(tenant),
+            dispatcher: deps.dispatcher,
+            log: ctx.log,
+          });
     this.#state = ctx.state<CounterState>("counter");
   }
 
@@ -83,7 +104,18 @@ export class TenantActor implements Actor {
         }
         return (await this.#deps.stores.get(this.#ctx.tenant)).getAgent(slug);
       }
-      default:
+      default: {
+        const dispatched = this.#dispatch?.handle(message.op, message.body, message.meta);
+        if (dispatched !== undefined) return dispatched;
+        const tenant = this.#ctx.tenant;
+        const handled = await handleAgentOp(
+          message.op,
+          message.body,
+          tenant,
+          () => this.#deps.stores.get(tenant),
+          this.#deps.audit,
+        );
+        if (handled !== undefined) return handled.reply;
         throw new SfError(
           BusErrorCodes.UNKNOWN_OP,
           `unknown tenant operation ${JSON.stringify(message.op)}`,
@@ -91,6 +123,7 @@ export class TenantActor implements Actor {
             details: { op: message.op },
           },
         );
+      }
     }
   }
 

@@ -21,6 +21,8 @@ export interface JobContext {
   readonly workerId: string;
   /** 1 for the first delivery. */
   readonly delivery: number;
+  /** True on the last delivery MaxDeliver allows: a retryable failure now ends the job. */
+  readonly finalAttempt: boolean;
   /** Aborted when the worker must stop at once. */
   readonly signal: AbortSignal;
   /** Publishes a lifecycle event of this job (joined, answered). */
@@ -176,6 +178,7 @@ export class JobConsumer {
       await this.#o.handler(job, {
         workerId,
         delivery,
+        finalAttempt: delivery >= this.#o.maxDeliver,
         signal: this.#abort.signal,
         event: (type) =>
           this.#publishEvent(job.tenant, job.jobId, { type, jobId: job.jobId, workerId, at: Date.now() }),

@@ -15,6 +15,8 @@ export async function spawnGateway(env: {
   maxBodyBytes?: number;
   corsOrigins?: string;
   shutdownGraceMs?: number;
+  /** Extra environment (auth secrets, cache lifetimes). */
+  extraEnv?: Record<string, string>;
 }): Promise<GatewayProcess> {
   const proc = await spawnTs("gateway", "gateway/main.ts", {
     readyLine: "gateway ready",
@@ -28,6 +30,7 @@ export async function spawnGateway(env: {
       SF_GATEWAY_CORS_ORIGINS: env.corsOrigins ?? "",
       SF_GATEWAY_SHUTDOWN_GRACE_MS: String(env.shutdownGraceMs ?? 5000),
       SF_LOG_LEVEL: "info",
+      ...env.extraEnv,
     },
   });
   const line = await proc.waitForLine("gateway ready");

@@ -43,6 +43,12 @@ export class NatsTestServer implements AsyncDisposable {
     return `nats://127.0.0.1:${this.#port}`;
   }
 
+  /** The server process id (for CPU accounting in benchmarks). */
+  get pid(): number {
+    if (this.#proc === undefined) throw new Error("nats-server is not running");
+    return this.#proc.pid;
+  }
+
   get running(): boolean {
     return this.#proc?.running === true;
   }

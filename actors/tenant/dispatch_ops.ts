@@ -1,0 +1,339 @@
+/**
+ * The tenant actor's side of agent dispatch (text mode): `trigger` opens or resumes the
+ * conversation, enforces the tenant's concurrent-job quota, and hands the job to a worker through
+ * confirmed dispatch, answering (deferred) once a worker has claimed it. Jobs of one conversation
+ * run one after another, so every reply is built on the turns before it. The worker reads what it
+ * needs with `job-context` and records the finished turn with `turn-record` (idempotent by job id,
+ * which is the turn id), which also feeds the conversation's in-memory window.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { SfError } from "../../bus/index.ts";
+import type { RequestMeta } from "../../bus/index.ts";
+import { deferReply } from "../runtime/actor.ts";
+import type { Claim, Dispatcher } from "../dispatch/dispatcher.ts";
+import type { DispatchJob } from "../dispatch/job.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import type { AgentRecord, TenantStore } from "../store/index.ts";
+
+export const DispatchOps = {
+  trigger: "trigger",
+  jobContext: "job-context",
+  recordTurn: "turn-record",
+} as const;
+
+export const DispatchOpErrorCodes = {
+  AGENT_DISABLED: "SF_ERR_AGENT_DISABLED",
+  MODE_DISABLED: "SF_ERR_MODE_DISABLED",
+  MODE_UNAVAILABLE: "SF_ERR_MODE_UNAVAILABLE",
+  QUOTA_EXCEEDED: "SF_ERR_QUOTA_EXCEEDED",
+} as const;
+
+export interface HistoryTurn {
+  user: string;
+  assistant: string;
+}
+
+/** A text job carries the agent's recent turns of the conversation, oldest first. */
+export interface TextJobContext {
+  history: HistoryTurn[];
+}
+
+export interface TriggerReply {
+  job_id: string;
+  conversation_id: string;
+  session_id: string;
+  worker_id: string;
+  claimed_at: number;
+  claim_ms: number;
+  duplicate: boolean;
+  agent: { slug: string; name: string; voice_provider: string | null; voice_id: string | null };
+}
+
+export interface JobContextReply {
+  agent: AgentRecord;
+  /** Decrypted provider API keys by provider name. Only for workers; never logged. */
+  provider_keys: Record<string, string>;
+}
+
+export interface TenantDispatchOptions {
+  tenant: string;
+  store: () => Promise<TenantStore>;
+  dispatcher: Dispatcher;
+  log: Logger;
+  /** Jobs of this tenant in flight at most. Default 100. */
+  maxConcurrentJobs?: number;
+  /** Turns kept per conversation for prompts. Default 20. */
+  windowTurns?: number;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A stable uuid for any id (name-based, SHA-1, version 5 layout); uuids pass through. */
+export function asUuid(namespace: string, id: string): string {
+  if (UUID_RE.test(id)) return id.toLowerCase();
+  const h = createHash("sha1").update(`sidekick-forge:${namespace}:${id}`).digest();
+  h[6] = ((h[6] as number) & 0x0f) | 0x50;
+  h[8] = ((h[8] as number) & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+function str(
+  body: Record<string, unknown>,
+  field: string,
+  required: boolean,
+  max = 10_000,
+): string | undefined {
+  const v = body[field];
+  if (v === undefined || v === null || v === "") {
+    if (required) throw new InvalidArgumentError(`${field} is required`, { details: { field } });
+    return undefined;
+  }
+  if (typeof v !== "string" || v.length > max) {
+    throw new InvalidArgumentError(`${field} must be a string of at most ${max} characters`, {
+      details: { field },
+    });
+  }
+  return v;
+}
+
+function objectBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new InvalidArgumentError("the request body must be an object");
+  }
+  return body as Record<string, unknown>;
+}
+
+interface ConversationWindow {
+  turns: HistoryTurn[];
+  loaded: boolean;
+  /** The conversation's jobs run one after another: this settles when the last one has. */
+  tail: Promise<void>;
+}
+
+export class TenantDispatch {
+  readonly #o: Required<TenantDispatchOptions>;
+  readonly #windows = new Map<string, ConversationWindow>();
+  readonly #recorded = new Set<string>();
+  #inFlight = 0;
+
+  constructor(options: TenantDispatchOptions) {
+    this.#o = { maxConcurrentJobs: 100, windowTurns: 20, ...options };
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Runs one of the dispatch ops, or returns undefined when `op` is not one of them. */
+  handle(op: string, body: unknown, meta: RequestMeta): Promise<unknown> | undefined {
+    switch (op) {
+      case DispatchOps.trigger:
+        return this.#trigger(objectBody(body), meta);
+      case DispatchOps.jobContext:
+        return this.#jobContext(objectBody(body));
+      case DispatchOps.recordTurn:
+        return this.#recordTurn(objectBody(body));
+      default:
+        return undefined;
+    }
+  }
+
+  #window(conversationId: string): ConversationWindow {
+    let w = this.#windows.get(conversationId);
+    if (w === undefined) {
+      w = { turns: [], loaded: false, tail: Promise.resolve() };
+      this.#windows.set(conversationId, w);
+      if (this.#windows.size > 1000) {
+        const oldest = this.#windows.keys().next();
+        if (oldest.done !== true && oldest.value !== conversationId) this.#windows.delete(oldest.value);
+      }
+    }
+    return w;
+  }
+
+  async #trigger(body: Record<string, unknown>, meta: RequestMeta): Promise<unknown> {
+    const { tenant } = this.#o;
+    const slug = str(body, "agent_slug", true, 200) as string;
+    const mode = str(body, "mode", false, 10) ?? "text";
+    const externalUser = str(body, "user_id", true, 200) as string;
+    if (mode !== "text") {
+      throw new SfError(
+        DispatchOpErrorCodes.MODE_UNAVAILABLE,
+        `mode ${JSON.stringify(mode)} is not dispatched yet`,
+        {
+          details: { mode },
+        },
+      );
+    }
+    const message = str(body, "message", true, 32_000) as string;
+    const store = await this.#o.store();
+    const agent = await store.getAgent(slug);
+    if (!agent.enabled) {
+      throw new SfError(DispatchOpErrorCodes.AGENT_DISABLED, `agent ${slug} is disabled`, {
+        details: { agent: slug },
+      });
+    }
+    if (agent.textChatEnabled === false) {
+      throw new SfError(DispatchOpErrorCodes.MODE_DISABLED, `agent ${slug} does not take text chats`, {
+        details: { agent: slug, mode },
+      });
+    }
+    if (this.#inFlight >= this.#o.maxConcurrentJobs) {
+      throw new SfError(
+        DispatchOpErrorCodes.QUOTA_EXCEEDED,
+        `tenant has ${this.#inFlight} jobs running, its limit is ${this.#o.maxConcurrentJobs}`,
+        { retryable: true, details: { limit: this.#o.maxConcurrentJobs } },
+      );
+    }
+    const userId = asUuid(`user:${tenant}`, externalUser);
+    const requested = str(body, "conversation_id", false, 200);
+    const conversationId =
+      requested === undefined ? randomUUID() : asUuid(`conversation:${tenant}`, requested);
+    const sessionId = str(body, "session_id", false, 128) ?? conversationId;
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(sessionId)) {
+      throw new InvalidArgumentError("session_id may hold only A-Z a-z 0-9 _ -", {
+        details: { field: "session_id" },
+      });
+    }
+    const existing = await store.findConversation(conversationId);
+    if (existing === null) {
+      await store.createConversation({
+        id: conversationId,
+        sessionId,
+        agentId: agent.id,
+        userId,
+        channel: "text",
+        metadata: { external_user_id: externalUser },
+      });
+    } else if (existing.userId !== null && existing.userId !== userId) {
+      // Another user's conversation: say nothing about it.
+      throw new SfError("SF_ERR_CONVERSATION_NOT_FOUND", "no such conversation", {
+        details: { conversation_id: requested },
+      });
+    }
+    const jobId = asUuid(`job:${tenant}`, str(body, "job_id", false, 200) ?? meta.requestId);
+    const context = body["context"];
+    const window = this.#window(conversationId);
+    if (!window.loaded) {
+      const rows = await store.listTranscripts(conversationId, { limit: this.#o.windowTurns * 2 });
+      const byTurn = new Map<string, HistoryTurn>();
+      for (const row of rows) {
+        if (row.turnId === null) continue;
+        const t = byTurn.get(row.turnId) ?? { user: "", assistant: "" };
+        if (row.role === "user") t.user = row.content;
+        if (row.role === "assistant") t.assistant = row.content;
+        byTurn.set(row.turnId, t);
+      }
+      window.turns = [...byTurn.values()].slice(-this.#o.windowTurns);
+      window.loaded = true;
+    }
+
+    this.#inFlight += 1;
+    let resolveClaim!: (claim: Claim) => void;
+    let rejectClaim!: (err: unknown) => void;
+    const claimed = new Promise<Claim>((resolve, reject) => {
+      resolveClaim = resolve;
+      rejectClaim = reject;
+    });
+    // One job of a conversation at a time: this one starts when the previous one has ended.
+    window.tail = window.tail.then(async () => {
+      const job: DispatchJob & { history: HistoryTurn[] } = {
+        jobId,
+        tenant,
+        mode: "text",
+        agentSlug: slug,
+        conversationId,
+        sessionId,
+        userId: externalUser,
+        message,
+        ...(typeof context === "object" && context !== null
+          ? { context: context as Record<string, unknown> }
+          : {}),
+        createdAt: Date.now(),
+        history: window.turns.slice(-(agent.maxContextMessages ?? this.#o.windowTurns)),
+      };
+      try {
+        const { claim, outcome } = await this.#o.dispatcher.dispatch(job);
+        resolveClaim(claim);
+        await outcome;
+      } catch (err) {
+        rejectClaim(err);
+      } finally {
+        this.#inFlight -= 1;
+      }
+    });
+    return deferReply(
+      claimed.then((claim): TriggerReply => ({
+        job_id: jobId,
+        conversation_id: conversationId,
+        session_id: sessionId,
+        worker_id: claim.workerId,
+        claimed_at: claim.claimedAt,
+        claim_ms: claim.claimMs,
+        duplicate: claim.duplicate,
+        agent: {
+          slug: agent.slug,
+          name: agent.name,
+          voice_provider: agent.voiceSettings?.tts_provider ?? agent.voiceSettings?.provider ?? null,
+          voice_id: agent.voiceSettings?.voice_id ?? null,
+        },
+      })),
+    );
+  }
+
+  async #jobContext(body: Record<string, unknown>): Promise<JobContextReply> {
+    const slug = str(body, "agent_slug", true, 200) as string;
+    const store = await this.#o.store();
+    const agent = await store.getAgent(slug);
+    const providerKeys: Record<string, string> = {};
+    for (const info of await store.listProviderKeys()) {
+      const key = await store.getProviderKey(info.provider);
+      if (key !== null) providerKeys[info.provider] = key;
+    }
+    return { agent, provider_keys: providerKeys };
+  }
+
+  async #recordTurn(body: Record<string, unknown>): Promise<{ turn_id: string; recorded: boolean }> {
+    const turnId = str(body, "job_id", true, 64) as string;
+    if (!UUID_RE.test(turnId))
+      throw new InvalidArgumentError("job_id must be a uuid", { details: { field: "job_id" } });
+    const conversationId = str(body, "conversation_id", true, 64) as string;
+    const userMessage = str(body, "user_message", true, 32_000) as string;
+    const assistantMessage = str(body, "assistant_message", true, 200_000) as string;
+    const slug = str(body, "agent_slug", true, 200) as string;
+    const externalUser = str(body, "user_id", true, 200) as string;
+    const store = await this.#o.store();
+    if (this.#recorded.has(turnId)) return { turn_id: turnId, recorded: false };
+    const recent = await store.listTranscripts(conversationId, { limit: 40 });
+    if (recent.some((row) => row.turnId === turnId)) {
+      this.#recorded.add(turnId);
+      return { turn_id: turnId, recorded: false };
+    }
+    const agent = await store.getAgent(slug);
+    const citations = Array.isArray(body["citations"]) ? (body["citations"] as unknown[]) : [];
+    await store.appendTurn({
+      conversationId,
+      agentId: agent.id,
+      userId: asUuid(`user:${this.#o.tenant}`, externalUser),
+      sessionId: str(body, "session_id", false, 128) ?? null,
+      turnId,
+      userMessage,
+      assistantMessage,
+      citations,
+      source: "text",
+    });
+    this.#recorded.add(turnId);
+    if (this.#recorded.size > 4096) {
+      const oldest = this.#recorded.values().next();
+      if (oldest.done !== true) this.#recorded.delete(oldest.value);
+    }
+    const window = this.#window(conversationId);
+    window.turns.push({ user: userMessage, assistant: assistantMessage });
+    if (window.turns.length > this.#o.windowTurns)
+      window.turns.splice(0, window.turns.length - this.#o.windowTurns);
+    this.#o.log.debug({ conversationId, turnId }, "turn recorded");
+    return { turn_id: turnId, recorded: true };
+  }
+}

@@ -1,0 +1,77 @@
+/** The agent worker's configuration: the one place that reads its environment. */
+import { hostname } from "node:os";
+import { ConfigError } from "../actors/index.ts";
+import type { ProviderEndpoints } from "./providers/registry.ts";
+
+export interface WorkerConfig {
+  readonly natsUrl: string;
+  readonly subjectPrefix: string;
+  readonly partitions: number;
+  readonly workerId: string;
+  readonly slots: number;
+  readonly ackWaitMs: number;
+  readonly maxDeliver: number;
+  /** The worker takes no new job while its resident memory is above this. */
+  readonly maxRssMb: number;
+  /** …or while the machine has less free memory than this. */
+  readonly minFreeMemoryMb: number;
+  readonly providerEndpoints: ProviderEndpoints;
+  readonly metricsPort: number;
+  readonly logLevel: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function endpoints(env: Env): ProviderEndpoints {
+  const raw = env["SF_PROVIDER_ENDPOINTS"];
+  if (raw === undefined || raw.trim() === "") return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw new ConfigError("SF_PROVIDER_ENDPOINTS must be a JSON object of provider name to base URL", {
+      cause: err,
+    });
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError("SF_PROVIDER_ENDPOINTS must be a JSON object of provider name to base URL");
+  }
+  for (const [name, url] of Object.entries(parsed)) {
+    if (typeof url !== "string" || !/^https?:\/\//.test(url)) {
+      throw new ConfigError(`SF_PROVIDER_ENDPOINTS.${name} must be an http(s) URL`);
+    }
+  }
+  return parsed as ProviderEndpoints;
+}
+
+export function parseWorkerConfig(env: Env = process.env): WorkerConfig {
+  const workerId =
+    env["SF_WORKER_ID"] ?? `worker-${hostname().replace(/[^A-Za-z0-9_-]/g, "-")}-${process.pid}`;
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(workerId)) {
+    throw new ConfigError("SF_WORKER_ID must be 1-128 of A-Z a-z 0-9 _ -");
+  }
+  return Object.freeze({
+    natsUrl: env["NATS_URL"] ?? "nats://127.0.0.1:4222",
+    subjectPrefix: env["SF_SUBJECT_PREFIX"] ?? "sf",
+    partitions: int(env, "SF_PARTITIONS", 256, 1, 65_536),
+    workerId,
+    slots: int(env, "SF_WORKER_SLOTS", 32, 1, 10_000),
+    ackWaitMs: int(env, "SF_JOB_ACK_WAIT_MS", 30_000, 500, 3_600_000),
+    maxDeliver: int(env, "SF_JOB_MAX_DELIVER", 3, 1, 100),
+    maxRssMb: int(env, "SF_WORKER_MAX_RSS_MB", 4096, 64, 1_000_000),
+    minFreeMemoryMb: int(env, "SF_WORKER_MIN_FREE_MEMORY_MB", 256, 0, 1_000_000),
+    providerEndpoints: endpoints(env),
+    metricsPort: int(env, "SF_METRICS_PORT", 9465, 0, 65_535),
+    logLevel: env["SF_LOG_LEVEL"] ?? "info",
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * The agent worker process: `node --import tsx agent-worker/main.ts`. Pulls dispatch jobs from
+ * SF_DISPATCH into a fixed number of slots, runs text jobs, reports its capacity in KV, and on
+ * SIGTERM stops pulling, finishes its jobs and hands back what it cannot finish.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { createLogger, serveMetrics } from "../actors/index.ts";
+import type { DispatchJob } from "../actors/index.ts";
+import {
+  connectBus,
+  createSubjects,
+  provisionBus,
+  SfError,
+  toWireError,
+  watchBusStatus,
+} from "../bus/index.ts";
+import { parseWorkerConfig } from "./config.ts";
+import { textJobHandler } from "./text/text_job.ts";
+import { Capacity } from "./worker/capacity.ts";
+import { JobConsumer } from "./worker/job_consumer.ts";
+import type { JobContext } from "./worker/job_consumer.ts";
+
+const config = parseWorkerConfig();
+const log = createLogger({ name: "agent-worker", level: config.logLevel });
+
+async function main(): Promise<void> {
+  const nc = await connectBus({ servers: config.natsUrl, name: `sf-worker-${config.workerId}` });
+  void watchBusStatus(nc, (event) => log.info({ event }, "nats status"));
+  const subjects = createSubjects({ prefix: config.subjectPrefix, partitions: config.partitions });
+  const { workers } = await provisionBus(nc, subjects);
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "sf_" });
+  const jobs = new Counter({
+    name: "sf_worker_jobs_total",
+    help: "Jobs finished by this worker, by mode and outcome",
+    labelNames: ["mode", "outcome"],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "sf_worker_job_duration_seconds",
+    help: "Time from claim to recorded outcome",
+    labelNames: ["mode"],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+
+  const text = textJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints });
+  const handler = async (job: DispatchJob, ctx: JobContext): Promise<void> => {
+    const started = performance.now();
+    try {
+      if (job.mode !== "text") {
+        throw new SfError("SF_ERR_MODE_UNAVAILABLE", `this worker does not run ${job.mode} jobs yet`, {
+          details: { mode: job.mode },
+        });
+      }
+      await text(job, ctx);
+      jobs.inc({ mode: job.mode, outcome: "done" });
+    } catch (err) {
+      jobs.inc({ mode: job.mode, outcome: "failed" });
+      throw err;
+    } finally {
+      duration.observe({ mode: job.mode }, (performance.now() - started) / 1000);
+    }
+  };
+  const inFlight = { count: (): number => 0 };
+  const capacity = new Capacity({
+    kv: workers,
+    workerId: config.workerId,
+    slots: config.slots,
+    inFlight: () => inFlight.count(),
+    maxRssMb: config.maxRssMb,
+    minFreeMemoryMb: config.minFreeMemoryMb,
+  });
+  const consumer = new JobConsumer({
+    nc,
+    subjects,
+    workerId: config.workerId,
+    handler,
+    log,
+    slots: config.slots,
+    ackWaitMs: config.ackWaitMs,
+    maxDeliver: config.maxDeliver,
+    admit: () => capacity.admit(),
+  });
+  inFlight.count = () => consumer.inFlight;
+  new Gauge({
+    name: "sf_worker_slots_in_use",
+    help: "Jobs running on this worker",
+    registers: [registry],
+    collect() {
+      this.set(consumer.inFlight);
+    },
+  });
+  await consumer.start();
+  await capacity.publish();
+  const timer = setInterval(() => {
+    capacity.publish().catch((err: unknown) => log.warn({ err: toWireError(err) }, "capacity report failed"));
+  }, 1000);
+  const metricsServer = await serveMetrics(registry, config.metricsPort);
+  log.info(
+    { worker: config.workerId, slots: config.slots, metricsPort: metricsServer.port, nats: config.natsUrl },
+    "agent worker ready",
+  );
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, inFlight: consumer.inFlight }, "agent worker stopping");
+    clearInterval(timer);
+    capacity
+      .withdraw()
+      .then(() => consumer.stop(config.ackWaitMs))
+      .then(() => nc.drain())
+      .then(() => metricsServer.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err: toWireError(err) }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  log.fatal({ err: toWireError(err) }, "agent worker failed to start");
+  process.exit(1);
+});

@@ -1,0 +1,194 @@
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
+import { openPlatformStore, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
+import type { PlatformStore, TenantDatabaseConfig, TenantStore, TriggerReply } from "../../actors/index.ts";
+import type { ChatFrame } from "../../agent-worker/index.ts";
+import { createSubjects, decodeBody, requestReply } from "../../bus/index.ts";
+import { waitFor } from "../helpers/deadline.ts";
+import { NatsTestServer } from "../helpers/nats_server.ts";
+import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
+import { sharedServices } from "../helpers/services.ts";
+import { defaultChatReply, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+
+const P = 16;
+const subjects = createSubjects({ partitions: P });
+
+async function tenant(
+  platform: PlatformStore,
+  slug: string,
+  schema: string,
+): Promise<{ id: string; store: TenantStore }> {
+  const keyring = testKeyring();
+  const client = await platform.createClient({ slug, name: slug });
+  const database: TenantDatabaseConfig = { kind: "postgres", url: sharedServices().databaseUrl, schema };
+  await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
+  await platform.setTenantDatabase(client.id, database);
+  return { id: client.id, store: await openTenantStore({ tenantId: client.id, database, keyring }) };
+}
+
+function chatFrames(nc: NatsConnection, session: string): ChatFrame[] {
+  const frames: ChatFrame[] = [];
+  nc.subscribe(subjects.chatOut(session), {
+    callback: (_e, m) => {
+      frames.push(decodeBody(m.data) as ChatFrame);
+    },
+  });
+  return frames;
+}
+
+describe("text chat - trigger, worker, LLM, transcripts", () => {
+  it("text - a worker claims the trigger, the LLM reply streams in order and both messages land in the tenant's transcripts only", async () => {
+    await using server = await NatsTestServer.start();
+    await using fixture = await startProviderFixture();
+    await using host = await spawnActorHost({ natsUrl: server.url, hostId: "h1", partitions: P });
+    await using worker = await spawnTs("worker", "agent-worker/main.ts", {
+      readyLine: "agent worker ready",
+      env: {
+        NATS_URL: server.url,
+        SF_PARTITIONS: String(P),
+        SF_WORKER_ID: "w1",
+        SF_METRICS_PORT: "0",
+        SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
+      },
+    });
+    const platform = await openPlatformStore({
+      database: {
+        kind: "postgres",
+        url: sharedServices().databaseUrl,
+        schema: defaultPlatformSchema(server.url),
+      },
+      keyring: testKeyring(),
+    });
+    const nc = await connect({ servers: server.url });
+    const a = await tenant(platform, `chat-a-${server.port}`, `chat_a_${server.port}`);
+    const b = await tenant(platform, `chat-b-${server.port}`, `chat_b_${server.port}`);
+    try {
+      for (const t of [a, b]) {
+        await t.store.createAgent({
+          slug: "helper",
+          name: "Helper",
+          systemPrompt: "You are the Acme helper.",
+          voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
+        });
+        await t.store.setProviderKey("groq", fixture.keys.groq);
+      }
+      const session = `s-${server.port}`;
+      const frames = chatFrames(nc, session);
+      await nc.flush();
+      const trigger = (message: string, conversationId?: string) =>
+        requestReply<TriggerReply>(
+          nc,
+          subjects.tenantOp(a.id, "trigger"),
+          {
+            agent_slug: "helper",
+            mode: "text",
+            user_id: "wp-user-7",
+            message,
+            session_id: session,
+            ...(conversationId === undefined ? {} : { conversation_id: conversationId }),
+          },
+          { tenant: a.id, timeoutMs: 15_000 },
+        );
+      const first = await trigger("What is the capital of France?");
+      expect(first.body).toMatchObject({ worker_id: "w1", session_id: session, agent: { slug: "helper" } });
+      const done = await waitFor("the final message", () =>
+        frames.find((f) => f.type === "message" && f.job_id === first.body.job_id),
+      );
+      const tokens = frames.filter((f) => f.type === "token" && f.job_id === first.body.job_id);
+      expect(tokens.map((t) => t.seq)).toEqual(tokens.map((_, i) => i));
+      const streamed = tokens.map((t) => (t.type === "token" ? t.delta : "")).join("");
+      expect(done.type === "message" && done.text).toBe(streamed);
+      expect(fixture.chatTurns).toHaveLength(1);
+      expect(streamed).toBe(defaultChatReply(fixture.chatTurns[0]!));
+      expect(fixture.chatTurns[0]?.messages).toEqual([
+        { role: "system", content: "You are the Acme helper." },
+        { role: "user", content: "What is the capital of France?" },
+      ]);
+      const rows = await a.store.listTranscripts(first.body.conversation_id);
+      expect(rows.map((r) => [r.role, r.content, r.turnId])).toEqual([
+        ["user", "What is the capital of France?", first.body.job_id],
+        ["assistant", streamed, first.body.job_id],
+      ]);
+
+      // The next turn of the same conversation carries the first one to the LLM.
+      const second = await trigger("And of Italy?", first.body.conversation_id);
+      await waitFor("the second reply", () =>
+        frames.find((f) => f.type === "message" && f.job_id === second.body.job_id),
+      );
+      expect(fixture.chatTurns[1]?.messages.map((m) => m.content)).toEqual([
+        "You are the Acme helper.",
+        "What is the capital of France?",
+        streamed,
+        "And of Italy?",
+      ]);
+      expect(await a.store.listTranscripts(first.body.conversation_id)).toHaveLength(4);
+      // Tenant b's database holds none of it.
+      expect(await b.store.listTranscripts(first.body.conversation_id)).toEqual([]);
+      expect(await b.store.findConversation(first.body.conversation_id)).toBeNull();
+    } finally {
+      await nc.close();
+      await a.store.close();
+      await b.store.close();
+      await platform.close();
+    }
+    void host;
+    void worker;
+  });
+
+  it("no fallback - an agent whose provider has no key fails with an error naming it, and no provider is called", async () => {
+    await using server = await NatsTestServer.start();
+    await using fixture = await startProviderFixture();
+    await using host = await spawnActorHost({ natsUrl: server.url, hostId: "h1", partitions: P });
+    await using worker = await spawnTs("worker", "agent-worker/main.ts", {
+      readyLine: "agent worker ready",
+      env: {
+        NATS_URL: server.url,
+        SF_PARTITIONS: String(P),
+        SF_WORKER_ID: "w1",
+        SF_METRICS_PORT: "0",
+        SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
+      },
+    });
+    const platform = await openPlatformStore({
+      database: {
+        kind: "postgres",
+        url: sharedServices().databaseUrl,
+        schema: defaultPlatformSchema(server.url),
+      },
+      keyring: testKeyring(),
+    });
+    const nc = await connect({ servers: server.url });
+    const a = await tenant(platform, `nokey-${server.port}`, `nokey_${server.port}`);
+    try {
+      await a.store.createAgent({
+        slug: "keyless",
+        name: "Keyless",
+        voiceSettings: { llm_provider: "openai", llm_model: "gpt-4o-mini" },
+      });
+      await a.store.setProviderKey("groq", fixture.keys.groq);
+      const frames = chatFrames(nc, "nokey");
+      await nc.flush();
+      const reply = await requestReply<TriggerReply>(
+        nc,
+        subjects.tenantOp(a.id, "trigger"),
+        { agent_slug: "keyless", user_id: "u1", message: "hello", session_id: "nokey" },
+        { tenant: a.id, timeoutMs: 15_000 },
+      );
+      const error = await waitFor("the error frame", () => frames.find((f) => f.type === "error"));
+      expect(error.type === "error" && error.job_id).toBe(reply.body.job_id);
+      expect(error.type === "error" && error.error).toMatchObject({
+        code: "SF_ERR_PROVIDER_MISCONFIGURED",
+        details: { kind: "llm", provider: "openai", missing: "api_key" },
+      });
+      expect(fixture.calls).toHaveLength(0);
+      expect(await a.store.listTranscripts(reply.body.conversation_id)).toEqual([]);
+    } finally {
+      await nc.close();
+      await a.store.close();
+      await platform.close();
+    }
+    void host;
+    void worker;
+  });
+});
