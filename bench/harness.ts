@@ -1,6 +1,6 @@
 /** Shared pieces of the benchmarks: latency statistics, closed-loop drivers, machine facts. */
 import { readFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 
 export interface BenchResult {
   /** Named figures: ops/s, p50_ms, p99_ms, ratios. */
@@ -25,6 +25,8 @@ export function machine(): Record<string, string | number> {
     memory_gib: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
+    // Other work on the machine while the bench ran (1-minute load average at its end).
+    load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
   };
 }
 

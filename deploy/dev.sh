@@ -29,6 +29,19 @@ ensure_master_key() {
   export SF_MASTER_KEYS
 }
 
+# ensure_admin_token: the embedded default's admin token (the admin API and, later, /admin),
+# made once per checkout and printed, since there is no Supabase Auth in the embedded setup.
+ensure_admin_token() {
+  if [[ -n ${SF_ADMIN_TOKEN:-} ]]; then return; fi
+  local file="$REPO_ROOT/.sidekick/admin.token"
+  if [[ ! -s $file ]]; then
+    mkdir -p "$(dirname "$file")"
+    (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' > "$file")
+  fi
+  SF_ADMIN_TOKEN=$(cat "$file")
+  export SF_ADMIN_TOKEN
+}
+
 PIDS=()
 
 # start_process NAME SCRIPT: runs one platform process in the background, its output prefixed.
@@ -53,12 +66,15 @@ main() {
   start_services
   load_services_env
   ensure_master_key
+  ensure_admin_token
   export SF_GATEWAY_PORT=${SF_GATEWAY_PORT:-8080}
   trap 'stop_all; exit 0' INT TERM
   start_process actor-host actors/main.ts
   start_process gateway gateway/main.ts
+  start_process agent-worker agent-worker/main.ts
   echo "dev: NATS $NATS_URL, LiveKit $LIVEKIT_URL"
   echo "dev: gateway http://127.0.0.1:$SF_GATEWAY_PORT (try: curl http://127.0.0.1:$SF_GATEWAY_PORT/health/detailed); Ctrl-C stops everything"
+  echo "dev: admin token $SF_ADMIN_TOKEN (try: curl -H \"Authorization: Bearer \$SF_ADMIN_TOKEN\" http://127.0.0.1:$SF_GATEWAY_PORT/api/v2/clients)"
   # When either process exits, stop the other and report the failure.
   local status=0
   wait -n || status=$?
