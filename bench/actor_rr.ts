@@ -3,8 +3,7 @@
  * mailbox turn, fenced owner, reply) versus a bare NATS request/reply echo, both served by a
  * separate process on the same nats-server, at 1 and 64 concurrent callers.
  */
-import { connect } from "@nats-io/transport-node";
-import { createSubjects, encodeBody, requestReply } from "../bus/index.ts";
+import { connectBus, createSubjects, encodeBody, requestReply } from "../bus/index.ts";
 import { NatsTestServer } from "../tests/helpers/nats_server.ts";
 import { spawnActorHost, spawnTs } from "../tests/helpers/processes.ts";
 import { closedLoop, cpuPerOp } from "./harness.ts";
@@ -19,7 +18,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     readyLine: "echo responder ready",
     env: { NATS_URL: server.url },
   });
-  const nc = await connect({ servers: server.url, name: "bench-caller" });
+  const nc = await connectBus({ servers: server.url, name: "bench-caller" });
   const subjects = createSubjects({ partitions: 256 });
   const payload = { text: "hello", n: 42 };
   const raw = encodeBody(payload);

@@ -1,8 +1,10 @@
 /** A bare NATS request/reply echo in its own process: the baseline for actor-rr. */
-import { connect } from "@nats-io/transport-node";
-import { readRequest, replyHeaders } from "../bus/index.ts";
+import { connectBus, readRequest, replyHeaders } from "../bus/index.ts";
 
-const nc = await connect({ servers: process.env["NATS_URL"] ?? "nats://127.0.0.1:4222", name: "bench-echo" });
+const nc = await connectBus({
+  servers: process.env["NATS_URL"] ?? "nats://127.0.0.1:4222",
+  name: "bench-echo",
+});
 nc.subscribe(process.env["ECHO_SUBJECT"] ?? "bench.echo", {
   callback: (_err, msg) => {
     msg.respond(msg.data);

@@ -8,7 +8,7 @@
  * Reply headers: `Sf-V`, `Sf-Status` (`ok` | `error`), `Sf-Host`, `Sf-Epoch` (the owner's fencing
  * epoch); an error reply's body is a `WireError`.
  */
-import { headers } from "@nats-io/transport-node";
+import { headers, MsgHdrsImpl } from "@nats-io/transport-node";
 import type { Msg, MsgHdrs } from "@nats-io/transport-node";
 import { C1, Packr } from "msgpackr";
 import { BusErrorCodes, isWireError, SfError } from "./errors.ts";
@@ -69,26 +69,74 @@ export function requestHeaders(meta: RequestMeta): MsgHdrs {
 /** Reads and checks a request's envelope; throws SF_ERR_BAD_MESSAGE when it is not ours. */
 export function readRequest(msg: Msg): { meta: RequestMeta; body: unknown } {
   const h = msg.headers;
-  if (!h || h.get(Headers.version) !== ENVELOPE_VERSION) {
+  // One pass over the header lines (each `get` would scan them all again).
+  let version: string | undefined;
+  let tenant: string | undefined;
+  let traceId = "";
+  let deadline = Number.NaN;
+  let requestId = "";
+  if (h !== undefined) {
+    for (const [key, values] of h) {
+      const value = values[0] ?? "";
+      switch (key) {
+        case Headers.version:
+          version = value;
+          break;
+        case Headers.tenant:
+          tenant = value === "" ? undefined : value;
+          break;
+        case Headers.trace:
+          traceId = value;
+          break;
+        case Headers.deadline:
+          deadline = Number(value);
+          break;
+        case Headers.requestId:
+          requestId = value;
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  if (version !== ENVELOPE_VERSION) {
     throw new SfError(
       BusErrorCodes.BAD_MESSAGE,
       `missing or unsupported envelope version (want ${ENVELOPE_VERSION})`,
     );
   }
-  const deadline = Number(h.get(Headers.deadline));
-  const requestId = h.get(Headers.requestId);
-  const traceId = h.get(Headers.trace);
   if (!Number.isFinite(deadline) || requestId === "" || traceId === "") {
     throw new SfError(BusErrorCodes.BAD_MESSAGE, "envelope lacks deadline, request id or trace id");
   }
-  const tenant = h.get(Headers.tenant);
   const body = decodeBody(msg.data);
-  return { meta: { tenant: tenant === "" ? undefined : tenant, traceId, deadline, requestId }, body };
+  return { meta: { tenant, traceId, deadline, requestId }, body };
 }
 
 export interface ReplyMeta {
   host?: string;
   epoch?: number;
+}
+
+/**
+ * Header sets that never change after they are built encode once: a host answers every turn of
+ * one owner epoch with the same reply headers.
+ */
+class FixedHeaders extends MsgHdrsImpl {
+  #bytes: Uint8Array | undefined;
+  override encode(): Uint8Array {
+    this.#bytes ??= super.encode();
+    return this.#bytes;
+  }
+}
+
+/** Reply headers to reuse for every reply with the same status and meta (never mutate them). */
+export function fixedReplyHeaders(status: "ok" | "error", meta: ReplyMeta): MsgHdrs {
+  const h = new FixedHeaders();
+  h.append(Headers.version, ENVELOPE_VERSION);
+  h.append(Headers.status, status);
+  if (meta.host !== undefined) h.append(Headers.host, meta.host);
+  if (meta.epoch !== undefined) h.append(Headers.epoch, String(meta.epoch));
+  return h;
 }
 
 export function replyHeaders(status: "ok" | "error", meta: ReplyMeta): MsgHdrs {

@@ -12,6 +12,7 @@ export {
   readRequest,
   encodeOkReply,
   replyHeaders,
+  fixedReplyHeaders,
   encodeErrorReply,
   readReply,
 } from "./codec.ts";

@@ -14,13 +14,14 @@
 import type { KV } from "@nats-io/kv";
 import { Svcm } from "@nats-io/services";
 import type { Service } from "@nats-io/services";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   BusErrorCodes,
   encodeBody,
   encodeErrorReply,
   replyHeaders,
+  fixedReplyHeaders,
   fnv1a32,
   isToken,
   readRequest,
@@ -70,6 +71,8 @@ interface Cell {
   readonly pending: Map<string, Promise<ReplyEntry>>;
   activated: boolean;
   dead: boolean;
+  /** The reply headers of every successful turn of this owner epoch, built once. */
+  okHeaders?: MsgHdrs;
   lastUsed: number;
 }
 
@@ -605,7 +608,10 @@ export class ActorHost {
     }
     if (turn.msg.reply === undefined || turn.msg.reply === "") return;
     const meta = { host: this.hostId, epoch: cell.epoch };
-    turn.msg.respond(entry.data, { headers: replyHeaders(entry.ok ? "ok" : "error", meta) });
+    const headers = entry.ok
+      ? (cell.okHeaders ??= fixedReplyHeaders("ok", meta))
+      : replyHeaders("error", meta);
+    turn.msg.respond(entry.data, { headers });
     this.#metrics.turnDuration.observe((performance.now() - turn.arrived) / 1000);
   }
 
