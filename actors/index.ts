@@ -29,6 +29,7 @@ export type {
   TenantDispatchOptions,
   TextJobContext,
   TriggerReply,
+  VoiceTriggerInfo,
 } from "./tenant/dispatch_ops.ts";
 export { PlatformService } from "./platform/platform_service.ts";
 export type { PlatformHealth, PlatformOp, PlatformServiceOptions } from "./platform/platform_service.ts";

@@ -19,7 +19,33 @@ export interface GatewayConfig {
   readonly shutdownGraceMs: number;
   /** Overall deadline of one NATS request made for an HTTP request (retries included). */
   readonly requestTimeoutMs: number;
+  /** Deadline of a `trigger` request: until a worker claims the job (SF_GATEWAY_TRIGGER_TIMEOUT_MS, default 30 s). */
+  readonly triggerTimeoutMs: number;
+  /** Overall deadline of a text reply, trigger included (SF_GATEWAY_REPLY_TIMEOUT_MS, default 120 s). */
+  readonly replyTimeoutMs: number;
+  readonly rateLimit: GatewayRateLimitConfig;
+  readonly ws: GatewayWsConfig;
   readonly auth: GatewayAuthConfig;
+}
+
+export interface GatewayRateLimitConfig {
+  /** Trigger requests per minute per API key (SF_RATE_LIMIT_PER_MINUTE_KEY, default 600; 0 = no limit). */
+  readonly perMinuteKey: number;
+  /** Trigger requests per minute per tenant (SF_RATE_LIMIT_PER_MINUTE_TENANT, default 3000; 0 = no limit). */
+  readonly perMinuteTenant: number;
+  /** NATS KV bucket holding the token buckets, shared by every gateway (SF_RATE_LIMIT_BUCKET, default `sf_rate`). */
+  readonly kvBucket: string;
+}
+
+export interface GatewayWsConfig {
+  /** Largest inbound WebSocket message (SF_WS_MAX_PAYLOAD_BYTES, default 64 KiB); larger closes with 1009. */
+  readonly maxPayloadBytes: number;
+  /** Seconds without traffic before uWS pings/closes (SF_WS_IDLE_TIMEOUT_S, default 60; multiple of 4 rounded by uWS). */
+  readonly idleTimeoutSeconds: number;
+  /** Bytes queued for a slow reader before its socket is closed with 1008 (SF_WS_MAX_BACKPRESSURE_BYTES, default 1 MiB). */
+  readonly maxBackpressureBytes: number;
+  /** Replies one connection may wait on at once (SF_WS_MAX_IN_FLIGHT, default 4). */
+  readonly maxInFlight: number;
 }
 
 /**
@@ -140,6 +166,25 @@ export function parseGatewayConfig(env: Env = process.env): GatewayConfig {
     logLevel,
     shutdownGraceMs: int(env, "SF_GATEWAY_SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     requestTimeoutMs: int(env, "SF_GATEWAY_REQUEST_TIMEOUT_MS", 5000, 100, 120_000),
+    triggerTimeoutMs: int(env, "SF_GATEWAY_TRIGGER_TIMEOUT_MS", 30_000, 100, 600_000),
+    replyTimeoutMs: int(env, "SF_GATEWAY_REPLY_TIMEOUT_MS", 120_000, 100, 3_600_000),
+    rateLimit: Object.freeze({
+      perMinuteKey: int(env, "SF_RATE_LIMIT_PER_MINUTE_KEY", 600, 0, 1_000_000),
+      perMinuteTenant: int(env, "SF_RATE_LIMIT_PER_MINUTE_TENANT", 3000, 0, 10_000_000),
+      kvBucket: bucketName(env["SF_RATE_LIMIT_BUCKET"] ?? "sf_rate"),
+    }),
+    ws: Object.freeze({
+      maxPayloadBytes: int(env, "SF_WS_MAX_PAYLOAD_BYTES", 64 * 1024, 256, 16 * 1024 * 1024),
+      idleTimeoutSeconds: int(env, "SF_WS_IDLE_TIMEOUT_S", 60, 8, 960),
+      maxBackpressureBytes: int(env, "SF_WS_MAX_BACKPRESSURE_BYTES", 1024 * 1024, 1024, 256 * 1024 * 1024),
+      maxInFlight: int(env, "SF_WS_MAX_IN_FLIGHT", 4, 1, 1000),
+    }),
     auth: parseAuth(env),
   });
+}
+
+function bucketName(raw: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw))
+    throw new ConfigError("SF_RATE_LIMIT_BUCKET must be a KV bucket name");
+  return raw;
 }

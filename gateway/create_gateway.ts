@@ -3,18 +3,23 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { createSubjects } from "../bus/index.ts";
 import { ActorClient } from "./actor_client.ts";
+import { TriggerService } from "./chat/trigger_service.ts";
 import { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
 import { Authenticator } from "./auth/authenticator.ts";
 import type { GatewayConfig } from "./config.ts";
 import { GatewayApp } from "./gateway_app.ts";
 import type { HealthTimeouts } from "./health_checks.ts";
+import { json } from "./http_types.ts";
 import type { RouteDefinition } from "./http_types.ts";
 import { createGatewayMetrics } from "./metrics.ts";
+import { RateLimiter } from "./rate_limit.ts";
+import { triggerRoutes } from "./routes/trigger_routes.ts";
 import type { ApiRouteDeps } from "./routes/route_helpers.ts";
 import { v1Routes } from "./routes/v1_routes.ts";
 import { v2ClientRoutes } from "./routes/v2_clients.ts";
 import { v2TenantRoutes } from "./routes/v2_tenant.ts";
 import { systemRoutes } from "./system_routes.ts";
+import { WsChat } from "./ws_chat.ts";
 
 export const GATEWAY_VERSION = "0.1.0";
 
@@ -22,7 +27,16 @@ export interface CreateGatewayOptions {
   nc: NatsConnection;
   config: Pick<
     GatewayConfig,
-    "subjectPrefix" | "partitions" | "maxBodyBytes" | "corsOrigins" | "requestTimeoutMs" | "auth"
+    | "subjectPrefix"
+    | "partitions"
+    | "maxBodyBytes"
+    | "corsOrigins"
+    | "requestTimeoutMs"
+    | "triggerTimeoutMs"
+    | "replyTimeoutMs"
+    | "rateLimit"
+    | "ws"
+    | "auth"
   >;
   log: Logger;
   healthTimeouts?: Partial<HealthTimeouts>;
@@ -30,7 +44,17 @@ export interface CreateGatewayOptions {
   apiKeys?: ApiKeyVerifier;
 }
 
+/** The HTTP app and the `/ws` chat handler the uWS shell serves next to it. */
+export interface Gateway {
+  app: GatewayApp;
+  ws: WsChat;
+}
+
 export function createGateway(options: CreateGatewayOptions): GatewayApp {
+  return createGatewayWithWs(options).app;
+}
+
+export function createGatewayWithWs(options: CreateGatewayOptions): Gateway {
   const { config, nc } = options;
   const subjects = createSubjects({ prefix: config.subjectPrefix, partitions: config.partitions });
   const metrics = createGatewayMetrics();
@@ -42,11 +66,23 @@ export function createGateway(options: CreateGatewayOptions): GatewayApp {
       cacheMs: config.auth.apiKeyCacheMs,
       timeoutMs: config.requestTimeoutMs,
     });
+  const auth = new Authenticator(config.auth, keys);
   const api: ApiRouteDeps = {
-    auth: new Authenticator(config.auth, keys),
+    auth,
     actors: new ActorClient({ nc, subjects, timeoutMs: config.requestTimeoutMs }),
     keys,
   };
+  const triggers = new TriggerService({
+    auth,
+    actors: api.actors,
+    bus: { nc, subjects, triggerTimeoutMs: config.triggerTimeoutMs, replyTimeoutMs: config.replyTimeoutMs },
+    limiter: new RateLimiter({
+      nc,
+      bucket: config.rateLimit.kvBucket,
+      perMinuteKey: config.rateLimit.perMinuteKey,
+      perMinuteTenant: config.rateLimit.perMinuteTenant,
+    }),
+  });
   let all: readonly RouteDefinition[] = [];
   const routes = [
     ...systemRoutes({
@@ -62,6 +98,8 @@ export function createGateway(options: CreateGatewayOptions): GatewayApp {
     ...v2ClientRoutes(api),
     ...v2TenantRoutes(api),
     ...v1Routes(api),
+    ...triggerRoutes(triggers),
+    wsRouteDocumentation(),
   ];
   const app = new GatewayApp({
     routes,
@@ -71,5 +109,42 @@ export function createGateway(options: CreateGatewayOptions): GatewayApp {
     metrics,
   });
   all = app.router.routes();
-  return app;
+  const ws = new WsChat({ auth, triggers, metrics, config: config.ws, log: options.log });
+  return { app, ws };
+}
+
+/**
+ * `GET /ws` is served by the uWS shell's WebSocket route (an upgrade never reaches the HTTP
+ * pipeline); this entry documents it in /openapi.json, and answers a plain GET with 426.
+ */
+function wsRouteDocumentation(): RouteDefinition {
+  return {
+    method: "GET",
+    path: "/ws",
+    operationId: "wsChat",
+    summary:
+      "WebSocket text chat (upgrade; API key in Authorization/X-API-Key or ?token=): send " +
+      "{type:'message', agent_slug, text, conversation_id?, user_id?}, receive {type:'token'} frames " +
+      "and a final {type:'message'} or {type:'error', code, message}. Close codes: 4401 " +
+      "unauthenticated, 1008 policy (slow reader), 1009 message too big.",
+    tags: ["websocket"],
+    responses: {
+      101: { description: "Switching protocols" },
+      426: { description: "Upgrade required: this path only speaks WebSocket" },
+    },
+    handler: () =>
+      Promise.resolve(
+        json(
+          426,
+          {
+            error: {
+              code: "SF_ERR_UPGRADE_REQUIRED",
+              message: "this path speaks WebSocket only",
+              details: {},
+            },
+          },
+          { upgrade: "websocket" },
+        ),
+      ),
+  };
 }

@@ -3,7 +3,13 @@
  * carries: `{ "error": { "code", "message", "details" } }`. Codes from the bus (remote errors
  * included), from actors/ and from the gateway itself are all in one table.
  */
-import { ActorErrorCodes, PlatformErrorCodes, StoreErrorCodes } from "../actors/index.ts";
+import {
+  ActorErrorCodes,
+  DispatchErrorCodes,
+  DispatchOpErrorCodes,
+  PlatformErrorCodes,
+  StoreErrorCodes,
+} from "../actors/index.ts";
 import { BusErrorCodes, SfError } from "../bus/index.ts";
 import { GatewayErrorCodes } from "./errors.ts";
 import { json } from "./http_types.ts";
@@ -45,6 +51,33 @@ export const ERROR_STATUS: Readonly<Record<string, StatusRule>> = Object.freeze(
   [StoreErrorCodes.INVALID_INPUT]: { status: 400 },
   [StoreErrorCodes.TENANT_DATABASE_NOT_CONFIGURED]: { status: 409 },
   [StoreErrorCodes.DATABASE_UNAVAILABLE]: { status: 503, retryAfterSeconds: 1 },
+  // trigger-agent: the gateway's checks, the tenant actor's and the dispatcher's answers.
+  [GatewayErrorCodes.MISSING_FIELD]: { status: 400 },
+  [GatewayErrorCodes.MODE_NOT_SUPPORTED]: { status: 400 },
+  [GatewayErrorCodes.REPLY_TIMEOUT]: { status: 504 },
+  [GatewayErrorCodes.RATE_LIMITED]: { status: 429, retryAfterSeconds: 1 },
+  [GatewayErrorCodes.CLIENT_GONE]: { status: 499 },
+  SF_ERR_RATE_LIMIT_UNAVAILABLE: { status: 503, retryAfterSeconds: 1 },
+  [DispatchOpErrorCodes.AGENT_DISABLED]: { status: 400 },
+  [DispatchOpErrorCodes.MODE_DISABLED]: { status: 400 },
+  [DispatchOpErrorCodes.MODE_UNAVAILABLE]: { status: 501 },
+  [DispatchOpErrorCodes.QUOTA_EXCEEDED]: { status: 429, retryAfterSeconds: 1 },
+  [DispatchErrorCodes.NO_AGENT_CAPACITY]: { status: 503, retryAfterSeconds: 2 },
+  [DispatchErrorCodes.JOB_FAILED]: { status: 502 },
+  SF_ERR_CONVERSATION_NOT_FOUND: { status: 404 },
+  // Errors a worker reports for a job (agent-worker/errors.ts): the tenant's provider setup or the provider.
+  SF_ERR_PROVIDER_MISCONFIGURED: { status: 409 },
+  SF_ERR_PROVIDER_AUTH: { status: 502 },
+  SF_ERR_PROVIDER_RATE_LIMITED: { status: 503, retryAfterSeconds: 5 },
+  SF_ERR_PROVIDER_UNAVAILABLE: { status: 502 },
+  SF_ERR_PROVIDER_REQUEST_REJECTED: { status: 502 },
+  SF_ERR_PROVIDER_BAD_RESPONSE: { status: 502 },
+  SF_ERR_PROVIDER_STREAM_INTERRUPTED: { status: 502 },
+  SF_ERR_PROVIDER_TIMEOUT: { status: 504 },
+  // Voice (actors/voice): the tenant's LiveKit setup or server.
+  SF_ERR_LIVEKIT_NOT_CONFIGURED: { status: 409 },
+  SF_ERR_LIVEKIT_UNAVAILABLE: { status: 503, retryAfterSeconds: 1 },
+  SF_ERR_ROOM_CONFLICT: { status: 409 },
 });
 
 const INTERNAL: StatusRule = { status: 500 };
@@ -72,7 +105,12 @@ export function errorResponse(err: unknown, status?: number): GatewayResponse {
   const details = exposed ? (err.details ?? {}) : {};
   const envelope: ErrorEnvelope = { error: { code, message, details } };
   const headers: Record<string, string> = {};
-  if (rule.retryAfterSeconds !== undefined) headers["retry-after"] = String(rule.retryAfterSeconds);
+  const dynamicRetry = exposed ? details["retry_after_seconds"] : undefined;
+  if (typeof dynamicRetry === "number" && Number.isFinite(dynamicRetry) && dynamicRetry > 0) {
+    headers["retry-after"] = String(Math.ceil(dynamicRetry));
+  } else if (rule.retryAfterSeconds !== undefined) {
+    headers["retry-after"] = String(rule.retryAfterSeconds);
+  }
   if (code === PlatformErrorCodes.UNAUTHENTICATED)
     headers["www-authenticate"] = 'Bearer realm="sidekick-forge"';
   if (err instanceof SfError && code === GatewayErrorCodes.METHOD_NOT_ALLOWED) {
@@ -80,4 +118,11 @@ export function errorResponse(err: unknown, status?: number): GatewayResponse {
     if (Array.isArray(allowed)) headers["allow"] = allowed.join(", ");
   }
   return json(rule.status, envelope, headers);
+}
+
+/** The code and message a client may see for an error (what the envelope would carry). */
+export function publicError(err: unknown): ErrorEnvelope["error"] & { status: number } {
+  const response = errorResponse(err);
+  const envelope = (response.body as { type: "json"; value: ErrorEnvelope }).value;
+  return { ...envelope.error, status: response.status };
 }

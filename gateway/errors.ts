@@ -21,6 +21,16 @@ export const GatewayErrorCodes = {
   CORS_ORIGIN_DENIED: "SF_ERR_CORS_ORIGIN_DENIED",
   /** The gateway is draining for shutdown and takes no new requests. */
   SHUTTING_DOWN: "SF_ERR_SHUTTING_DOWN",
+  /** A field the mode needs is missing (`message` for text, `room_name` for voice). */
+  MISSING_FIELD: "SF_ERR_MISSING_FIELD",
+  /** A mode the platform does not serve (`video`). */
+  MODE_NOT_SUPPORTED: "SF_ERR_MODE_NOT_SUPPORTED",
+  /** The agent's reply did not arrive within the reply deadline. */
+  REPLY_TIMEOUT: "SF_ERR_REPLY_TIMEOUT",
+  /** The caller's API key or tenant is over its request rate; `Retry-After` says when to come back. */
+  RATE_LIMITED: "SF_ERR_RATE_LIMITED",
+  /** The caller went away before the reply was ready. */
+  CLIENT_GONE: "SF_ERR_CLIENT_GONE",
 } as const;
 
 export type GatewayErrorCode = (typeof GatewayErrorCodes)[keyof typeof GatewayErrorCodes];
@@ -96,5 +106,57 @@ export class ShuttingDownError extends SfError {
   override name = "ShuttingDownError";
   constructor(options: SfErrorOptions = {}) {
     super(GatewayErrorCodes.SHUTTING_DOWN, "the gateway is shutting down", { retryable: true, ...options });
+  }
+}
+
+export class MissingFieldError extends SfError {
+  override name = "MissingFieldError";
+  constructor(field: string, mode: string, options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.MISSING_FIELD, `${field} is required for mode ${mode}`, {
+      ...options,
+      details: { field, mode, ...options.details },
+    });
+  }
+}
+
+export class ModeNotSupportedError extends SfError {
+  override name = "ModeNotSupportedError";
+  constructor(mode: string, options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.MODE_NOT_SUPPORTED, `mode ${mode} is not supported; use text or voice`, {
+      ...options,
+      details: { mode, supported: ["text", "voice"], ...options.details },
+    });
+  }
+}
+
+export class ReplyTimeoutError extends SfError {
+  override name = "ReplyTimeoutError";
+  constructor(waitedMs: number, options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.REPLY_TIMEOUT, `the agent did not reply within ${waitedMs} ms`, {
+      retryable: true,
+      ...options,
+      details: { waited_ms: waitedMs, ...options.details },
+    });
+  }
+}
+
+export class RateLimitedError extends SfError {
+  override name = "RateLimitedError";
+  constructor(scope: "api_key" | "tenant", limitPerMinute: number, retryAfterSeconds: number) {
+    super(
+      GatewayErrorCodes.RATE_LIMITED,
+      `rate limit of ${limitPerMinute} requests per minute per ${scope}`,
+      {
+        retryable: true,
+        details: { scope, limit_per_minute: limitPerMinute, retry_after_seconds: retryAfterSeconds },
+      },
+    );
+  }
+}
+
+export class ClientGoneError extends SfError {
+  override name = "ClientGoneError";
+  constructor(options: SfErrorOptions = {}) {
+    super(GatewayErrorCodes.CLIENT_GONE, "the client went away", options);
   }
 }

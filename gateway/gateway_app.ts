@@ -124,7 +124,15 @@ export class GatewayApp {
     };
     if (request.signal !== undefined) raw.signal = request.signal;
     const out = await this.handle(raw);
-    const text = out.body.toString("utf8");
+    let text = out.body.toString("utf8");
+    const run = out.stream;
+    if (run !== undefined) {
+      // No socket: the stream is collected whole, and never backpressured.
+      const chunks: string[] = [];
+      const signal = request.signal ?? new AbortController().signal;
+      await run({ write: (chunk) => (signal.aborted ? false : (chunks.push(chunk), true)), signal });
+      text = chunks.join("");
+    }
     return {
       status: out.status,
       headers: out.headers,
@@ -213,6 +221,7 @@ export class GatewayApp {
   ): SerializedResponse {
     const headers: Record<string, string> = {};
     let body: Buffer;
+    let streamRun: SerializedResponse["stream"];
     switch (response.body.type) {
       case "json":
         headers["content-type"] = "application/json; charset=utf-8";
@@ -225,6 +234,13 @@ export class GatewayApp {
       case "empty":
         body = Buffer.alloc(0);
         break;
+      case "stream":
+        headers["content-type"] = response.body.contentType;
+        headers["cache-control"] = "no-cache, no-transform";
+        headers["x-accel-buffering"] = "no";
+        body = Buffer.alloc(0);
+        streamRun = response.body.run;
+        break;
     }
     Object.assign(headers, response.headers);
     const origin = raw.headers["origin"];
@@ -236,7 +252,9 @@ export class GatewayApp {
     const method = methodLabel(raw.method);
     this.metrics.requests.inc({ route, method, status: String(response.status) });
     this.metrics.requestDuration.observe({ route, method }, (performance.now() - started) / 1000);
-    return { status: response.status, headers, body };
+    return streamRun === undefined
+      ? { status: response.status, headers, body }
+      : { status: response.status, headers, body, stream: streamRun };
   }
 
   #logError(err: unknown, raw: RawRequest, route: string, requestId: string, status: number): void {

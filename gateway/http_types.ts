@@ -46,8 +46,29 @@ export interface GatewayRequest {
   readonly signal: AbortSignal;
 }
 
+/**
+ * Where a streamed body goes. `write` never blocks: the transport queues what the socket cannot
+ * take yet (corked writes, `onWritable` on uWS) and cuts a reader whose queue passes its bound;
+ * it answers false once the client is gone (or was cut), after which the producer should stop.
+ */
+export interface StreamSink {
+  write(chunk: string): boolean;
+  /** Aborts when the client goes away (or is cut for reading too slowly). */
+  readonly signal: AbortSignal;
+}
+
+/** A body produced over time (Server-Sent Events). `run` must not reject: it reports errors in the stream. */
+export interface StreamBody {
+  type: "stream";
+  contentType: string;
+  run: (sink: StreamSink) => Promise<void>;
+}
+
 export type ResponseBody =
-  { type: "json"; value: unknown } | { type: "text"; value: string; contentType: string } | { type: "empty" };
+  | { type: "json"; value: unknown }
+  | { type: "text"; value: string; contentType: string }
+  | { type: "empty" }
+  | StreamBody;
 
 export interface GatewayResponse {
   status: number;
@@ -60,6 +81,8 @@ export interface SerializedResponse {
   status: number;
   headers: Record<string, string>;
   body: Buffer;
+  /** Set for streamed bodies: the transport writes the head, then runs it (`body` is empty). */
+  stream?: StreamBody["run"];
 }
 
 export type Handler = (req: GatewayRequest) => Promise<GatewayResponse>;
@@ -109,4 +132,14 @@ export function empty(status: number, headers?: Record<string, string>): Gateway
   return headers === undefined
     ? { status, body: { type: "empty" } }
     : { status, headers, body: { type: "empty" } };
+}
+
+export function stream(
+  status: number,
+  contentType: string,
+  run: StreamBody["run"],
+  headers?: Record<string, string>,
+): GatewayResponse {
+  const body: StreamBody = { type: "stream", contentType, run };
+  return headers === undefined ? { status, body } : { status, headers, body };
 }

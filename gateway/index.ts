@@ -1,7 +1,21 @@
 export { parseGatewayConfig } from "./config.ts";
 export type { GatewayConfig } from "./config.ts";
-export { createGateway, GATEWAY_VERSION } from "./create_gateway.ts";
-export type { CreateGatewayOptions } from "./create_gateway.ts";
+export { createGateway, createGatewayWithWs, GATEWAY_VERSION } from "./create_gateway.ts";
+export type { CreateGatewayOptions, Gateway } from "./create_gateway.ts";
+export {
+  triggerRoutes,
+  V1_TRIGGER_BODY,
+  V2_TRIGGER_BODY,
+  EMBED_STREAM_BODY,
+} from "./routes/trigger_routes.ts";
+export { TriggerService, pickJobId, pickSessionId } from "./chat/trigger_service.ts";
+export type { TriggerServiceDeps, TenantCaller } from "./chat/trigger_service.ts";
+export { runTextTurn, isChatFrame } from "./chat/text_turn.ts";
+export type { ChatFrame, ChatBus, TextTurnRequest, TextTurnResult } from "./chat/text_turn.ts";
+export { RateLimiter, RateLimitErrorCodes } from "./rate_limit.ts";
+export type { RateLimiterOptions } from "./rate_limit.ts";
+export { WsChat, WsCloseCodes } from "./ws_chat.ts";
+export type { WsChatHandler, WsChatOptions, WsAdmission, ChatSocket } from "./ws_chat.ts";
 export { GatewayApp } from "./gateway_app.ts";
 export { parseUrl, pickRequestId, decodeParams, parseJsonBody } from "./request_parsing.ts";
 export type { GatewayAppOptions, InjectRequest, InjectResponse } from "./gateway_app.ts";
@@ -9,7 +23,7 @@ export { startUwsServer } from "./uws_server.ts";
 export type { UwsServer, UwsServerOptions, StopResult } from "./uws_server.ts";
 export { Router } from "./router.ts";
 export type { RouteMatch } from "./router.ts";
-export { HTTP_METHODS, isHttpMethod, json, text, empty } from "./http_types.ts";
+export { HTTP_METHODS, isHttpMethod, json, text, empty, stream } from "./http_types.ts";
 export type {
   HttpMethod,
   RawRequest,
@@ -17,6 +31,8 @@ export type {
   GatewayResponse,
   ResponseBody,
   SerializedResponse,
+  StreamBody,
+  StreamSink,
   Handler,
   ResponseSpec,
   RouteSchema,
@@ -33,9 +49,14 @@ export {
   BadRequestError,
   CorsOriginDeniedError,
   ShuttingDownError,
+  MissingFieldError,
+  ModeNotSupportedError,
+  ReplyTimeoutError,
+  RateLimitedError,
+  ClientGoneError,
 } from "./errors.ts";
 export type { GatewayErrorCode } from "./errors.ts";
-export { ERROR_STATUS, statusForCode, errorResponse } from "./error_status.ts";
+export { ERROR_STATUS, statusForCode, errorResponse, publicError } from "./error_status.ts";
 export type { StatusRule, ErrorEnvelope } from "./error_status.ts";
 export {
   parseCorsOptions,
@@ -75,7 +96,7 @@ export type { SystemRouteDeps } from "./system_routes.ts";
 export { createValidatorCompiler, assertValid } from "./validation.ts";
 export type { RouteValidators, ValidationIssue } from "./validation.ts";
 export { SecretValue } from "./config.ts";
-export type { GatewayAuthConfig } from "./config.ts";
+export type { GatewayAuthConfig, GatewayRateLimitConfig, GatewayWsConfig } from "./config.ts";
 export { ActorClient } from "./actor_client.ts";
 export type { ActorClientOptions } from "./actor_client.ts";
 export { ApiKeyVerifier } from "./auth/api_key_verifier.ts";

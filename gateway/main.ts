@@ -7,7 +7,7 @@ import { createLogger } from "../actors/index.ts";
 import { connectBus, createSubjects, toWireError, watchBusStatus } from "../bus/index.ts";
 import { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
 import { parseGatewayConfig } from "./config.ts";
-import { createGateway } from "./create_gateway.ts";
+import { createGatewayWithWs } from "./create_gateway.ts";
 import { startUwsServer } from "./uws_server.ts";
 
 const config = parseGatewayConfig();
@@ -24,8 +24,8 @@ async function main(): Promise<void> {
     timeoutMs: config.requestTimeoutMs,
   });
   const keyEvents = apiKeys.watch(log);
-  const app = createGateway({ nc, config, log, apiKeys });
-  const server = await startUwsServer({ app, log, host: config.host, port: config.port });
+  const { app, ws } = createGatewayWithWs({ nc, config, log, apiKeys });
+  const server = await startUwsServer({ app, ws, log, host: config.host, port: config.port });
   log.info(
     {
       port: server.port,

@@ -13,11 +13,14 @@ import type {
   HttpResponse,
   TemplatedApp,
   us_listen_socket,
+  us_socket_context_t,
+  WebSocket,
 } from "@trufflesuite/uws-js-unofficial";
 import type { Logger } from "pino";
 import { PayloadTooLargeError, ShuttingDownError } from "./errors.ts";
 import type { GatewayApp } from "./gateway_app.ts";
-import type { RawRequest, SerializedResponse } from "./http_types.ts";
+import type { RawRequest, SerializedResponse, StreamSink } from "./http_types.ts";
+import type { ChatSocket, WsAdmission, WsChatHandler } from "./ws_chat.ts";
 
 export interface UwsServerOptions {
   app: GatewayApp;
@@ -26,6 +29,15 @@ export interface UwsServerOptions {
   host?: string;
   /** Port; 0 picks a free one. */
   port: number;
+  /** Serves `GET /ws` when given. */
+  ws?: WsChatHandler;
+  /** Bytes a streamed response may queue for a slow reader before its connection is cut. Default 1 MiB. */
+  maxStreamQueueBytes?: number;
+}
+
+interface WsUserData {
+  admission: WsAdmission;
+  socket?: ChatSocket;
 }
 
 export interface StopResult {
@@ -56,6 +68,8 @@ export async function startUwsServer(options: UwsServerOptions): Promise<UwsServ
   const { app, log } = options;
   const uwsApp: ClosableApp = uws.App();
   const maxBodyBytes = app.maxBodyBytes;
+  const maxStreamQueueBytes = options.maxStreamQueueBytes ?? 1024 * 1024;
+  if (options.ws !== undefined) serveWebSockets(uwsApp, options.ws, log);
   let inFlight = 0;
   let stopping = false;
   let idle: (() => void) | undefined;
@@ -99,6 +113,10 @@ export async function startUwsServer(options: UwsServerOptions): Promise<UwsServ
 
     const write = (out: SerializedResponse, closeConnection: boolean): void => {
       if (done) return;
+      if (out.stream !== undefined) {
+        streamOut(out, out.stream);
+        return;
+      }
       const close = closeConnection || stopping;
       res.cork(() => {
         res.writeStatus(statusLine(out.status));
@@ -107,6 +125,87 @@ export async function startUwsServer(options: UwsServerOptions): Promise<UwsServ
         else res.end(out.body, close);
       });
       finish();
+    };
+
+    /**
+     * A streamed body: the head, then every chunk corked as it comes. A chunk the socket cannot
+     * take at once (write returns false) waits in a bounded queue drained by onWritable; a reader
+     * whose queue passes the bound is cut. The response ends once the producer is done and the
+     * queue has drained.
+     */
+    const streamOut = (out: SerializedResponse, run: NonNullable<SerializedResponse["stream"]>): void => {
+      const queue: string[] = [];
+      let queuedBytes = 0;
+      let waiting = false;
+      let ending = false;
+      const endNow = (): void => {
+        if (done) return;
+        res.cork(() => res.end());
+        finish();
+      };
+      const cut = (): void => {
+        if (done) return;
+        log.warn({ queuedBytes, limit: maxStreamQueueBytes }, "slow stream reader cut");
+        finish();
+        controller.abort();
+        res.close();
+      };
+      res.cork(() => {
+        res.writeStatus(statusLine(out.status));
+        for (const [key, value] of Object.entries(out.headers)) res.writeHeader(key, value);
+      });
+      res.onWritable(() => {
+        if (done || !waiting) return true;
+        waiting = false;
+        let ok = true;
+        res.cork(() => {
+          while (ok && queue.length > 0) {
+            const next = queue.shift() as string;
+            queuedBytes -= Buffer.byteLength(next);
+            ok = res.write(next);
+          }
+        });
+        if (!ok) {
+          waiting = true;
+          return false;
+        }
+        if (ending) endNow();
+        return true;
+      });
+      const sink: StreamSink = {
+        signal: controller.signal,
+        write(chunk: string): boolean {
+          if (done) return false;
+          if (waiting) {
+            queue.push(chunk);
+            queuedBytes += Buffer.byteLength(chunk);
+            if (queuedBytes > maxStreamQueueBytes) {
+              cut();
+              return false;
+            }
+            return true;
+          }
+          let ok = true;
+          res.cork(() => {
+            ok = res.write(chunk);
+          });
+          if (!ok) waiting = true;
+          return true;
+        },
+      };
+      run(sink).then(
+        () => {
+          ending = true;
+          if (!waiting) endNow();
+        },
+        (err: unknown) => {
+          log.error({ err: err instanceof Error ? err.message : String(err) }, "response stream failed");
+          if (!done) {
+            finish();
+            res.close();
+          }
+        },
+      );
     };
 
     if (stopping) {
@@ -178,4 +277,99 @@ export async function startUwsServer(options: UwsServerOptions): Promise<UwsServ
       return { abandoned };
     },
   };
+}
+
+/**
+ * `GET /ws`: the upgrade is authenticated first (async, so the response gets an abort handler
+ * and the upgrade is corked); a refused caller is still upgraded and then closed with its close
+ * code (4401), the one answer a browser's WebSocket can read. uWS sends pings, closes idle
+ * sockets; oversized messages close with 1009; the chat handler watches backpressure.
+ */
+function serveWebSockets(uwsApp: TemplatedApp, handler: WsChatHandler, log: Logger): void {
+  const behavior = handler.behavior;
+  uwsApp.ws<WsUserData>("/ws", {
+    // uWS drops a connection past its own limit without a close frame: keep that as the hard
+    // bound (twice ours) and close with 1009 ourselves for anything over the configured size.
+    maxPayloadLength: behavior.maxPayloadBytes * 2,
+    idleTimeout: behavior.idleTimeoutSeconds,
+    sendPingsAutomatically: true,
+    // We close slow readers ourselves before uWS would drop a message.
+    maxBackpressure: behavior.maxBackpressureBytes * 2,
+    upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+      const headers: Record<string, string> = {};
+      req.forEach((key, value) => {
+        headers[key] = value;
+      });
+      const query = req.getQuery();
+      const key = req.getHeader("sec-websocket-key");
+      const protocol = req.getHeader("sec-websocket-protocol");
+      const extensions = req.getHeader("sec-websocket-extensions");
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      handler.admit(headers, query).then(
+        (admission) => {
+          if (aborted) return;
+          res.cork(() => res.upgrade<WsUserData>({ admission }, key, protocol, extensions, context));
+        },
+        (err: unknown) => {
+          log.error({ err: err instanceof Error ? err.message : String(err) }, "websocket admission failed");
+          if (aborted) return;
+          res.cork(() =>
+            res.upgrade<WsUserData>(
+              { admission: { ok: false, code: 1011, reason: "internal error" } },
+              key,
+              protocol,
+              extensions,
+              context,
+            ),
+          );
+        },
+      );
+    },
+    open: (ws: WebSocket<WsUserData>) => {
+      const data = ws.getUserData();
+      if (!data.admission.ok) {
+        ws.end(data.admission.code, data.admission.reason);
+        return;
+      }
+      let closed = false;
+      const socket: ChatSocket = {
+        send(text: string): boolean {
+          if (closed) return false;
+          return ws.send(text, false) !== 2;
+        },
+        end(code: number, reason: string): void {
+          if (closed) return;
+          closed = true;
+          ws.end(code, reason);
+        },
+        bufferedAmount: () => (closed ? 0 : ws.getBufferedAmount()),
+        get closed() {
+          return closed;
+        },
+        markClosed(): void {
+          closed = true;
+        },
+      };
+      data.socket = socket;
+      handler.open(socket, data.admission.principal);
+    },
+    message: (ws: WebSocket<WsUserData>, message: ArrayBuffer) => {
+      const socket = ws.getUserData().socket;
+      if (socket === undefined) return;
+      if (message.byteLength > behavior.maxPayloadBytes) {
+        socket.end(1009, "message too big");
+        return;
+      }
+      handler.message(socket, Buffer.from(message).toString("utf8"));
+    },
+    close: (ws: WebSocket<WsUserData>) => {
+      const socket = ws.getUserData().socket;
+      if (socket === undefined) return;
+      socket.markClosed();
+      handler.close(socket);
+    },
+  });
 }

@@ -39,6 +39,17 @@ export interface TextJobContext {
   history: HistoryTurn[];
 }
 
+/** What a voice trigger adds to its reply (the v1 contract's livekit_config and room_info). */
+export interface VoiceTriggerInfo {
+  room_name: string;
+  room_status: "created" | "existing";
+  /** The tenant's LiveKit URL, for the client. */
+  server_url: string;
+  /** Participant token for `user_<user_id>`: 1 hour, publish/subscribe/data in this room only. */
+  user_token: string;
+  user_identity: string;
+}
+
 export interface TriggerReply {
   job_id: string;
   conversation_id: string;
@@ -48,6 +59,8 @@ export interface TriggerReply {
   claim_ms: number;
   duplicate: boolean;
   agent: { slug: string; name: string; voice_provider: string | null; voice_id: string | null };
+  /** Present for mode "voice". */
+  voice?: VoiceTriggerInfo;
 }
 
 export interface JobContextReply {

@@ -1,0 +1,181 @@
+/**
+ * One text turn, as every text front door (v1/v2 trigger, SSE, WebSocket) runs it: subscribe to
+ * the session's chat subject BEFORE the trigger (so no token can be missed), send `trigger` to
+ * the tenant's owner (answered once a worker has claimed the job), then follow that job's frames
+ * until its final message or error, all within one reply deadline.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { TriggerReply } from "../../actors/index.ts";
+import { decodeBody, fromWireError, isWireError, requestReply } from "../../bus/index.ts";
+import type { Subjects, WireError } from "../../bus/index.ts";
+import { ClientGoneError, ReplyTimeoutError } from "../errors.ts";
+
+/**
+ * What a worker streams on `<prefix>.chat.<session>.out` (agent-worker/text/chat_events.ts; the
+ * gateway may not import agent-worker, so the wire shape is restated here).
+ */
+export type ChatFrame =
+  | { type: "token"; job_id: string; seq: number; delta: string }
+  | {
+      type: "message";
+      job_id: string;
+      conversation_id: string;
+      text: string;
+      citations: unknown[];
+      seq: number;
+    }
+  | { type: "error"; job_id: string; error: WireError; seq: number };
+
+export function isChatFrame(value: unknown): value is ChatFrame {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  if (typeof v["job_id"] !== "string" || typeof v["seq"] !== "number") return false;
+  switch (v["type"]) {
+    case "token":
+      return typeof v["delta"] === "string";
+    case "message":
+      return typeof v["text"] === "string" && typeof v["conversation_id"] === "string";
+    case "error":
+      return isWireError(v["error"]);
+    default:
+      return false;
+  }
+}
+
+export interface ChatBus {
+  nc: NatsConnection;
+  subjects: Subjects;
+  /** Deadline of the `trigger` request (until a worker claims the job). */
+  triggerTimeoutMs: number;
+  /** Overall deadline, trigger included. */
+  replyTimeoutMs: number;
+}
+
+export interface TextTurnRequest {
+  tenant: string;
+  /** Session id (a subject token): the chat subject the worker streams to. */
+  sessionId: string;
+  /** Idempotency id of the job. */
+  jobId: string;
+  /** The `trigger` body without session_id/job_id/mode. */
+  body: { agent_slug: string; user_id: string; message: string } & Record<string, unknown>;
+  traceId: string;
+  signal: AbortSignal;
+  /** Called for each token of the job, in order. */
+  onToken?: (delta: string, seq: number) => void;
+  /** Called once the job is claimed, before any token is passed on. */
+  onClaimed?: (reply: TriggerReply) => void;
+}
+
+export interface TextTurnResult {
+  reply: TriggerReply;
+  text: string;
+  citations: unknown[];
+  conversationId: string;
+  timings: { claim_ms: number; first_token_ms: number | null; total_ms: number };
+}
+
+/** Frames kept while the trigger reply (which names the job) is still on its way. */
+const MAX_EARLY_FRAMES = 10_000;
+
+const round = (ms: number): number => Math.round(ms * 100) / 100;
+
+export async function runTextTurn(bus: ChatBus, turn: TextTurnRequest): Promise<TextTurnResult> {
+  const started = performance.now();
+  let jobId: string | undefined;
+  let firstTokenMs: number | null = null;
+  const early: ChatFrame[] = [];
+  let resolveFinal!: (frame: Extract<ChatFrame, { type: "message" }>) => void;
+  let rejectFinal!: (err: unknown) => void;
+  const final = new Promise<Extract<ChatFrame, { type: "message" }>>((resolve, reject) => {
+    resolveFinal = resolve;
+    rejectFinal = reject;
+  });
+  // `final` is only rejected once it is being awaited (after the trigger reply): a subscription
+  // error before that is kept here, so no rejection is ever left unhandled.
+  let armed = false;
+  let pendingError: Error | undefined;
+
+  const onFrame = (frame: ChatFrame): void => {
+    if (frame.job_id !== jobId) return;
+    switch (frame.type) {
+      case "token":
+        if (firstTokenMs === null) firstTokenMs = round(performance.now() - started);
+        turn.onToken?.(frame.delta, frame.seq);
+        break;
+      case "message":
+        resolveFinal(frame);
+        break;
+      case "error":
+        rejectFinal(fromWireError(frame.error));
+        break;
+    }
+  };
+
+  const sub = bus.nc.subscribe(bus.subjects.chatOut(turn.sessionId), {
+    callback: (err, msg) => {
+      if (err) {
+        if (armed) rejectFinal(err);
+        else pendingError ??= err;
+        return;
+      }
+      let frame: unknown;
+      try {
+        frame = decodeBody(msg.data);
+      } catch (decodeErr) {
+        // Not a frame of ours: nothing on this subject may stop the turn, so it is skipped.
+        frame = decodeErr;
+      }
+      if (!isChatFrame(frame)) return;
+      if (jobId !== undefined) onFrame(frame);
+      else if (early.length < MAX_EARLY_FRAMES) early.push(frame);
+    },
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const onAbort = (): void => rejectFinal(new ClientGoneError());
+  try {
+    // The server has the subscription before the job can exist.
+    await bus.nc.flush();
+    const triggerTimeoutMs = Math.min(bus.triggerTimeoutMs, bus.replyTimeoutMs);
+    const reply = await requestReply<TriggerReply>(
+      bus.nc,
+      bus.subjects.tenantOp(turn.tenant, "trigger"),
+      { ...turn.body, mode: "text", session_id: turn.sessionId, job_id: turn.jobId },
+      {
+        tenant: turn.tenant,
+        timeoutMs: triggerTimeoutMs,
+        attemptTimeoutMs: triggerTimeoutMs,
+        requestId: turn.jobId,
+        traceId: turn.traceId,
+        signal: turn.signal,
+      },
+    );
+    jobId = reply.body.job_id;
+    armed = true;
+    if (pendingError !== undefined) {
+      throw pendingError;
+    }
+    turn.onClaimed?.(reply.body);
+    for (const frame of early.splice(0)) onFrame(frame);
+    const remainingMs = Math.max(0, bus.replyTimeoutMs - (performance.now() - started));
+    timer = setTimeout(() => rejectFinal(new ReplyTimeoutError(bus.replyTimeoutMs)), remainingMs);
+    if (turn.signal.aborted) onAbort();
+    else turn.signal.addEventListener("abort", onAbort, { once: true });
+    const done = await final;
+    return {
+      reply: reply.body,
+      text: done.text,
+      citations: done.citations,
+      conversationId: done.conversation_id,
+      timings: {
+        claim_ms: reply.body.claim_ms,
+        first_token_ms: firstTokenMs,
+        total_ms: round(performance.now() - started),
+      },
+    };
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    turn.signal.removeEventListener("abort", onAbort);
+    sub.unsubscribe();
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Token buckets per API key and per tenant that hold across every gateway: each bucket is one
+ * entry of a NATS KV bucket, changed only by compare-and-set (`create` for a new bucket,
+ * `update(revision)` after), so two gateways taking the same last token cannot both win. A full
+ * bucket is the absence of an entry; entries expire once a bucket would have refilled anyway.
+ * The clock is the wall clock of the gateway taking the token (gateways are assumed NTP-synced).
+ */
+import { Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { SfError } from "../bus/index.ts";
+import { RateLimitedError } from "./errors.ts";
+
+export interface RateLimiterOptions {
+  nc: NatsConnection;
+  /** KV bucket name shared by every gateway. */
+  bucket: string;
+  /** Requests per minute per API key; 0 disables. */
+  perMinuteKey: number;
+  /** Requests per minute per tenant; 0 disables. */
+  perMinuteTenant: number;
+  /** Compare-and-set attempts per bucket before giving up under contention. Default 50. */
+  maxAttempts?: number;
+}
+
+interface BucketState {
+  /** Tokens left at `at`. */
+  tokens: number;
+  /** Wall clock of the last change, ms. */
+  at: number;
+}
+
+const MINUTE_MS = 60_000;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export const RateLimitErrorCodes = {
+  /** The shared bucket store could not be reached or stayed contended. */
+  UNAVAILABLE: "SF_ERR_RATE_LIMIT_UNAVAILABLE",
+} as const;
+
+export class RateLimiter {
+  readonly #o: Required<RateLimiterOptions>;
+  #kv: Promise<KV> | undefined;
+
+  constructor(options: RateLimiterOptions) {
+    this.#o = { maxAttempts: 50, ...options };
+  }
+
+  get enabled(): boolean {
+    return this.#o.perMinuteKey > 0 || this.#o.perMinuteTenant > 0;
+  }
+
+  /**
+   * Takes one token from the API key's bucket, then one from the tenant's; throws
+   * SF_ERR_RATE_LIMITED (429, `retry_after_seconds`) when either is empty. A request refused by
+   * the tenant bucket has spent its key token: the key limit is the finer one.
+   */
+  async take(tenant: string, apiKeyId: string | undefined): Promise<void> {
+    if (apiKeyId !== undefined && this.#o.perMinuteKey > 0) {
+      await this.#takeOne(`key.${apiKeyId}`, "api_key", this.#o.perMinuteKey);
+    }
+    if (this.#o.perMinuteTenant > 0) {
+      await this.#takeOne(`tenant.${tenant}`, "tenant", this.#o.perMinuteTenant);
+    }
+  }
+
+  #bucket(): Promise<KV> {
+    this.#kv ??= this.#open();
+    return this.#kv;
+  }
+
+  async #open(): Promise<KV> {
+    try {
+      return await new Kvm(this.#o.nc).create(this.#o.bucket, { history: 1, ttl: 2 * MINUTE_MS });
+    } catch (err) {
+      // Try again on the next request rather than keep a failed handle.
+      this.#kv = undefined;
+      throw err;
+    }
+  }
+
+  async #takeOne(key: string, scope: "api_key" | "tenant", perMinute: number): Promise<void> {
+    let kv: KV;
+    try {
+      kv = await this.#bucket();
+    } catch (err) {
+      throw new SfError(RateLimitErrorCodes.UNAVAILABLE, "the rate limit store is unavailable", {
+        cause: err,
+        retryable: true,
+      });
+    }
+    const perMs = perMinute / MINUTE_MS;
+    for (let attempt = 0; attempt < this.#o.maxAttempts; attempt += 1) {
+      const entry = await kv.get(key);
+      const now = Date.now();
+      let revision = 0;
+      let state: BucketState = { tokens: perMinute, at: now };
+      if (entry !== null && entry.operation === "PUT" && entry.value.length > 0) {
+        const stored = JSON.parse(decoder.decode(entry.value)) as BucketState;
+        revision = entry.revision;
+        const elapsed = Math.max(0, now - stored.at);
+        state = { tokens: Math.min(perMinute, stored.tokens + elapsed * perMs), at: now };
+      } else if (entry !== null) {
+        revision = entry.revision;
+      }
+      if (state.tokens < 1) {
+        const retryAfterSeconds = Math.max(1, Math.ceil((1 - state.tokens) / perMs / 1000));
+        throw new RateLimitedError(scope, perMinute, retryAfterSeconds);
+      }
+      const next = encoder.encode(JSON.stringify({ tokens: state.tokens - 1, at: now }));
+      try {
+        if (revision === 0) await kv.create(key, next);
+        else await kv.update(key, next, revision);
+        return;
+      } catch (err) {
+        // Another gateway changed the bucket first (wrong last sequence): read it again.
+        if (!isCasConflict(err)) throw err;
+      }
+    }
+    throw new SfError(RateLimitErrorCodes.UNAVAILABLE, "the rate limit bucket stayed contended", {
+      retryable: true,
+      details: { scope },
+    });
+  }
+}
+
+function isCasConflict(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  const text = `${err.message} ${typeof code === "string" || typeof code === "number" ? code : ""}`;
+  return /wrong last sequence|10071|key exists|10164/i.test(text);
+}
