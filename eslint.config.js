@@ -43,7 +43,11 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: layers.flatMap((l) => [`**/${l}/*/**`, `**/${l}/*.ts`, `!**/${l}/index.ts`]),
+              group: [
+                ...layers.flatMap((l) => [`**/${l}/*/**`, `**/${l}/*.ts`, `!**/${l}/index.ts`]),
+                // tests/gateway/… and the like are test helpers, not the product folders.
+                "!**/tests/**",
+              ],
               message: "Import another top-level folder only through its index.ts.",
             },
           ],

@@ -12,6 +12,7 @@ import { machine } from "./harness.ts";
 const benches: Record<string, () => Promise<Bench>> = {
   "actor-rr": async () => (await import("./actor_rr.ts")).run,
   "store-vector": async () => (await import("./store_vector.ts")).run,
+  dispatch: async () => (await import("./dispatch.ts")).run,
 };
 
 async function runOne(name: string, quick: boolean): Promise<void> {
