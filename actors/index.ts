@@ -238,3 +238,25 @@ export type {
   ApiKeysVerifyRequest,
   VerifiedApiKey,
 } from "./platform/messages.ts";
+export type { VoiceJobLivekit } from "./tenant/dispatch_ops.ts";
+export {
+  VoiceErrorCodes,
+  LivekitNotConfiguredError,
+  LivekitUnavailableError,
+  RoomConflictError,
+  LivekitCredentialsCache,
+  requireLivekitCredentials,
+  SIDEKICK_AGENT_NAME,
+  USER_TOKEN_TTL_SECONDS,
+  AGENT_TOKEN_TTL_SECONDS,
+  ensureVoiceRoom,
+  mintUserToken,
+  mintAgentToken,
+  redactTokens,
+} from "./voice/index.ts";
+export type {
+  LivekitCredentialsLoader,
+  VoiceRoomMetadata,
+  EnsureRoomOptions,
+  RoomStatus,
+} from "./voice/index.ts";

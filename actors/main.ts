@@ -12,6 +12,7 @@ import { openPlatformStore, PgliteInstances, TenantStoreCache } from "./store/in
 import { watchCredentialEvents } from "./tenant/credential_events.ts";
 import { tenantActorFactory } from "./tenant/tenant_actor.ts";
 import { Dispatcher } from "./dispatch/dispatcher.ts";
+import { LivekitCredentialsCache } from "./voice/livekit_credentials.ts";
 
 const config = parseActorHostConfig();
 const log = createLogger({ name: "actor-host", level: config.logLevel });
@@ -37,11 +38,15 @@ async function main(): Promise<void> {
     onCloseError: (tenant, err) =>
       log.warn({ tenant, err: toWireError(err) }, "closing a tenant store failed"),
   });
+  const livekit = new LivekitCredentialsCache((tenant) => platform.getLivekitCredentials(tenant));
   const credentialEvents = watchCredentialEvents({
     nc,
     subjects,
     log,
-    onChange: (tenant) => stores.drop(tenant),
+    onChange: (tenant) => {
+      livekit.drop(tenant);
+      return stores.drop(tenant);
+    },
   });
   const platformService = new PlatformService({ nc, subjects, store: platform, hostId: config.hostId, log });
   platformService.start();
@@ -54,7 +59,12 @@ async function main(): Promise<void> {
     subjects,
     hostId: config.hostId,
     buckets,
-    factory: tenantActorFactory({ stores, audit: (entry) => platform.appendAudit(entry), dispatcher }),
+    factory: tenantActorFactory({
+      stores,
+      audit: (entry) => platform.appendAudit(entry),
+      dispatcher,
+      livekitCredentials: (tenant) => livekit.get(tenant),
+    }),
     log,
     metrics,
     mailboxCapacity: config.mailboxCapacity,

@@ -16,6 +16,7 @@ import {
 } from "../bus/index.ts";
 import { parseWorkerConfig } from "./config.ts";
 import { textJobHandler } from "./text/text_job.ts";
+import { voiceJobHandler } from "./voice/voice_job.ts";
 import { Capacity } from "./worker/capacity.ts";
 import { JobConsumer } from "./worker/job_consumer.ts";
 import type { JobContext } from "./worker/job_consumer.ts";
@@ -46,15 +47,17 @@ async function main(): Promise<void> {
   });
 
   const text = textJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints });
+  const voice = voiceJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints });
   const handler = async (job: DispatchJob, ctx: JobContext): Promise<void> => {
     const started = performance.now();
     try {
-      if (job.mode !== "text") {
-        throw new SfError("SF_ERR_MODE_UNAVAILABLE", `this worker does not run ${job.mode} jobs yet`, {
+      if (job.mode === "voice") await voice(job, ctx);
+      else if (job.mode === "text") await text(job, ctx);
+      else {
+        throw new SfError("SF_ERR_MODE_UNAVAILABLE", `this worker does not run ${String(job.mode)} jobs`, {
           details: { mode: job.mode },
         });
       }
-      await text(job, ctx);
       jobs.inc({ mode: job.mode, outcome: "done" });
     } catch (err) {
       jobs.inc({ mode: job.mode, outcome: "failed" });

@@ -1,5 +1,5 @@
 /**
- * The tenant actor's side of agent dispatch (text mode): `trigger` opens or resumes the
+ * The tenant actor's side of agent dispatch (text and voice): `trigger` opens or resumes the
  * conversation, enforces the tenant's concurrent-job quota, and hands the job to a worker through
  * confirmed dispatch, answering (deferred) once a worker has claimed it. Jobs of one conversation
  * run one after another, so every reply is built on the turns before it. The worker reads what it
@@ -14,7 +14,9 @@ import { deferReply } from "../runtime/actor.ts";
 import type { Claim, Dispatcher } from "../dispatch/dispatcher.ts";
 import type { DispatchJob } from "../dispatch/job.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import type { AgentRecord, TenantStore } from "../store/index.ts";
+import type { AgentRecord, LivekitCredentials, TenantStore } from "../store/index.ts";
+import { requireLivekitCredentials } from "../voice/livekit_credentials.ts";
+import { ensureVoiceRoom, mintAgentToken, mintUserToken, SIDEKICK_AGENT_NAME } from "../voice/voice_room.ts";
 
 export const DispatchOps = {
   trigger: "trigger",
@@ -67,6 +69,18 @@ export interface JobContextReply {
   agent: AgentRecord;
   /** Decrypted provider API keys by provider name. Only for workers; never logged. */
   provider_keys: Record<string, string>;
+  /** Voice jobs (`room_name` asked for): where to join and the agent's token. Never the API secret. */
+  livekit?: VoiceJobLivekit;
+}
+
+/** What a voice worker needs to join its room. */
+export interface VoiceJobLivekit {
+  url: string;
+  room_name: string;
+  /** Token for `agent-<slug>` (kind agent, agent name `sidekick-agent`) in this room only. */
+  token: string;
+  identity: string;
+  agent_name: string;
 }
 
 export interface TenantDispatchOptions {
@@ -78,6 +92,8 @@ export interface TenantDispatchOptions {
   maxConcurrentJobs?: number;
   /** Turns kept per conversation for prompts. Default 20. */
   windowTurns?: number;
+  /** The tenant's decrypted LiveKit credentials (platform store, cached); absent, voice is refused. */
+  livekitCredentials?: () => Promise<LivekitCredentials | null>;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -126,7 +142,8 @@ interface ConversationWindow {
 }
 
 export class TenantDispatch {
-  readonly #o: Required<TenantDispatchOptions>;
+  readonly #o: Required<Omit<TenantDispatchOptions, "livekitCredentials">> &
+    Pick<TenantDispatchOptions, "livekitCredentials">;
   readonly #windows = new Map<string, ConversationWindow>();
   readonly #recorded = new Set<string>();
   #inFlight = 0;
@@ -171,7 +188,7 @@ export class TenantDispatch {
     const slug = str(body, "agent_slug", true, 200) as string;
     const mode = str(body, "mode", false, 10) ?? "text";
     const externalUser = str(body, "user_id", true, 200) as string;
-    if (mode !== "text") {
+    if (mode !== "text" && mode !== "voice") {
       throw new SfError(
         DispatchOpErrorCodes.MODE_UNAVAILABLE,
         `mode ${JSON.stringify(mode)} is not dispatched yet`,
@@ -180,7 +197,13 @@ export class TenantDispatch {
         },
       );
     }
-    const message = str(body, "message", true, 32_000) as string;
+    const message = mode === "text" ? (str(body, "message", true, 32_000) as string) : undefined;
+    const roomName = mode === "voice" ? (str(body, "room_name", true, 128) as string) : undefined;
+    if (roomName !== undefined && !/^[A-Za-z0-9_.:-]{1,128}$/.test(roomName)) {
+      throw new InvalidArgumentError("room_name may hold only A-Z a-z 0-9 _ . : -", {
+        details: { field: "room_name" },
+      });
+    }
     const store = await this.#o.store();
     const agent = await store.getAgent(slug);
     if (!agent.enabled) {
@@ -188,11 +211,12 @@ export class TenantDispatch {
         details: { agent: slug },
       });
     }
-    if (agent.textChatEnabled === false) {
-      throw new SfError(DispatchOpErrorCodes.MODE_DISABLED, `agent ${slug} does not take text chats`, {
+    if (mode === "text" ? agent.textChatEnabled === false : agent.voiceChatEnabled === false) {
+      throw new SfError(DispatchOpErrorCodes.MODE_DISABLED, `agent ${slug} does not take ${mode} chats`, {
         details: { agent: slug, mode },
       });
     }
+    const livekit = mode === "voice" ? await this.#livekitCredentials() : undefined;
     if (this.#inFlight >= this.#o.maxConcurrentJobs) {
       throw new SfError(
         DispatchOpErrorCodes.QUOTA_EXCEEDED,
@@ -217,8 +241,11 @@ export class TenantDispatch {
         sessionId,
         agentId: agent.id,
         userId,
-        channel: "text",
-        metadata: { external_user_id: externalUser },
+        channel: mode,
+        metadata: {
+          external_user_id: externalUser,
+          ...(roomName === undefined ? {} : { room_name: roomName }),
+        },
       });
     } else if (existing.userId !== null && existing.userId !== userId) {
       // Another user's conversation: say nothing about it.
@@ -243,6 +270,100 @@ export class TenantDispatch {
       window.loaded = true;
     }
 
+    const history = (): HistoryTurn[] =>
+      window.turns.slice(-(agent.maxContextMessages ?? this.#o.windowTurns));
+    const baseJob = {
+      jobId,
+      tenant,
+      agentSlug: slug,
+      conversationId,
+      sessionId,
+      userId: externalUser,
+      ...(typeof context === "object" && context !== null
+        ? { context: context as Record<string, unknown> }
+        : {}),
+    };
+    const agentInfo = {
+      slug: agent.slug,
+      name: agent.name,
+      voice_provider: agent.voiceSettings?.tts_provider ?? agent.voiceSettings?.provider ?? null,
+      voice_id: agent.voiceSettings?.voice_id ?? null,
+    };
+    const replyOf = (claim: Claim, voice?: VoiceTriggerInfo): TriggerReply => ({
+      job_id: jobId,
+      conversation_id: conversationId,
+      session_id: sessionId,
+      worker_id: claim.workerId,
+      claimed_at: claim.claimedAt,
+      claim_ms: claim.claimMs,
+      duplicate: claim.duplicate,
+      agent: agentInfo,
+      ...(voice === undefined ? {} : { voice }),
+    });
+
+    if (livekit !== undefined && roomName !== undefined) {
+      // Voice: the room and the user's token first, then the job; the session is the job, so it
+      // does not wait behind the conversation's text jobs. The turn ends here; the caller is
+      // answered once a worker has claimed the job.
+      const credentials = livekit;
+      const room = roomName;
+      const jobHistory = history();
+      this.#inFlight += 1;
+      const voiceReply = async (): Promise<TriggerReply> => {
+        let outcome: Promise<void> | undefined;
+        try {
+          const roomStatus = await ensureVoiceRoom(credentials, {
+            name: room,
+            metadata: {
+              tenant,
+              agent_slug: slug,
+              agent_name: SIDEKICK_AGENT_NAME,
+              conversation_id: conversationId,
+              job_id: jobId,
+            },
+          });
+          const user = await mintUserToken(credentials, room, externalUser);
+          const job: DispatchJob & { history: HistoryTurn[] } = {
+            ...baseJob,
+            mode: "voice",
+            roomName: room,
+            createdAt: Date.now(),
+            history: jobHistory,
+          };
+          const dispatched = await this.#o.dispatcher.dispatch(job);
+          outcome = dispatched.outcome;
+          this.#o.log.info(
+            { jobId, room, roomStatus, worker: dispatched.claim.workerId },
+            "voice job claimed",
+          );
+          return replyOf(dispatched.claim, {
+            room_name: room,
+            room_status: roomStatus,
+            server_url: credentials.url,
+            user_token: user.token,
+            user_identity: user.identity,
+          });
+        } finally {
+          if (outcome === undefined) this.#inFlight -= 1;
+          else {
+            void outcome.then(
+              () => {
+                this.#inFlight -= 1;
+              },
+              (err: unknown) => {
+                this.#inFlight -= 1;
+                this.#o.log.warn(
+                  { jobId, room, code: (err as { code?: unknown }).code },
+                  "voice job ended with an error",
+                );
+              },
+            );
+          }
+        }
+      };
+      return deferReply(voiceReply());
+    }
+
     this.#inFlight += 1;
     let resolveClaim!: (claim: Claim) => void;
     let rejectClaim!: (err: unknown) => void;
@@ -253,19 +374,11 @@ export class TenantDispatch {
     // One job of a conversation at a time: this one starts when the previous one has ended.
     window.tail = window.tail.then(async () => {
       const job: DispatchJob & { history: HistoryTurn[] } = {
-        jobId,
-        tenant,
+        ...baseJob,
         mode: "text",
-        agentSlug: slug,
-        conversationId,
-        sessionId,
-        userId: externalUser,
-        message,
-        ...(typeof context === "object" && context !== null
-          ? { context: context as Record<string, unknown> }
-          : {}),
+        ...(message === undefined ? {} : { message }),
         createdAt: Date.now(),
-        history: window.turns.slice(-(agent.maxContextMessages ?? this.#o.windowTurns)),
+        history: history(),
       };
       try {
         const { claim, outcome } = await this.#o.dispatcher.dispatch(job);
@@ -277,23 +390,17 @@ export class TenantDispatch {
         this.#inFlight -= 1;
       }
     });
-    return deferReply(
-      claimed.then((claim): TriggerReply => ({
-        job_id: jobId,
-        conversation_id: conversationId,
-        session_id: sessionId,
-        worker_id: claim.workerId,
-        claimed_at: claim.claimedAt,
-        claim_ms: claim.claimMs,
-        duplicate: claim.duplicate,
-        agent: {
-          slug: agent.slug,
-          name: agent.name,
-          voice_provider: agent.voiceSettings?.tts_provider ?? agent.voiceSettings?.provider ?? null,
-          voice_id: agent.voiceSettings?.voice_id ?? null,
-        },
-      })),
-    );
+    return deferReply(claimed.then((claim) => replyOf(claim)));
+  }
+
+  async #livekitCredentials(): Promise<LivekitCredentials> {
+    const load = this.#o.livekitCredentials;
+    if (load === undefined) {
+      throw new SfError(DispatchOpErrorCodes.MODE_UNAVAILABLE, "this host does not dispatch voice jobs", {
+        details: { mode: "voice" },
+      });
+    }
+    return requireLivekitCredentials(this.#o.tenant, await load());
   }
 
   async #jobContext(body: Record<string, unknown>): Promise<JobContextReply> {
@@ -305,13 +412,35 @@ export class TenantDispatch {
       const key = await store.getProviderKey(info.provider);
       if (key !== null) providerKeys[info.provider] = key;
     }
-    return { agent, provider_keys: providerKeys };
+    const roomName = str(body, "room_name", false, 128);
+    if (roomName === undefined) return { agent, provider_keys: providerKeys };
+    const credentials = await this.#livekitCredentials();
+    const jobId = str(body, "job_id", false, 64) ?? "";
+    const agentToken = await mintAgentToken(credentials, roomName, agent.slug, jobId);
+    return {
+      agent,
+      provider_keys: providerKeys,
+      livekit: {
+        url: credentials.url,
+        room_name: roomName,
+        token: agentToken.token,
+        identity: agentToken.identity,
+        agent_name: SIDEKICK_AGENT_NAME,
+      },
+    };
   }
 
   async #recordTurn(body: Record<string, unknown>): Promise<{ turn_id: string; recorded: boolean }> {
-    const turnId = str(body, "job_id", true, 64) as string;
-    if (!UUID_RE.test(turnId))
+    const jobId = str(body, "job_id", true, 64) as string;
+    if (!UUID_RE.test(jobId))
       throw new InvalidArgumentError("job_id must be a uuid", { details: { field: "job_id" } });
+    // A text job is one turn (its id is the job's); a voice session names each of its turns.
+    const turnId = str(body, "turn_id", false, 64) ?? jobId;
+    if (!UUID_RE.test(turnId))
+      throw new InvalidArgumentError("turn_id must be a uuid", { details: { field: "turn_id" } });
+    const source = str(body, "source", false, 10) ?? "text";
+    if (source !== "text" && source !== "voice")
+      throw new InvalidArgumentError("source must be text or voice", { details: { field: "source" } });
     const conversationId = str(body, "conversation_id", true, 64) as string;
     const userMessage = str(body, "user_message", true, 32_000) as string;
     const assistantMessage = str(body, "assistant_message", true, 200_000) as string;
@@ -335,7 +464,7 @@ export class TenantDispatch {
       userMessage,
       assistantMessage,
       citations,
-      source: "text",
+      source,
     });
     this.#recorded.add(turnId);
     if (this.#recorded.size > 4096) {

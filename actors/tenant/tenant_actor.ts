@@ -8,7 +8,7 @@ import { BusErrorCodes, SfError } from "../../bus/index.ts";
 import type { Actor, ActorContext, ActorMessage } from "../runtime/actor.ts";
 import type { FencedState } from "../runtime/fenced_state.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import type { TenantStoreCache } from "../store/index.ts";
+import type { LivekitCredentials, TenantStoreCache } from "../store/index.ts";
 import type { Dispatcher } from "../dispatch/dispatcher.ts";
 import { DispatchOps, TenantDispatch } from "./dispatch_ops.ts";
 import { AgentOps, handleAgentOp } from "./agent_ops.ts";
@@ -32,6 +32,8 @@ export interface TenantActorDeps {
   dispatcher?: Dispatcher;
   /** Writes agent changes to the platform audit log; absent, they are not audited. */
   audit?: AuditWriter;
+  /** The tenant's decrypted LiveKit credentials (cached, dropped on change); absent, voice is refused. */
+  livekitCredentials?: (tenant: string) => Promise<LivekitCredentials | null>;
 }
 
 export interface CounterReply {
@@ -64,6 +66,7 @@ export class TenantActor implements Actor {
     this.#ctx = ctx;
     this.#deps = deps;
     const tenant = ctx.tenant;
+    const loadLivekit = deps.livekitCredentials;
     this.#dispatch =
       deps.dispatcher === undefined
         ? undefined
@@ -72,6 +75,7 @@ export class TenantActor implements Actor {
             store: () => deps.stores.get(tenant),
             dispatcher: deps.dispatcher,
             log: ctx.log,
+            ...(loadLivekit === undefined ? {} : { livekitCredentials: () => loadLivekit(tenant) }),
           });
     this.#state = ctx.state<CounterState>("counter");
   }

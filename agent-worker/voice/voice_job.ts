@@ -1,0 +1,141 @@
+/**
+ * The voice job: read the agent, the tenant's provider keys and the room's LiveKit URL and agent
+ * token through the tenant actor (the API secret never leaves the actor), resolve the agent's
+ * providers (no fallback: a misconfigured one fails the job naming it), join the room, say
+ * `joined`, and run the session until it ends; the consumer then records `done` and acks.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { requestReply, SfError } from "../../bus/index.ts";
+import { redactTokens } from "../../actors/index.ts";
+import type { Subjects } from "../../bus/index.ts";
+import type { DispatchJob, HistoryTurn, JobContextReply } from "../../actors/index.ts";
+import { providerSettingsForAgent, resolveProviders } from "../providers/resolve_providers.ts";
+import type { ProviderClientOptions } from "../providers/resolve_providers.ts";
+import type { ProviderEndpoints } from "../providers/registry.ts";
+import type { JobContext } from "../worker/job_consumer.ts";
+import { listRoomUsers } from "./room_presence.ts";
+import { VoiceSession } from "./voice_session.ts";
+
+export const VoiceJobErrorCodes = {
+  /** A voice job without a room, or a job context without LiveKit access. */
+  INVALID_VOICE_JOB: "SF_ERR_INVALID_VOICE_JOB",
+  /** Joining the LiveKit room failed. */
+  ROOM_JOIN_FAILED: "SF_ERR_ROOM_JOIN_FAILED",
+} as const;
+
+export interface VoiceJobOptions {
+  nc: NatsConnection;
+  subjects: Subjects;
+  log: Logger;
+  endpoints?: ProviderEndpoints;
+  providerOptions?: ProviderClientOptions;
+  /** Deadline of each call to the tenant actor. Default 10000 ms. */
+  actorTimeoutMs?: number;
+  /** How long the agent stays in a room nobody joins. Default 30000 ms. */
+  emptyRoomTimeoutMs?: number;
+  /** Turns of the conversation kept in the prompt. Default 20. */
+  windowTurns?: number;
+  /** How often the session asks the server who is in the room. Default 2000 ms. */
+  presencePollMs?: number;
+}
+
+export function voiceJobHandler(
+  options: VoiceJobOptions,
+): (job: DispatchJob, ctx: JobContext) => Promise<void> {
+  const { nc, subjects } = options;
+  const actorTimeoutMs = options.actorTimeoutMs ?? 10_000;
+  return async (job, ctx) => {
+    const log = options.log.child({ tenant: job.tenant, jobId: job.jobId, room: job.roomName });
+    if (job.roomName === undefined || job.roomName === "") {
+      throw new SfError(VoiceJobErrorCodes.INVALID_VOICE_JOB, "a voice job needs a room name", {
+        details: { missing: "roomName" },
+      });
+    }
+    const { body: context } = await requestReply<JobContextReply>(
+      nc,
+      subjects.tenantOp(job.tenant, "job-context"),
+      { agent_slug: job.agentSlug, room_name: job.roomName, job_id: job.jobId },
+      { tenant: job.tenant, timeoutMs: actorTimeoutMs },
+    );
+    if (context.livekit === undefined) {
+      throw new SfError(VoiceJobErrorCodes.INVALID_VOICE_JOB, "the job context has no LiveKit access", {
+        details: { missing: "livekit" },
+      });
+    }
+    // Speech when the agent names a speech provider; then both must be usable (no fallback).
+    const vs = context.agent.voiceSettings;
+    const speech = Boolean(vs?.stt_provider ?? vs?.tts_provider ?? vs?.provider);
+    const settings = (kinds: readonly ("llm" | "stt" | "tts")[]) =>
+      resolveProviders(
+        providerSettingsForAgent(context.agent, kinds),
+        context.provider_keys,
+        options.endpoints ?? {},
+        options.providerOptions ?? {},
+      );
+    const clients = speech ? settings(["llm", "stt", "tts"] as const) : settings(["llm"] as const);
+    const { llm } = clients;
+    const history = (job as DispatchJob & { history?: HistoryTurn[] }).history ?? [];
+    const livekit = context.livekit;
+    const session = new VoiceSession({
+      livekit: context.livekit,
+      llm,
+      ...(speech && "stt" in clients && "tts" in clients ? { stt: clients.stt, tts: clients.tts } : {}),
+      systemPrompt: context.agent.systemPrompt,
+      history,
+      windowTurns: context.agent.maxContextMessages ?? options.windowTurns ?? 20,
+      log,
+      emptyRoomTimeoutMs: options.emptyRoomTimeoutMs ?? 30_000,
+      signal: ctx.signal,
+      presence: () =>
+        listRoomUsers({
+          url: livekit.url,
+          roomName: livekit.room_name,
+          token: livekit.token,
+          selfIdentity: livekit.identity,
+        }),
+      presencePollMs: options.presencePollMs ?? 2000,
+      onFirstAnswer: () => ctx.event("answered"),
+      record: async (exchange) => {
+        await requestReply(
+          nc,
+          subjects.tenantOp(job.tenant, "turn-record"),
+          {
+            job_id: job.jobId,
+            turn_id: exchange.turnId,
+            source: "voice",
+            conversation_id: job.conversationId,
+            session_id: job.sessionId,
+            agent_slug: job.agentSlug,
+            user_id: job.userId,
+            user_message: exchange.user,
+            assistant_message: exchange.assistant,
+            citations: [],
+          },
+          { tenant: job.tenant, timeoutMs: actorTimeoutMs },
+        );
+      },
+    });
+    try {
+      await session.join();
+    } catch (err) {
+      await session.close();
+      throw new SfError(VoiceJobErrorCodes.ROOM_JOIN_FAILED, "could not join the LiveKit room", {
+        retryable: true,
+        details: {
+          room_name: job.roomName,
+          reason: err instanceof Error ? redactTokens(err.message).slice(0, 200) : "unknown",
+        },
+      });
+    }
+    log.info({ identity: context.livekit.identity }, "voice agent joined");
+    try {
+      await ctx.event("joined");
+    } catch (err) {
+      await session.close();
+      throw err;
+    }
+    const reason = await session.run();
+    log.info({ reason }, "voice session ended");
+  };
+}

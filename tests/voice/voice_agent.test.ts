@@ -1,0 +1,411 @@
+// Voice end to end: a real nats-server, the shared dev livekit-server, a real actor host and a
+// real agent worker process with the provider fixture. The trigger creates the room and mints the
+// user's token from the tenant's LiveKit credentials (platform store); a test participant joins
+// with it, talks to the agent over LiveKit text streams, and leaves.
+import { randomUUID } from "node:crypto";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  AudioFrame,
+  AudioSource,
+  AudioStream,
+  LocalAudioTrack,
+  ParticipantKind,
+  Room,
+  RoomEvent,
+  TrackKind,
+  TrackPublishOptions,
+  TrackSource,
+} from "@livekit/rtc-node";
+import type { RemoteParticipant, RemoteTrack } from "@livekit/rtc-node";
+import { RoomServiceClient, TokenVerifier } from "livekit-server-sdk";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openPlatformStore, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
+import type {
+  JobEvent,
+  PlatformStore,
+  TenantDatabaseConfig,
+  TenantStore,
+  TriggerReply,
+} from "../../actors/index.ts";
+import { createSubjects, decodeBody, requestReply } from "../../bus/index.ts";
+import { waitFor } from "../helpers/deadline.ts";
+import { NatsTestServer } from "../helpers/nats_server.ts";
+import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
+import type { TestProcess } from "../helpers/processes.ts";
+import { sharedServices } from "../helpers/services.ts";
+import { sineTonePcm } from "../fixtures/providers/audio.ts";
+import { defaultChatReply, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+
+const P = 16;
+const subjects = createSubjects({ partitions: P });
+const lk = sharedServices();
+
+interface Env {
+  server: NatsTestServer;
+  fixture: ProviderFixture;
+  host: TestProcess;
+  worker: TestProcess;
+  platform: PlatformStore;
+  nc: NatsConnection;
+  tenant: { id: string; store: TenantStore };
+  events: JobEvent[];
+}
+
+let env: Env;
+
+async function tenant(
+  platform: PlatformStore,
+  slug: string,
+  schema: string,
+): Promise<{ id: string; store: TenantStore }> {
+  const client = await platform.createClient({ slug, name: slug });
+  const database: TenantDatabaseConfig = { kind: "postgres", url: lk.databaseUrl, schema };
+  await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
+  await platform.setTenantDatabase(client.id, database);
+  return {
+    id: client.id,
+    store: await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() }),
+  };
+}
+
+function roomName(what: string): string {
+  return `sf-test-${what}-${randomUUID().slice(0, 8)}`;
+}
+
+function trigger(tenantId: string, body: Record<string, unknown>): Promise<{ body: TriggerReply }> {
+  return requestReply<TriggerReply>(
+    env.nc,
+    subjects.tenantOp(tenantId, "trigger"),
+    { agent_slug: "helper", mode: "voice", user_id: "wp-user-7", ...body },
+    { tenant: tenantId, timeoutMs: 20_000 },
+  );
+}
+
+function rooms(): RoomServiceClient {
+  return new RoomServiceClient(lk.livekitUrl.replace(/^ws/, "http"), lk.livekitApiKey, lk.livekitApiSecret);
+}
+
+/** A participant joined with the user's token, collecting what the agent says on lk.transcription. */
+async function joinAsUser(reply: TriggerReply): Promise<{ room: Room; replies: string[] }> {
+  const voice = reply.voice;
+  if (voice === undefined) throw new Error("the trigger reply has no voice info");
+  const room = new Room();
+  const replies: string[] = [];
+  room.registerTextStreamHandler("lk.transcription", (reader) => {
+    void reader.readAll().then(
+      (text) => replies.push(text),
+      (err: unknown) => replies.push(`read failed: ${String(err)}`),
+    );
+  });
+  await room.connect(voice.server_url, voice.user_token, { autoSubscribe: true, dynacast: false });
+  return { room, replies };
+}
+
+beforeAll(async () => {
+  const server = await NatsTestServer.start();
+  const fixture = await startProviderFixture();
+  const host = await spawnActorHost({ natsUrl: server.url, hostId: "h1", partitions: P });
+  const worker = await spawnTs("worker", "agent-worker/main.ts", {
+    readyLine: "agent worker ready",
+    env: {
+      NATS_URL: server.url,
+      SF_PARTITIONS: String(P),
+      SF_WORKER_ID: "w1",
+      SF_METRICS_PORT: "0",
+      SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
+    },
+  });
+  const platform = await openPlatformStore({
+    database: { kind: "postgres", url: lk.databaseUrl, schema: defaultPlatformSchema(server.url) },
+    keyring: testKeyring(),
+  });
+  const nc = await connect({ servers: server.url });
+  const t = await tenant(platform, `voice-${server.port}`, `voice_${server.port}`);
+  await platform.setLivekitCredentials(t.id, {
+    url: lk.livekitUrl,
+    apiKey: lk.livekitApiKey,
+    apiSecret: lk.livekitApiSecret,
+  });
+  await t.store.createAgent({
+    slug: "helper",
+    name: "Helper",
+    systemPrompt: "You are the Acme helper.",
+    voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
+  });
+  await t.store.setProviderKey("groq", fixture.keys.groq);
+  const events: JobEvent[] = [];
+  nc.subscribe(`${subjects.prefix}.job.>`, {
+    callback: (_err, msg) => {
+      events.push(decodeBody(msg.data) as JobEvent);
+    },
+  });
+  await nc.flush();
+  env = { server, fixture, host, worker, platform, nc, tenant: t, events };
+}, 60_000);
+
+afterAll(async () => {
+  if (env === undefined) return;
+  await env.nc.close();
+  await env.tenant.store.close();
+  await env.platform.close();
+  await env.worker[Symbol.asyncDispose]();
+  await env.host[Symbol.asyncDispose]();
+  await env.fixture[Symbol.asyncDispose]();
+  await env.server[Symbol.asyncDispose]();
+}, 60_000);
+
+describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
+  it("trigger → room with metadata and a contract user token; the agent joins, answers lk.chat on lk.transcription, records the turn, and leaves after the user", async () => {
+    const name = roomName("chat");
+    const reply = (await trigger(env.tenant.id, { room_name: name })).body;
+    expect(reply).toMatchObject({ worker_id: "w1", agent: { slug: "helper" } });
+    const voice = reply.voice;
+    expect(voice).toMatchObject({
+      room_name: name,
+      room_status: "created",
+      server_url: lk.livekitUrl,
+      user_identity: "user_wp-user-7",
+    });
+    expect(JSON.stringify(reply)).not.toContain(lk.livekitApiSecret);
+
+    // The user's token: identity, 1 hour, join/publish/subscribe/data in this room only.
+    const claims = await new TokenVerifier(lk.livekitApiKey, lk.livekitApiSecret).verify(
+      voice?.user_token ?? "",
+    );
+    expect(claims.sub).toBe("user_wp-user-7");
+    expect(claims.video).toEqual({
+      room: name,
+      roomJoin: true,
+      canPublish: true,
+      canSubscribe: true,
+      canPublishData: true,
+    });
+    const ttlS = (claims.exp ?? 0) - Date.now() / 1000;
+    expect(ttlS).toBeGreaterThan(3600 - 120);
+    expect(ttlS).toBeLessThanOrEqual(3600 + 5);
+
+    // The room exists on the server and its metadata names tenant, agent, conversation and job.
+    const [info] = await rooms().listRooms([name]);
+    expect(info?.name).toBe(name);
+    expect(JSON.parse(info?.metadata ?? "{}")).toEqual({
+      tenant: env.tenant.id,
+      agent_slug: "helper",
+      agent_name: "sidekick-agent",
+      conversation_id: reply.conversation_id,
+      job_id: reply.job_id,
+    });
+
+    const { room, replies } = await joinAsUser(reply);
+    let answer = "";
+    try {
+      const agent = await waitFor(
+        "the agent participant",
+        () => [...room.remoteParticipants.values()].find((p) => p.identity === "agent-helper"),
+        { timeoutMs: 15_000 },
+      );
+      expect(agent.kind).toBe(ParticipantKind.AGENT);
+      await waitFor("the joined event", () =>
+        env.events.find((e) => e.type === "joined" && e.jobId === reply.job_id),
+      );
+
+      await room.localParticipant?.sendText("What is the capital of France?", { topic: "lk.chat" });
+      answer = await waitFor("the agent's reply", () => replies[0], { timeoutMs: 15_000 });
+      expect(env.fixture.chatTurns).toHaveLength(1);
+      expect(answer).toBe(defaultChatReply(env.fixture.chatTurns[0]!));
+      expect(env.fixture.chatTurns[0]?.messages).toEqual([
+        { role: "system", content: "You are the Acme helper." },
+        { role: "user", content: "What is the capital of France?" },
+      ]);
+      const rows = await waitFor("the recorded exchange", async () => {
+        const found = await env.tenant.store.listTranscripts(reply.conversation_id);
+        return found.length === 2 ? found : undefined;
+      });
+      expect(rows.map((r) => [r.role, r.content, r.source])).toEqual([
+        ["user", "What is the capital of France?", "voice"],
+        ["assistant", answer, "voice"],
+      ]);
+    } finally {
+      await room.disconnect();
+    }
+
+    // The user left: the agent leaves and the job is done.
+    await waitFor(
+      "the job's done event",
+      () => env.events.find((e) => e.type === "done" && e.jobId === reply.job_id),
+      { timeoutMs: 15_000 },
+    );
+    await waitFor(
+      "the agent to leave the room",
+      async () => !(await rooms().listParticipants(name)).some((p) => p.identity === "agent-helper"),
+    );
+
+    // The room is still there: a new session in it is "existing" and carries the first exchange.
+    const again = (await trigger(env.tenant.id, { room_name: name, conversation_id: reply.conversation_id }))
+      .body;
+    expect(again.voice?.room_status).toBe("existing");
+    const second = await joinAsUser(again);
+    try {
+      await waitFor(
+        "the agent participant again",
+        () => [...second.room.remoteParticipants.values()].find((p) => p.identity === "agent-helper"),
+        { timeoutMs: 15_000 },
+      );
+      await second.room.localParticipant?.sendText("And of Italy?", { topic: "lk.chat" });
+      await waitFor("the second reply", () => second.replies[0], { timeoutMs: 15_000 });
+      expect(env.fixture.chatTurns[1]?.messages.map((m) => m.content)).toEqual([
+        "You are the Acme helper.",
+        "What is the capital of France?",
+        answer,
+        "And of Italy?",
+      ]);
+    } finally {
+      await second.room.disconnect();
+    }
+    await waitFor(
+      "the second job's done event",
+      () => env.events.find((e) => e.type === "done" && e.jobId === again.job_id),
+      { timeoutMs: 15_000 },
+    );
+    for (const line of [...env.host.lines, ...env.worker.lines]) {
+      expect(line).not.toContain(lk.livekitApiSecret);
+    }
+  });
+
+  it("missing room_name → SF_ERR_INVALID_ARGUMENT naming the field", async () => {
+    await expect(trigger(env.tenant.id, {})).rejects.toMatchObject({
+      code: "SF_ERR_INVALID_ARGUMENT",
+      details: { field: "room_name" },
+    });
+  });
+
+  it("a tenant without LiveKit credentials → SF_ERR_LIVEKIT_NOT_CONFIGURED naming what is missing", async () => {
+    const other = await tenant(env.platform, `nolk-${env.server.port}`, `nolk_${env.server.port}`);
+    try {
+      await other.store.createAgent({
+        slug: "helper",
+        name: "Helper",
+        voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
+      });
+      await expect(trigger(other.id, { room_name: roomName("nolk") })).rejects.toMatchObject({
+        code: "SF_ERR_LIVEKIT_NOT_CONFIGURED",
+        details: { missing: "livekit_credentials" },
+      });
+    } finally {
+      await other.store.close();
+    }
+  });
+
+  it("an agent with voice chat disabled → SF_ERR_MODE_DISABLED", async () => {
+    await env.tenant.store.createAgent({
+      slug: "texty",
+      name: "Texty",
+      voiceChatEnabled: false,
+      voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
+    });
+    await expect(
+      trigger(env.tenant.id, { agent_slug: "texty", room_name: roomName("off") }),
+    ).rejects.toMatchObject({ code: "SF_ERR_MODE_DISABLED" });
+  });
+
+  it("a misconfigured provider ends the voice job with an error naming it; no provider is called", async () => {
+    await env.tenant.store.createAgent({
+      slug: "keyless",
+      name: "Keyless",
+      voiceSettings: { llm_provider: "openai", llm_model: "gpt-4o-mini" },
+    });
+    const calls = env.fixture.calls.length;
+    const reply = (await trigger(env.tenant.id, { agent_slug: "keyless", room_name: roomName("nokey") }))
+      .body;
+    const failed = await waitFor(
+      "the job's failure",
+      () => env.events.find((e) => e.type === "failed" && e.jobId === reply.job_id),
+      { timeoutMs: 15_000 },
+    );
+    expect(failed).toMatchObject({
+      final: true,
+      error: {
+        code: "SF_ERR_PROVIDER_MISCONFIGURED",
+        details: { kind: "llm", provider: "openai", missing: "api_key" },
+      },
+    });
+    expect(env.fixture.calls.length).toBe(calls);
+  });
+
+  it("speech - the user's microphone → VAD → fixture STT → LLM → fixture TTS → the agent's audio track", async () => {
+    await env.tenant.store.createAgent({
+      slug: "speaker",
+      name: "Speaker",
+      systemPrompt: "You speak.",
+      voiceSettings: {
+        llm_provider: "groq",
+        llm_model: "llama-3.3-70b-versatile",
+        stt_provider: "deepgram",
+        tts_provider: "elevenlabs",
+        voice_id: "voice-1",
+      },
+    });
+    await env.tenant.store.setProviderKey("deepgram", env.fixture.keys.deepgram);
+    await env.tenant.store.setProviderKey("elevenlabs", env.fixture.keys.elevenlabs);
+    env.fixture.queueTranscript("Tell me something nice.");
+    const reply = (await trigger(env.tenant.id, { agent_slug: "speaker", room_name: roomName("speech") }))
+      .body;
+    const { room, replies } = await joinAsUser(reply);
+    let loudFrames = 0;
+    room.on(RoomEvent.TrackSubscribed, (track: RemoteTrack, _pub, participant: RemoteParticipant) => {
+      if (participant.identity !== "agent-speaker" || track.kind !== TrackKind.KIND_AUDIO) return;
+      const reader = new AudioStream(track, { sampleRate: 16_000, numChannels: 1 }).getReader();
+      const read = async (): Promise<void> => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          let sum = 0;
+          for (const v of value.data) sum += v * v;
+          if (Math.sqrt(sum / Math.max(1, value.data.length)) > 1000) loudFrames += 1;
+        }
+      };
+      void read().catch((err: unknown) => replies.push(`audio read failed: ${String(err)}`));
+    });
+    try {
+      await waitFor(
+        "the speaking agent",
+        () => [...room.remoteParticipants.values()].find((p) => p.identity === "agent-speaker"),
+        { timeoutMs: 15_000 },
+      );
+      const source = new AudioSource(16_000, 1);
+      const track = LocalAudioTrack.createAudioTrack("mic", source);
+      await room.localParticipant?.publishTrack(
+        track,
+        new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }),
+      );
+      // 300 ms of silence, 800 ms of "speech", 1 s of silence, in 20 ms frames at real time.
+      const tone = new Int16Array(new Uint8Array(sineTonePcm(800, 16_000)).buffer);
+      const audio = new Int16Array(16_000 * 2.1);
+      audio.set(tone, 16_000 * 0.3);
+      for (let at = 0; at < audio.length; at += 320) {
+        await source.captureFrame(new AudioFrame(audio.slice(at, at + 320), 16_000, 1, 320));
+      }
+      const answer = await waitFor("the spoken exchange's text", () => replies[0], { timeoutMs: 20_000 });
+      await waitFor("the agent's voice", () => loudFrames > 5, { timeoutMs: 20_000 });
+      expect(env.fixture.callsTo("deepgram", "stt").length).toBeGreaterThanOrEqual(1);
+      expect(env.fixture.callsTo("elevenlabs", "tts").length).toBeGreaterThanOrEqual(1);
+      const rows = await waitFor("the spoken exchange recorded", async () => {
+        const found = await env.tenant.store.listTranscripts(reply.conversation_id);
+        return found.length >= 2 ? found : undefined;
+      });
+      expect(rows.slice(0, 2).map((r) => [r.role, r.content, r.source])).toEqual([
+        ["user", "Tell me something nice.", "voice"],
+        ["assistant", answer, "voice"],
+      ]);
+      await source.close();
+    } finally {
+      await room.disconnect();
+    }
+    await waitFor(
+      "the speech job's done event",
+      () => env.events.find((e) => e.type === "done" && e.jobId === reply.job_id),
+      { timeoutMs: 15_000 },
+    );
+  });
+});
