@@ -96,6 +96,9 @@ export interface TenantDispatchOptions {
   livekitCredentials?: () => Promise<LivekitCredentials | null>;
 }
 
+/** How long agent configs are reused without reading them again. */
+const CONFIG_CACHE_MS = 5000;
+
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A stable uuid for any id (name-based, SHA-1, version 5 layout); uuids pass through. */
@@ -137,6 +140,10 @@ function objectBody(body: unknown): Record<string, unknown> {
 interface ConversationWindow {
   turns: HistoryTurn[];
   loaded: boolean;
+  /** The conversation's user (known once it was created or read). */
+  userId?: string;
+  /** Turn ids recorded in this conversation (from the store when the window was loaded). */
+  turnIds: Set<string>;
   /** The conversation's jobs run one after another: this settles when the last one has. */
   tail: Promise<void>;
 }
@@ -146,7 +153,34 @@ export class TenantDispatch {
     Pick<TenantDispatchOptions, "livekitCredentials">;
   readonly #windows = new Map<string, ConversationWindow>();
   readonly #recorded = new Set<string>();
+  /**
+   * Agent configs read in the last few seconds. Provider keys are not cached: a key the tenant
+   * just added (possibly straight into its own database) must work on the next job.
+   */
+  readonly #agents = new Map<string, { agent: AgentRecord; at: number }>();
   #inFlight = 0;
+
+  /** Drops cached agent configs (an agent was changed through this actor). */
+  invalidate(): void {
+    this.#agents.clear();
+  }
+
+  async #agent(store: TenantStore, slug: string): Promise<AgentRecord> {
+    const cached = this.#agents.get(slug);
+    if (cached !== undefined && performance.now() - cached.at < CONFIG_CACHE_MS) return cached.agent;
+    const agent = await store.getAgent(slug);
+    this.#agents.set(slug, { agent, at: performance.now() });
+    return agent;
+  }
+
+  async #keys(store: TenantStore): Promise<Record<string, string>> {
+    const keys: Record<string, string> = {};
+    for (const info of await store.listProviderKeys()) {
+      const key = await store.getProviderKey(info.provider);
+      if (key !== null) keys[info.provider] = key;
+    }
+    return keys;
+  }
 
   constructor(options: TenantDispatchOptions) {
     this.#o = { maxConcurrentJobs: 100, windowTurns: 20, ...options };
@@ -173,7 +207,7 @@ export class TenantDispatch {
   #window(conversationId: string): ConversationWindow {
     let w = this.#windows.get(conversationId);
     if (w === undefined) {
-      w = { turns: [], loaded: false, tail: Promise.resolve() };
+      w = { turns: [], loaded: false, tail: Promise.resolve(), turnIds: new Set() };
       this.#windows.set(conversationId, w);
       if (this.#windows.size > 1000) {
         const oldest = this.#windows.keys().next();
@@ -205,7 +239,7 @@ export class TenantDispatch {
       });
     }
     const store = await this.#o.store();
-    const agent = await store.getAgent(slug);
+    const agent = await this.#agent(store, slug);
     if (!agent.enabled) {
       throw new SfError(DispatchOpErrorCodes.AGENT_DISABLED, `agent ${slug} is disabled`, {
         details: { agent: slug },
@@ -234,7 +268,9 @@ export class TenantDispatch {
         details: { field: "session_id" },
       });
     }
-    const existing = await store.findConversation(conversationId);
+    const known = this.#windows.get(conversationId);
+    const existing =
+      known?.userId !== undefined ? { userId: known.userId } : await store.findConversation(conversationId);
     if (existing === null) {
       await store.createConversation({
         id: conversationId,
@@ -256,11 +292,13 @@ export class TenantDispatch {
     const jobId = asUuid(`job:${tenant}`, str(body, "job_id", false, 200) ?? meta.requestId);
     const context = body["context"];
     const window = this.#window(conversationId);
+    window.userId = userId;
     if (!window.loaded) {
       const rows = await store.listTranscripts(conversationId, { limit: this.#o.windowTurns * 2 });
       const byTurn = new Map<string, HistoryTurn>();
       for (const row of rows) {
         if (row.turnId === null) continue;
+        window.turnIds.add(row.turnId);
         const t = byTurn.get(row.turnId) ?? { user: "", assistant: "" };
         if (row.role === "user") t.user = row.content;
         if (row.role === "assistant") t.assistant = row.content;
@@ -406,12 +444,8 @@ export class TenantDispatch {
   async #jobContext(body: Record<string, unknown>): Promise<JobContextReply> {
     const slug = str(body, "agent_slug", true, 200) as string;
     const store = await this.#o.store();
-    const agent = await store.getAgent(slug);
-    const providerKeys: Record<string, string> = {};
-    for (const info of await store.listProviderKeys()) {
-      const key = await store.getProviderKey(info.provider);
-      if (key !== null) providerKeys[info.provider] = key;
-    }
+    const agent = await this.#agent(store, slug);
+    const providerKeys = await this.#keys(store);
     const roomName = str(body, "room_name", false, 128);
     if (roomName === undefined) return { agent, provider_keys: providerKeys };
     const credentials = await this.#livekitCredentials();
@@ -448,12 +482,17 @@ export class TenantDispatch {
     const externalUser = str(body, "user_id", true, 200) as string;
     const store = await this.#o.store();
     if (this.#recorded.has(turnId)) return { turn_id: turnId, recorded: false };
-    const recent = await store.listTranscripts(conversationId, { limit: 40 });
-    if (recent.some((row) => row.turnId === turnId)) {
+    const window = this.#window(conversationId);
+    // A loaded window knows every recent turn of the conversation (this actor is its only
+    // writer); without one, the store is asked.
+    const seen = window.loaded
+      ? window.turnIds.has(turnId)
+      : (await store.listTranscripts(conversationId, { limit: 40 })).some((row) => row.turnId === turnId);
+    if (seen) {
       this.#recorded.add(turnId);
       return { turn_id: turnId, recorded: false };
     }
-    const agent = await store.getAgent(slug);
+    const agent = await this.#agent(store, slug);
     const citations = Array.isArray(body["citations"]) ? (body["citations"] as unknown[]) : [];
     await store.appendTurn({
       conversationId,
@@ -471,7 +510,7 @@ export class TenantDispatch {
       const oldest = this.#recorded.values().next();
       if (oldest.done !== true) this.#recorded.delete(oldest.value);
     }
-    const window = this.#window(conversationId);
+    window.turnIds.add(turnId);
     window.turns.push({ user: userMessage, assistant: assistantMessage });
     if (window.turns.length > this.#o.windowTurns)
       window.turns.splice(0, window.turns.length - this.#o.windowTurns);

@@ -111,6 +111,8 @@ export class TenantActor implements Actor {
       default: {
         const dispatched = this.#dispatch?.handle(message.op, message.body, message.meta);
         if (dispatched !== undefined) return dispatched;
+        // An agent changes here: the dispatcher's cached agent configs must not outlive it.
+        if ((Object.values(AgentOps) as string[]).includes(message.op)) this.#dispatch?.invalidate();
         const tenant = this.#ctx.tenant;
         const handled = await handleAgentOp(
           message.op,
