@@ -82,6 +82,12 @@ export async function run_(options: BenchOptions): Promise<BenchResult> {
   await using fixture = await startProviderFixture();
   await using host = await spawnActorHost({ natsUrl: server.url, hostId: "bench", partitions: P });
   const workers: TestProcess[] = [];
+  // Every child is disposed with the bench, whatever fails on the way.
+  await using _cleanup = {
+    [Symbol.asyncDispose]: async () => {
+      for (const w of workers) await w.kill();
+    },
+  };
   for (let i = 0; i < WORKERS; i++) {
     workers.push(
       await spawnTs(`worker ${i}`, "agent-worker/main.ts", {
@@ -105,6 +111,7 @@ export async function run_(options: BenchOptions): Promise<BenchResult> {
       SF_RATE_LIMIT_PER_MINUTE_TENANT: "0",
     },
   });
+  workers.push(gw.proc);
   const platform = await openPlatformStore({
     database: {
       kind: "postgres",
@@ -178,9 +185,8 @@ export async function run_(options: BenchOptions): Promise<BenchResult> {
       retention: RetentionPolicy.Workqueue,
     });
     await jsm.consumers.add("BENCH_JS", { durable_name: "bench-js", ack_policy: AckPolicy.Explicit });
-    const jsWorkers: TestProcess[] = [];
     for (let i = 0; i < WORKERS; i++) {
-      jsWorkers.push(
+      workers.push(
         await spawnTs(`js worker ${i}`, "bench/js_echo_worker.ts", {
           readyLine: "js echo worker ready",
           env: { NATS_URL: server.url },
@@ -229,14 +235,11 @@ export async function run_(options: BenchOptions): Promise<BenchResult> {
       summary[`bare_c${concurrency}_done_p99_ms`] = base.done_p99_ms;
       summary[`ratio_dispatch_over_bare_c${concurrency}`] = ratio;
     }
-    for (const w of jsWorkers) await w.kill();
     await nc.close();
     return { summary, table };
   } finally {
     for (const s of stores) await s.close();
     await platform.close();
-    await gw.proc.kill();
-    for (const w of workers) await w.kill();
     void host;
   }
 }
