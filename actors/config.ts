@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { parseKeyringOptions, parseMasterKeysSpec } from "./crypto/index.ts";
 import type { Keyring } from "./crypto/index.ts";
 import { ConfigError } from "./errors.ts";
+import { envInt as int } from "./runtime/process_env.ts";
+import type { Env } from "./runtime/process_env.ts";
 import type { PlatformDatabaseConfig } from "./store/index.ts";
 
 export interface ActorHostConfig {
@@ -27,18 +29,6 @@ export interface ActorHostConfig {
   readonly platformDatabase: PlatformDatabaseConfig;
   /** Master keys for the credential envelope (SF_MASTER_KEYS, SF_MASTER_KEY_ACTIVE). */
   readonly keyring: Keyring;
-}
-
-type Env = Record<string, string | undefined>;
-
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-  }
-  return value;
 }
 
 export function parseActorHostConfig(env: Env = process.env): ActorHostConfig {

@@ -11,6 +11,8 @@ export { Mailbox } from "./runtime/mailbox.ts";
 export { createHostMetrics, serveMetrics } from "./runtime/metrics.ts";
 export type { HostMetrics, MetricsServer } from "./runtime/metrics.ts";
 export { createLogger } from "./runtime/logger.ts";
+export { envInt, onShutdown } from "./runtime/process_env.ts";
+export type { Env } from "./runtime/process_env.ts";
 export type { LoggerOptions } from "./runtime/logger.ts";
 export { TenantActor, TenantOps, tenantActorFactory } from "./tenant/tenant_actor.ts";
 export type { CounterReply, TenantActorDeps } from "./tenant/tenant_actor.ts";
@@ -21,7 +23,7 @@ export { Dispatcher, DispatchErrorCodes } from "./dispatch/dispatcher.ts";
 export type { Claim, DispatcherOptions } from "./dispatch/dispatcher.ts";
 export { deferReply } from "./runtime/actor.ts";
 export type { DeferredReply } from "./runtime/actor.ts";
-export type { DispatchJob, JobEvent, JobEventType, JobMode } from "./dispatch/job.ts";
+export type { ChatFrame, DispatchJob, JobEvent, JobEventType, JobMode } from "./dispatch/job.ts";
 export { TenantDispatch, DispatchOps, DispatchOpErrorCodes, asUuid } from "./tenant/dispatch_ops.ts";
 export type {
   HistoryTurn,

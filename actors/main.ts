@@ -7,6 +7,7 @@ import { parseActorHostConfig } from "./config.ts";
 import { ActorHost } from "./runtime/actor_host.ts";
 import { createLogger } from "./runtime/logger.ts";
 import { createHostMetrics, serveMetrics } from "./runtime/metrics.ts";
+import { onShutdown } from "./runtime/process_env.ts";
 import { PlatformService } from "./platform/platform_service.ts";
 import { openPlatformStore, PgliteInstances, TenantStoreCache } from "./store/index.ts";
 import { watchCredentialEvents } from "./tenant/credential_events.ts";
@@ -77,30 +78,16 @@ async function main(): Promise<void> {
     "actor host ready",
   );
 
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "shutting down");
-    host
-      .stop()
-      .then(() => platformService.stop())
-      .then(() => dispatcher.stop())
-      .then(() => credentialEvents.drain())
-      .then(() => nc.drain())
-      .then(() => stores.close())
-      .then(() => platform.close())
-      .then(() => metricsServer.close())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error({ err: toWireError(err) }, "shutdown failed");
-          process.exit(1);
-        },
-      );
-  };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  onShutdown(log, [
+    () => host.stop(),
+    () => platformService.stop(),
+    () => dispatcher.stop(),
+    () => credentialEvents.drain(),
+    () => nc.drain(),
+    () => stores.close(),
+    () => platform.close(),
+    () => metricsServer.close(),
+  ]);
 }
 
 main().catch((err: unknown) => {

@@ -1,6 +1,7 @@
 /** The agent worker's configuration: the one place that reads its environment. */
 import { hostname } from "node:os";
-import { ConfigError } from "../actors/index.ts";
+import { ConfigError, envInt as int } from "../actors/index.ts";
+import type { Env } from "../actors/index.ts";
 import type { ProviderEndpoints } from "./providers/registry.ts";
 
 export interface WorkerConfig {
@@ -18,18 +19,6 @@ export interface WorkerConfig {
   readonly providerEndpoints: ProviderEndpoints;
   readonly metricsPort: number;
   readonly logLevel: string;
-}
-
-type Env = Record<string, string | undefined>;
-
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-  }
-  return value;
 }
 
 function endpoints(env: Env): ProviderEndpoints {

@@ -72,7 +72,6 @@ export { JobConsumer } from "./worker/job_consumer.ts";
 export type { JobConsumerOptions, JobContext, JobHandler } from "./worker/job_consumer.ts";
 export { textJobHandler } from "./text/text_job.ts";
 export type { TextJobOptions } from "./text/text_job.ts";
-export type { ChatFrame } from "./text/chat_events.ts";
 export { Capacity } from "./worker/capacity.ts";
 export type { CapacityOptions, WorkerCapacity } from "./worker/capacity.ts";
 export { parseWorkerConfig } from "./config.ts";

@@ -4,7 +4,7 @@
  * SIGTERM stops pulling, finishes its jobs and hands back what it cannot finish.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { createLogger, serveMetrics } from "../actors/index.ts";
+import { createLogger, onShutdown, serveMetrics } from "../actors/index.ts";
 import type { DispatchJob } from "../actors/index.ts";
 import {
   connectBus,
@@ -106,27 +106,16 @@ async function main(): Promise<void> {
     "agent worker ready",
   );
 
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal, inFlight: consumer.inFlight }, "agent worker stopping");
-    clearInterval(timer);
-    capacity
-      .withdraw()
-      .then(() => consumer.stop(config.ackWaitMs))
-      .then(() => nc.drain())
-      .then(() => metricsServer.close())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error({ err: toWireError(err) }, "shutdown failed");
-          process.exit(1);
-        },
-      );
-  };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  onShutdown(log, [
+    () => {
+      log.info({ inFlight: consumer.inFlight }, "agent worker stopping");
+      clearInterval(timer);
+      return capacity.withdraw();
+    },
+    () => consumer.stop(config.ackWaitMs),
+    () => nc.drain(),
+    () => metricsServer.close(),
+  ]);
 }
 
 main().catch((err: unknown) => {

@@ -2,7 +2,8 @@
  * The gateway's configuration: the one place that reads the environment. Everything else
  * takes the parsed, frozen object.
  */
-import { ConfigError } from "../actors/index.ts";
+import { ConfigError, envInt as int } from "../actors/index.ts";
+import type { Env } from "../actors/index.ts";
 
 export interface GatewayConfig {
   readonly natsUrl: string;
@@ -84,19 +85,7 @@ export interface GatewayAuthConfig {
   readonly apiKeyCacheMs: number;
 }
 
-type Env = Record<string, string | undefined>;
-
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
 
 function origins(raw: string | undefined): string[] {
   if (raw === undefined || raw.trim() === "") return [];

@@ -11,7 +11,7 @@ export {
 export { TriggerService, pickJobId, pickSessionId } from "./chat/trigger_service.ts";
 export type { TriggerServiceDeps, TenantCaller } from "./chat/trigger_service.ts";
 export { runTextTurn, isChatFrame } from "./chat/text_turn.ts";
-export type { ChatFrame, ChatBus, TextTurnRequest, TextTurnResult } from "./chat/text_turn.ts";
+export type { ChatBus, TextTurnRequest, TextTurnResult } from "./chat/text_turn.ts";
 export { RateLimiter, RateLimitErrorCodes } from "./rate_limit.ts";
 export type { RateLimiterOptions } from "./rate_limit.ts";
 export { WsChat, WsCloseCodes } from "./ws_chat.ts";

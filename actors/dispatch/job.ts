@@ -55,3 +55,20 @@ export function jobProblem(value: unknown): string | undefined {
   if (typeof v["createdAt"] !== "number") return "job.createdAt must be a number";
   return undefined;
 }
+
+/**
+ * What a text job streams to the gateway holding the user's socket, on core subject
+ * `<prefix>.chat.<session>.out`: tokens in order, then one final message, or one error.
+ * Every frame names its job, so several jobs can share a session.
+ */
+export type ChatFrame =
+  | { type: "token"; job_id: string; seq: number; delta: string }
+  | {
+      type: "message";
+      job_id: string;
+      conversation_id: string;
+      text: string;
+      citations: unknown[];
+      seq: number;
+    }
+  | { type: "error"; job_id: string; error: WireError; seq: number };

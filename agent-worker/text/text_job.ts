@@ -9,13 +9,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { encodeBody, requestReply, toWireError } from "../../bus/index.ts";
 import type { Subjects } from "../../bus/index.ts";
-import type { DispatchJob, HistoryTurn, JobContextReply } from "../../actors/index.ts";
+import type { ChatFrame, DispatchJob, HistoryTurn, JobContextReply } from "../../actors/index.ts";
 import { providerSettingsForAgent, resolveProviders } from "../providers/resolve_providers.ts";
 import type { ProviderClientOptions } from "../providers/resolve_providers.ts";
 import type { ProviderEndpoints } from "../providers/registry.ts";
 import type { ChatMessage } from "../providers/llm_client.ts";
 import type { JobContext } from "../worker/job_consumer.ts";
-import type { ChatFrame } from "./chat_events.ts";
 
 export interface TextJobOptions {
   nc: NatsConnection;

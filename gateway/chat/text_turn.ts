@@ -7,24 +7,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TriggerReply } from "../../actors/index.ts";
 import { decodeBody, fromWireError, isWireError, requestReply } from "../../bus/index.ts";
-import type { Subjects, WireError } from "../../bus/index.ts";
+import type { Subjects } from "../../bus/index.ts";
+import type { ChatFrame } from "../../actors/index.ts";
 import { ClientGoneError, ReplyTimeoutError } from "../errors.ts";
-
-/**
- * What a worker streams on `<prefix>.chat.<session>.out` (agent-worker/text/chat_events.ts; the
- * gateway may not import agent-worker, so the wire shape is restated here).
- */
-export type ChatFrame =
-  | { type: "token"; job_id: string; seq: number; delta: string }
-  | {
-      type: "message";
-      job_id: string;
-      conversation_id: string;
-      text: string;
-      citations: unknown[];
-      seq: number;
-    }
-  | { type: "error"; job_id: string; error: WireError; seq: number };
 
 export function isChatFrame(value: unknown): value is ChatFrame {
   if (typeof value !== "object" || value === null) return false;

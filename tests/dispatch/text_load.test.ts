@@ -3,8 +3,13 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { openPlatformStore, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
-import type { PlatformStore, TenantDatabaseConfig, TenantStore, TriggerReply } from "../../actors/index.ts";
-import type { ChatFrame } from "../../agent-worker/index.ts";
+import type {
+  ChatFrame,
+  PlatformStore,
+  TenantDatabaseConfig,
+  TenantStore,
+  TriggerReply,
+} from "../../actors/index.ts";
 import { createSubjects, decodeBody, requestReply } from "../../bus/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
