@@ -178,4 +178,64 @@ describe("text chat under load and faults", () => {
     }
     void host;
   });
+
+  it("drain - SIGTERM a worker in the middle of a reply: it finishes the job, exits 0, and takes no new one", async () => {
+    await using server = await NatsTestServer.start();
+    await using fixture = await startProviderFixture({ tokenDelayMs: 100 });
+    await using host = await spawnActorHost({
+      natsUrl: server.url,
+      hostId: "h1",
+      partitions: P,
+      claimTimeoutMs: 1500,
+    });
+    await using leaving = await worker(server, fixture, "leaving");
+    const platform = await openPlatformStore({
+      database: {
+        kind: "postgres",
+        url: sharedServices().databaseUrl,
+        schema: defaultPlatformSchema(server.url),
+      },
+      keyring: testKeyring(),
+    });
+    const nc = await connect({ servers: server.url });
+    const all = frames(nc);
+    await nc.flush();
+    const t = await tenantWithAgent(platform, fixture, `drain-${server.port}`);
+    try {
+      const reply = await requestReply<TriggerReply>(
+        nc,
+        subjects.tenantOp(t.id, "trigger"),
+        {
+          agent_slug: "helper",
+          user_id: "u1",
+          message: "a reply that takes a while to stream",
+          session_id: "drain",
+        },
+        { tenant: t.id, timeoutMs: 15_000 },
+      );
+      await waitFor("the reply to start streaming", () => all.some((f) => f.type === "token"));
+      leaving.signal("SIGTERM");
+      expect(await leaving.exited).toBe(0);
+      // The job it held was finished before it left, once.
+      const finals = all.filter((f) => f.type === "message");
+      expect(finals.map((f) => f.job_id)).toEqual([reply.body.job_id]);
+      const rows = await t.store.listTranscripts(reply.body.conversation_id);
+      expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
+      expect(leaving.lines.some((l) => l.includes('"job done"'))).toBe(true);
+      // With no worker left, a new trigger finds no capacity instead of being taken by the leaver.
+      await expect(
+        requestReply(
+          nc,
+          subjects.tenantOp(t.id, "trigger"),
+          { agent_slug: "helper", user_id: "u1", message: "anyone there?", session_id: "drain" },
+          { tenant: t.id, timeoutMs: 15_000 },
+        ),
+      ).rejects.toMatchObject({ code: "SF_ERR_NO_AGENT_CAPACITY" });
+    } finally {
+      await nc.close();
+      await t.store.close();
+      await platform.close();
+    }
+    void host;
+  });
 });

@@ -160,6 +160,8 @@ export interface ActorHostEnv {
   mailboxCapacity?: number;
   balanceIntervalMs?: number;
   idlePassivateMs?: number;
+  /** How long a dispatched job may wait for a worker's claim (SF_CLAIM_TIMEOUT_MS). */
+  claimTimeoutMs?: number;
   /**
    * Platform database schema on the shared PostgreSQL. Default: one per nats-server and prefix,
    * so the hosts of one test share it and tests never see each other's tenants.
@@ -180,6 +182,7 @@ export function spawnActorHost(options: ActorHostEnv): Promise<TestProcess> {
       SF_BALANCE_INTERVAL_MS: String(options.balanceIntervalMs ?? 250),
       SF_METRICS_PORT: "0",
       SF_IDLE_PASSIVATE_MS: String(options.idlePassivateMs ?? 300_000),
+      SF_CLAIM_TIMEOUT_MS: String(options.claimTimeoutMs ?? 10_000),
       SF_PLATFORM_DATABASE_URL: sharedServices().databaseUrl,
       SF_PLATFORM_SCHEMA: options.platformSchema ?? defaultPlatformSchema(options.natsUrl, options.prefix),
       SF_MASTER_KEYS: `test:${TEST_MASTER_KEY}`,
