@@ -25,6 +25,8 @@ export interface ActorHostConfig {
   readonly streamReplicas: number;
   /** How long a dispatched job may wait for a worker to claim it. */
   readonly claimTimeoutMs: number;
+  /** Jobs one tenant may have in flight at once (its concurrent-session quota). */
+  readonly tenantMaxJobs: number;
   /** The platform database: Postgres when SF_PLATFORM_DATABASE_URL is set, else embedded PGlite. */
   readonly platformDatabase: PlatformDatabaseConfig;
   /** Master keys for the credential envelope (SF_MASTER_KEYS, SF_MASTER_KEY_ACTIVE). */
@@ -57,6 +59,7 @@ export function parseActorHostConfig(env: Env = process.env): ActorHostConfig {
     logLevel: env["SF_LOG_LEVEL"] ?? "info",
     streamReplicas: int(env, "SF_STREAM_REPLICAS", 1, 1, 5),
     claimTimeoutMs: int(env, "SF_CLAIM_TIMEOUT_MS", 10_000, 100, 600_000),
+    tenantMaxJobs: int(env, "SF_TENANT_MAX_JOBS", 100, 1, 1_000_000),
   });
 }
 

@@ -61,6 +61,7 @@ async function main(): Promise<void> {
     hostId: config.hostId,
     buckets,
     factory: tenantActorFactory({
+      maxConcurrentJobs: config.tenantMaxJobs,
       stores,
       audit: (entry) => platform.appendAudit(entry),
       dispatcher,

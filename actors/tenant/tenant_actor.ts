@@ -28,6 +28,8 @@ export const TenantOps = {
 export interface TenantActorDeps {
   /** The tenant's database handles, opened from its decrypted credentials, dropped when they change. */
   stores: TenantStoreCache;
+  /** Jobs one tenant may have in flight (its concurrent-session quota). Default 100. */
+  maxConcurrentJobs?: number;
   /** Confirmed dispatch of agent jobs; absent, the dispatch ops are not served. */
   dispatcher?: Dispatcher;
   /** Writes agent changes to the platform audit log; absent, they are not audited. */
@@ -75,6 +77,7 @@ export class TenantActor implements Actor {
             store: () => deps.stores.get(tenant),
             dispatcher: deps.dispatcher,
             log: ctx.log,
+            ...(deps.maxConcurrentJobs === undefined ? {} : { maxConcurrentJobs: deps.maxConcurrentJobs }),
             ...(loadLivekit === undefined ? {} : { livekitCredentials: () => loadLivekit(tenant) }),
           });
     this.#state = ctx.state<CounterState>("counter");

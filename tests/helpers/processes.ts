@@ -162,6 +162,8 @@ export interface ActorHostEnv {
   idlePassivateMs?: number;
   /** How long a dispatched job may wait for a worker's claim (SF_CLAIM_TIMEOUT_MS). */
   claimTimeoutMs?: number;
+  /** A tenant's concurrent job quota (SF_TENANT_MAX_JOBS). */
+  tenantMaxJobs?: number;
   /**
    * Platform database schema on the shared PostgreSQL. Default: one per nats-server and prefix,
    * so the hosts of one test share it and tests never see each other's tenants.
@@ -183,6 +185,7 @@ export function spawnActorHost(options: ActorHostEnv): Promise<TestProcess> {
       SF_METRICS_PORT: "0",
       SF_IDLE_PASSIVATE_MS: String(options.idlePassivateMs ?? 300_000),
       SF_CLAIM_TIMEOUT_MS: String(options.claimTimeoutMs ?? 10_000),
+      SF_TENANT_MAX_JOBS: String(options.tenantMaxJobs ?? 100),
       SF_PLATFORM_DATABASE_URL: sharedServices().databaseUrl,
       SF_PLATFORM_SCHEMA: options.platformSchema ?? defaultPlatformSchema(options.natsUrl, options.prefix),
       SF_MASTER_KEYS: `test:${TEST_MASTER_KEY}`,
