@@ -296,18 +296,13 @@ describe("trigger-agent v1 - text", () => {
     expect(fixture.calls.length).toBe(calls);
   });
 
-  it("v1 voice - is forwarded to the tenant actor and refused with a clear code while voice is unavailable, never faked", async () => {
+  it("v1 voice - is forwarded to the tenant actor; a tenant without LiveKit credentials gets a clear 409, never a fake room", async () => {
     const res = await post(
       "/api/v1/trigger-agent",
       { agent_slug: "helper", mode: "voice", user_id: "u", room_name: "room-1" },
       keyOf(a),
     );
-    // Today the actor answers SF_ERR_MODE_UNAVAILABLE (501); once voice lands, this tenant has no
-    // LiveKit credentials (409 SF_ERR_LIVEKIT_NOT_CONFIGURED). Never a 200 without a room.
-    expect([
-      [501, "SF_ERR_MODE_UNAVAILABLE"],
-      [409, "SF_ERR_LIVEKIT_NOT_CONFIGURED"],
-    ]).toContainEqual([res.status, codeOf(res)]);
+    expect([res.status, codeOf(res)]).toEqual([409, "SF_ERR_LIVEKIT_NOT_CONFIGURED"]);
   });
 
   it("no fallback - a misconfigured provider reaches the caller with its code and the provider's name; no provider is called", async () => {
