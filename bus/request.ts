@@ -9,6 +9,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { randomUUID } from "node:crypto";
 import { encodeBody, readReply, requestHeaders } from "./codec.ts";
 import { BusErrorCodes, fromWireError, SfError } from "./errors.ts";
+import { ReplyMux } from "./reply_mux.ts";
+import type { MuxOutcome } from "./reply_mux.ts";
 
 export interface RequestOptions {
   /** Overall deadline for the call, all retries included. Default 5000 ms. */
@@ -35,17 +37,6 @@ export interface RequestResult<T> {
 }
 
 const DEFAULT_RETRY_CODES: readonly string[] = [BusErrorCodes.NOT_OWNER, BusErrorCodes.UNAVAILABLE];
-
-function isNoResponders(err: unknown): boolean {
-  if (err instanceof errors.NoRespondersError) return true;
-  if (err instanceof errors.RequestError) return err.isNoResponders();
-  return false;
-}
-
-function isTimeout(err: unknown): boolean {
-  if (err instanceof errors.TimeoutError) return true;
-  return err instanceof errors.RequestError && err.cause instanceof errors.TimeoutError;
-}
 
 function isClosed(err: unknown): boolean {
   return err instanceof errors.ClosedConnectionError || err instanceof errors.DrainingConnectionError;
@@ -94,36 +85,37 @@ export async function requestReply<T = unknown>(
     }
     attempts += 1;
     const hdrs = requestHeaders({ tenant: options.tenant, traceId, deadline: deadlineWall, requestId });
-    let reply;
+    let outcome: MuxOutcome;
     try {
-      reply = await nc.request(subject, data, {
-        timeout: Math.max(1, Math.min(attemptTimeoutMs, remaining)),
-        headers: hdrs,
-      });
+      outcome = await ReplyMux.of(nc).request(
+        subject,
+        data,
+        hdrs,
+        Math.max(1, Math.min(attemptTimeoutMs, remaining)),
+      );
     } catch (err) {
-      if (isNoResponders(err)) {
-        lastFailure = new SfError(BusErrorCodes.NO_RESPONDERS, `no responders on ${subject}`, {
-          cause: err,
-          retryable: true,
-          details: { attempts },
-        });
-        await pause(Math.min(backoffMs, Math.max(0, remaining)), options.signal);
-        backoffMs = Math.min(backoffMs * 2, 200);
-        continue;
-      }
-      if (isTimeout(err)) {
-        lastFailure = new SfError(BusErrorCodes.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, {
-          cause: err,
-          retryable: true,
-          details: { attempts },
-        });
-        continue;
-      }
       if (isClosed(err)) {
         throw new SfError(BusErrorCodes.CONNECTION_CLOSED, "the NATS connection is closed", { cause: err });
       }
       throw err;
     }
+    if (outcome.type === "no-responders") {
+      lastFailure = new SfError(BusErrorCodes.NO_RESPONDERS, `no responders on ${subject}`, {
+        retryable: true,
+        details: { attempts },
+      });
+      await pause(Math.min(backoffMs, Math.max(0, remaining)), options.signal);
+      backoffMs = Math.min(backoffMs * 2, 200);
+      continue;
+    }
+    if (outcome.type === "timeout") {
+      lastFailure = new SfError(BusErrorCodes.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, {
+        retryable: true,
+        details: { attempts },
+      });
+      continue;
+    }
+    const reply = outcome.msg;
     const decoded = readReply(reply);
     if (decoded.type === "ok") {
       return { body: decoded.body as T, host: decoded.host, epoch: decoded.epoch, attempts, requestId };
