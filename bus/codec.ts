@@ -3,7 +3,8 @@
  * envelope whose metadata rides in NATS headers, so routers and tools can read it without
  * decoding the body.
  *
- * Request headers: `Sf-V` (envelope version), `Sf-Tenant`, `Sf-Trace`, `Sf-Deadline` (wall-clock
+ * Request headers: `Sf-V` (envelope version), `Sf-Tenant`, `Sf-Trace` (only when it differs from
+ * the request id, its default), `Sf-Deadline` (wall-clock
  * epoch ms after which the caller no longer waits), `Sf-Req` (idempotency id of the request).
  * Reply headers: `Sf-V`, `Sf-Status` (`ok` | `error`), `Sf-Host`, `Sf-Epoch` (the owner's fencing
  * epoch); an error reply's body is a `WireError`.
@@ -60,7 +61,8 @@ export function requestHeaders(meta: RequestMeta): MsgHdrs {
   const h = headers();
   h.append(Headers.version, ENVELOPE_VERSION);
   if (meta.tenant !== undefined) h.append(Headers.tenant, meta.tenant);
-  h.append(Headers.trace, meta.traceId);
+  // The trace id defaults to the request id: sent only when it differs (one header line less).
+  if (meta.traceId !== meta.requestId) h.append(Headers.trace, meta.traceId);
   h.append(Headers.deadline, String(meta.deadline));
   h.append(Headers.requestId, meta.requestId);
   return h;
@@ -105,8 +107,9 @@ export function readRequest(msg: Msg): { meta: RequestMeta; body: unknown } {
       `missing or unsupported envelope version (want ${ENVELOPE_VERSION})`,
     );
   }
-  if (!Number.isFinite(deadline) || requestId === "" || traceId === "") {
-    throw new SfError(BusErrorCodes.BAD_MESSAGE, "envelope lacks deadline, request id or trace id");
+  if (traceId === "") traceId = requestId;
+  if (!Number.isFinite(deadline) || requestId === "") {
+    throw new SfError(BusErrorCodes.BAD_MESSAGE, "envelope lacks a deadline or a request id");
   }
   const body = decodeBody(msg.data);
   return { meta: { tenant, traceId, deadline, requestId }, body };

@@ -435,9 +435,12 @@ export class ActorHost {
       this.#metrics.dropped.inc({ reason: "not_owner" });
       return;
     }
-    const tokens = msg.subject.split(".");
-    const tenant = tokens[this.#prefixTokens + 2];
-    const op = tokens[this.#prefixTokens + 3];
+    // `<prefix>.t.<partition>.<tenant>.<op>`: the last two tokens, without splitting the subject.
+    const subject = msg.subject;
+    const opDot = subject.lastIndexOf(".");
+    const tenantDot = subject.lastIndexOf(".", opDot - 1);
+    const tenant = tenantDot < 0 ? undefined : subject.slice(tenantDot + 1, opDot);
+    const op = opDot < 0 ? undefined : subject.slice(opDot + 1);
     let request: { meta: RequestMeta; body: unknown };
     try {
       request = readRequest(msg);
