@@ -14,7 +14,6 @@ import { createSubjects, decodeBody, requestReply } from "../../bus/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
 import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
-import type { TestProcess } from "../helpers/processes.ts";
 import { sharedServices } from "../helpers/services.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
@@ -139,7 +138,8 @@ describe("text chat under load and faults", () => {
     await using server = await NatsTestServer.start();
     await using fixture = await startProviderFixture({ tokenDelayMs: 150 });
     await using host = await spawnActorHost({ natsUrl: server.url, hostId: "h1", partitions: P });
-    const doomed: TestProcess = await worker(server, fixture, "doomed", 2000);
+    // Disposed with the test whatever fails; killed on purpose below.
+    await using doomed = await worker(server, fixture, "doomed", 2000);
     const platform = await openPlatformStore({
       database: {
         kind: "postgres",
@@ -171,7 +171,6 @@ describe("text chat under load and faults", () => {
       expect(rows[0]?.turnId).toBe(reply.body.job_id);
       void survivor;
     } finally {
-      await doomed.kill();
       await nc.close();
       await t.store.close();
       await platform.close();
