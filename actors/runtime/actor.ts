@@ -29,6 +29,11 @@ export interface Actor {
   handle(message: ActorMessage): Promise<unknown>;
   /** Runs when the actor goes idle or its partition moves away. */
   passivate?(): Promise<void>;
+  /**
+   * Operations that change nothing: a retry may simply run them again, so the runtime does not
+   * keep their replies for deduplication (less memory held per actor).
+   */
+  readonly readOnlyOps?: ReadonlySet<string>;
 }
 
 export type ActorFactory = (context: ActorContext) => Actor;

@@ -592,8 +592,8 @@ export class ActorHost {
     const entry: ReplyEntry = ok
       ? { data: encodeBody(result), ok }
       : { data: encodeBody(error), ok, error: error };
-    // A retryable error is not final: a retry runs again.
-    if (ok || error?.retryable !== true) {
+    // A retryable error is not final: a retry runs again. Nor is a read-only op's answer kept.
+    if ((ok || error?.retryable !== true) && cell.actor.readOnlyOps?.has(turn.op) !== true) {
       cell.replies.set(turn.meta.requestId, entry);
       if (cell.replies.size > this.#replyCacheSize) {
         const oldest = cell.replies.keys().next();

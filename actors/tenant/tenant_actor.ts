@@ -55,7 +55,19 @@ interface CounterState {
 // Retries arrive within a caller's deadline, so the window only needs to cover the requests in flight.
 const APPLIED_WINDOW = 512;
 
+/** Tenant operations that change nothing (their replies need no deduplication). */
+const READ_ONLY_OPS: ReadonlySet<string> = new Set([
+  "get",
+  "echo",
+  "agents-list",
+  "agent-get",
+  "conversations-list",
+  "conversation-get",
+  "job-context",
+]);
+
 export class TenantActor implements Actor {
+  readonly readOnlyOps = READ_ONLY_OPS;
   readonly #ctx: ActorContext;
   readonly #deps: TenantActorDeps;
   readonly #dispatch: TenantDispatch | undefined;
