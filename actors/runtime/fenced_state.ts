@@ -8,14 +8,11 @@
  */
 import type { KV } from "@nats-io/kv";
 import { BusErrorCodes, decodeBody, encodeBody, SfError } from "../../bus/index.ts";
+import { isCasFailure } from "./key_view.ts";
 
 interface Record_<T> {
   epoch: number;
   data: T | undefined;
-}
-
-function isCasFailure(err: unknown): boolean {
-  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
 }
 
 export class FencedState<T> {

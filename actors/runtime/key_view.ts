@@ -5,6 +5,11 @@
  */
 import type { KV } from "@nats-io/kv";
 
+/** A KV create/update refused because the key exists or changed since the revision given. */
+export function isCasFailure(err: unknown): boolean {
+  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
+}
+
 export class KeyView {
   readonly #kv: KV;
   readonly #watched = new Map<string, { revision: number; deleted: boolean }>();

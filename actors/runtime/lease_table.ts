@@ -11,7 +11,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import { decodeBody, encodeBody } from "../../bus/index.ts";
-import { KeyView } from "./key_view.ts";
+import { isCasFailure, KeyView } from "./key_view.ts";
 
 export interface LeaseTableOptions {
   kv: KV;
@@ -50,10 +50,6 @@ export function leaseKey(partition: number): string {
 export function partitionFromKey(key: string): number | undefined {
   const m = /^p\.(\d+)$/.exec(key);
   return m?.[1] === undefined ? undefined : Number(m[1]);
-}
-
-function isCasFailure(err: unknown): boolean {
-  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
 }
 
 export class LeaseTable {
