@@ -1,7 +1,7 @@
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { openPlatformStore, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
+import { openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
 import type {
   ChatFrame,
   PlatformStore,
@@ -12,8 +12,9 @@ import type {
 import { createSubjects, decodeBody, requestReply } from "../../bus/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
+import { spawnActorHost, testKeyring } from "../helpers/processes.ts";
 import { sharedServices } from "../helpers/services.ts";
+import { openTestPlatform, spawnWorker } from "../helpers/stack.ts";
 import { defaultChatReply, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 
 const P = 16;
@@ -47,24 +48,13 @@ describe("text chat - trigger, worker, LLM, transcripts", () => {
     await using server = await NatsTestServer.start();
     await using fixture = await startProviderFixture();
     await using host = await spawnActorHost({ natsUrl: server.url, hostId: "h1", partitions: P });
-    await using worker = await spawnTs("worker", "agent-worker/main.ts", {
-      readyLine: "agent worker ready",
-      env: {
-        NATS_URL: server.url,
-        SF_PARTITIONS: String(P),
-        SF_WORKER_ID: "w1",
-        SF_METRICS_PORT: "0",
-        SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
-      },
+    await using worker = await spawnWorker({
+      natsUrl: server.url,
+      partitions: P,
+      workerId: "w1",
+      endpoints: fixture.endpoints(),
     });
-    const platform = await openPlatformStore({
-      database: {
-        kind: "postgres",
-        url: sharedServices().databaseUrl,
-        schema: defaultPlatformSchema(server.url),
-      },
-      keyring: testKeyring(),
-    });
+    const platform = await openTestPlatform(server.url);
     const nc = await connect({ servers: server.url });
     const a = await tenant(platform, `chat-a-${server.port}`, `chat_a_${server.port}`);
     const b = await tenant(platform, `chat-b-${server.port}`, `chat_b_${server.port}`);
@@ -145,24 +135,13 @@ describe("text chat - trigger, worker, LLM, transcripts", () => {
     await using server = await NatsTestServer.start();
     await using fixture = await startProviderFixture();
     await using host = await spawnActorHost({ natsUrl: server.url, hostId: "h1", partitions: P });
-    await using worker = await spawnTs("worker", "agent-worker/main.ts", {
-      readyLine: "agent worker ready",
-      env: {
-        NATS_URL: server.url,
-        SF_PARTITIONS: String(P),
-        SF_WORKER_ID: "w1",
-        SF_METRICS_PORT: "0",
-        SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
-      },
+    await using worker = await spawnWorker({
+      natsUrl: server.url,
+      partitions: P,
+      workerId: "w1",
+      endpoints: fixture.endpoints(),
     });
-    const platform = await openPlatformStore({
-      database: {
-        kind: "postgres",
-        url: sharedServices().databaseUrl,
-        schema: defaultPlatformSchema(server.url),
-      },
-      keyring: testKeyring(),
-    });
+    const platform = await openTestPlatform(server.url);
     const nc = await connect({ servers: server.url });
     const a = await tenant(platform, `nokey-${server.port}`, `nokey_${server.port}`);
     try {

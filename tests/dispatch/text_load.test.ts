@@ -2,7 +2,7 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { openPlatformStore, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
+import { openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
 import type {
   ChatFrame,
   PlatformStore,
@@ -13,8 +13,9 @@ import type {
 import { createSubjects, decodeBody, requestReply } from "../../bus/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
+import { spawnActorHost, testKeyring } from "../helpers/processes.ts";
 import { sharedServices } from "../helpers/services.ts";
+import { openTestPlatform, spawnWorker } from "../helpers/stack.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 
@@ -45,16 +46,12 @@ async function tenantWithAgent(
 }
 
 function worker(server: NatsTestServer, fixture: ProviderFixture, id: string, ackWaitMs = 30_000) {
-  return spawnTs(`worker ${id}`, "agent-worker/main.ts", {
-    readyLine: "agent worker ready",
-    env: {
-      NATS_URL: server.url,
-      SF_PARTITIONS: String(P),
-      SF_WORKER_ID: id,
-      SF_METRICS_PORT: "0",
-      SF_JOB_ACK_WAIT_MS: String(ackWaitMs),
-      SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
-    },
+  return spawnWorker({
+    natsUrl: server.url,
+    partitions: P,
+    workerId: id,
+    endpoints: fixture.endpoints(),
+    ackWaitMs,
   });
 }
 
@@ -75,14 +72,7 @@ describe("text chat under load and faults", () => {
     await using host = await spawnActorHost({ natsUrl: server.url, hostId: "h1", partitions: P });
     await using w1 = await worker(server, fixture, "w1");
     await using w2 = await worker(server, fixture, "w2");
-    const platform = await openPlatformStore({
-      database: {
-        kind: "postgres",
-        url: sharedServices().databaseUrl,
-        schema: defaultPlatformSchema(server.url),
-      },
-      keyring: testKeyring(),
-    });
+    const platform = await openTestPlatform(server.url);
     const nc = await connect({ servers: server.url });
     const all = frames(nc);
     await nc.flush();
@@ -140,14 +130,7 @@ describe("text chat under load and faults", () => {
     await using host = await spawnActorHost({ natsUrl: server.url, hostId: "h1", partitions: P });
     // Disposed with the test whatever fails; killed on purpose below.
     await using doomed = await worker(server, fixture, "doomed", 2000);
-    const platform = await openPlatformStore({
-      database: {
-        kind: "postgres",
-        url: sharedServices().databaseUrl,
-        schema: defaultPlatformSchema(server.url),
-      },
-      keyring: testKeyring(),
-    });
+    const platform = await openTestPlatform(server.url);
     const nc = await connect({ servers: server.url });
     const all = frames(nc);
     await nc.flush();
@@ -188,14 +171,7 @@ describe("text chat under load and faults", () => {
       claimTimeoutMs: 1500,
     });
     await using leaving = await worker(server, fixture, "leaving");
-    const platform = await openPlatformStore({
-      database: {
-        kind: "postgres",
-        url: sharedServices().databaseUrl,
-        schema: defaultPlatformSchema(server.url),
-      },
-      keyring: testKeyring(),
-    });
+    const platform = await openTestPlatform(server.url);
     const nc = await connect({ servers: server.url });
     const all = frames(nc);
     await nc.flush();
