@@ -25,6 +25,30 @@ export { deferReply } from "./runtime/actor.ts";
 export type { DeferredReply } from "./runtime/actor.ts";
 export type { ChatFrame, DispatchJob, JobEvent, JobEventType, JobMode } from "./dispatch/job.ts";
 export { TenantDispatch, DispatchOps, DispatchOpErrorCodes, asUuid } from "./tenant/dispatch_ops.ts";
+export { DocumentOps, TenantDocuments } from "./tenant/document_ops.ts";
+export { ClientSettingsCache } from "./tenant/client_settings.ts";
+export { ingestPublisher } from "./dispatch/ingest_publisher.ts";
+export type {
+  CreateDocumentReply,
+  DocumentView,
+  IngestContextReply,
+  IngestPublisher,
+  RagJobInfo,
+  RagSearchReply,
+  TenantDocumentsOptions,
+  TenantSettingsAccess,
+} from "./tenant/document_ops.ts";
+export {
+  agentRagSettings,
+  describeFingerprint,
+  embeddingFingerprint,
+  fingerprintKey,
+  RagErrorCodes,
+} from "./tenant/rag_settings.ts";
+export type { AgentRagSettings, EmbeddingFingerprint } from "./tenant/rag_settings.ts";
+export { DOCUMENT_FILE_TYPES, ingestJobProblem } from "./dispatch/ingest_job.ts";
+export type { DocumentFileType, IngestJob } from "./dispatch/ingest_job.ts";
+export { detectFileType } from "./dispatch/file_type.ts";
 export type {
   HistoryTurn,
   JobContextReply,
@@ -64,6 +88,9 @@ export type {
   LivekitCredentials,
   ClientStatus,
   ClientRecord,
+  ClientSettings,
+  EmbeddingSettings,
+  EmbeddingIndexInfo,
   CreateClientInput,
   UpdateClientInput,
   ClientSecretField,
@@ -87,11 +114,13 @@ export type {
   AppendedTurn,
   DocumentRecord,
   CreateDocumentInput,
+  DocumentPatch,
   ChunkInput,
   ChunkRecord,
   AgentDocumentRecord,
   DocumentMatch,
   TranscriptMatch,
+  TranscriptToEmbed,
   MatchDocumentsInput,
   MatchTranscriptsInput,
   ProviderKeyInfo,

@@ -14,6 +14,8 @@ import { watchCredentialEvents } from "./tenant/credential_events.ts";
 import { tenantActorFactory } from "./tenant/tenant_actor.ts";
 import { Dispatcher } from "./dispatch/dispatcher.ts";
 import { LivekitCredentialsCache } from "./voice/livekit_credentials.ts";
+import { ClientSettingsCache } from "./tenant/client_settings.ts";
+import { ingestPublisher } from "./dispatch/ingest_publisher.ts";
 
 const config = parseActorHostConfig();
 const log = createLogger({ name: "actor-host", level: config.logLevel });
@@ -40,12 +42,14 @@ async function main(): Promise<void> {
       log.warn({ tenant, err: toWireError(err) }, "closing a tenant store failed"),
   });
   const livekit = new LivekitCredentialsCache((tenant) => platform.getLivekitCredentials(tenant));
+  const settings = new ClientSettingsCache(platform);
   const credentialEvents = watchCredentialEvents({
     nc,
     subjects,
     log,
     onChange: (tenant) => {
       livekit.drop(tenant);
+      settings.drop(tenant);
       return stores.drop(tenant);
     },
   });
@@ -66,6 +70,8 @@ async function main(): Promise<void> {
       audit: (entry) => platform.appendAudit(entry),
       dispatcher,
       livekitCredentials: (tenant) => livekit.get(tenant),
+      settings,
+      publishIngest: ingestPublisher(nc, subjects),
     }),
     log,
     metrics,

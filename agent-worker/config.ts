@@ -10,6 +10,8 @@ export interface WorkerConfig {
   readonly partitions: number;
   readonly workerId: string;
   readonly slots: number;
+  /** Document ingestion jobs in flight at most (SF_WORKER_INGEST_SLOTS; 0 = no ingestion here). */
+  readonly ingestSlots: number;
   readonly ackWaitMs: number;
   readonly maxDeliver: number;
   /** The worker takes no new job while its resident memory is above this. */
@@ -55,6 +57,7 @@ export function parseWorkerConfig(env: Env = process.env): WorkerConfig {
     partitions: int(env, "SF_PARTITIONS", 256, 1, 65_536),
     workerId,
     slots: int(env, "SF_WORKER_SLOTS", 32, 1, 10_000),
+    ingestSlots: int(env, "SF_WORKER_INGEST_SLOTS", 2, 0, 64),
     ackWaitMs: int(env, "SF_JOB_ACK_WAIT_MS", 30_000, 500, 3_600_000),
     maxDeliver: int(env, "SF_JOB_MAX_DELIVER", 3, 1, 100),
     maxRssMb: int(env, "SF_WORKER_MAX_RSS_MB", 4096, 64, 1_000_000),

@@ -84,3 +84,25 @@ export { listRoomUsers } from "./voice/room_presence.ts";
 export type { RoomPresenceOptions } from "./voice/room_presence.ts";
 export { EnergyVad, frameRms } from "./voice/energy_vad.ts";
 export type { EnergyVadOptions } from "./voice/energy_vad.ts";
+export {
+  detectFileType,
+  extractText,
+  parseExtractOptions,
+  DocumentUnreadableError,
+  SF_ERR_DOCUMENT_UNREADABLE,
+  SF_ERR_EXTRACT_OPTIONS_INVALID,
+} from "./rag/extract.ts";
+export type {
+  DocumentFileType,
+  ExtractedDocument,
+  ExtractOptions,
+  ResolvedExtractOptions,
+} from "./rag/extract.ts";
+export {
+  chunkDocument,
+  estimateTokens,
+  parseChunkOptions,
+  splitSentences,
+  SF_ERR_CHUNK_OPTIONS_INVALID,
+} from "./rag/chunker.ts";
+export type { ChunkOptions, ResolvedChunkOptions, TextChunk } from "./rag/chunker.ts";

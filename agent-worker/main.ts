@@ -18,7 +18,8 @@ import { parseWorkerConfig } from "./config.ts";
 import { textJobHandler } from "./text/text_job.ts";
 import { voiceJobHandler } from "./voice/voice_job.ts";
 import { Capacity } from "./worker/capacity.ts";
-import { JobConsumer } from "./worker/job_consumer.ts";
+import { JobConsumer, ingestQueue } from "./worker/job_consumer.ts";
+import { ingestJobHandler } from "./rag/ingest_job.ts";
 import type { JobContext } from "./worker/job_consumer.ts";
 
 const config = parseWorkerConfig();
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
   });
 
   const text = textJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints });
+  const ingestHandler = ingestJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints });
   const voice = voiceJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints });
   const handler = async (job: DispatchJob, ctx: JobContext): Promise<void> => {
     const started = performance.now();
@@ -86,7 +88,33 @@ async function main(): Promise<void> {
     maxDeliver: config.maxDeliver,
     admit: () => capacity.admit(),
   });
-  inFlight.count = () => consumer.inFlight;
+  const ingest =
+    config.ingestSlots === 0
+      ? undefined
+      : new JobConsumer({
+          nc,
+          subjects,
+          workerId: config.workerId,
+          queue: ingestQueue(subjects),
+          handler: async (job, ctx) => {
+            const started = performance.now();
+            try {
+              await ingestHandler(job, ctx);
+              jobs.inc({ mode: "ingest", outcome: "done" });
+            } catch (err) {
+              jobs.inc({ mode: "ingest", outcome: "failed" });
+              throw err;
+            } finally {
+              duration.observe({ mode: "ingest" }, (performance.now() - started) / 1000);
+            }
+          },
+          log,
+          slots: config.ingestSlots,
+          ackWaitMs: config.ackWaitMs,
+          maxDeliver: config.maxDeliver,
+          admit: () => capacity.admit(),
+        });
+  inFlight.count = () => consumer.inFlight + (ingest?.inFlight ?? 0);
   new Gauge({
     name: "sf_worker_slots_in_use",
     help: "Jobs running on this worker",
@@ -96,6 +124,7 @@ async function main(): Promise<void> {
     },
   });
   await consumer.start();
+  await ingest?.start();
   await capacity.publish();
   const timer = setInterval(() => {
     capacity.publish().catch((err: unknown) => log.warn({ err: toWireError(err) }, "capacity report failed"));
@@ -112,7 +141,7 @@ async function main(): Promise<void> {
       clearInterval(timer);
       return capacity.withdraw();
     },
-    () => consumer.stop(config.ackWaitMs),
+    () => Promise.all([consumer.stop(config.ackWaitMs), ingest?.stop(config.ackWaitMs)]),
     () => nc.drain(),
     () => metricsServer.close(),
   ]);

@@ -11,7 +11,7 @@ import { openPlatformStore, openTenantStore, provisionTenantDatabase } from "../
 import type { TenantStore } from "../actors/index.ts";
 import { connectBus } from "../bus/index.ts";
 import { startProviderFixture } from "../tests/fixtures/providers/provider_fixture.ts";
-import { spawnGateway } from "../tests/gateway/gateway_process.ts";
+import { spawnGateway } from "../tests/helpers/gateway_process.ts";
 import { NatsTestServer } from "../tests/helpers/nats_server.ts";
 import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../tests/helpers/processes.ts";
 import type { TestProcess } from "../tests/helpers/processes.ts";

@@ -25,6 +25,8 @@ export interface ProvisionOptions {
   replicas?: number;
   /** How long dispatch jobs may wait in the queue. Default 10 minutes. */
   dispatchMaxAgeMs?: number;
+  /** How long document ingestion jobs may wait in the queue. Default 24 hours. */
+  ingestMaxAgeMs?: number;
   /** How long job and client events are kept. Default 24 hours. */
   eventsMaxAgeMs?: number;
   /** Window in which a repeated `Nats-Msg-Id` is dropped. Default 2 minutes. */
@@ -37,6 +39,7 @@ export interface ResolvedProvisionOptions {
   readonly workerTtlMs: number;
   readonly replicas: number;
   readonly dispatchMaxAgeMs: number;
+  readonly ingestMaxAgeMs: number;
   readonly eventsMaxAgeMs: number;
   readonly duplicateWindowMs: number;
 }
@@ -49,6 +52,7 @@ export function parseProvisionOptions(options: ProvisionOptions = {}): ResolvedP
     workerTtlMs: options.workerTtlMs ?? 5000,
     replicas: options.replicas ?? 1,
     dispatchMaxAgeMs: options.dispatchMaxAgeMs ?? 10 * 60_000,
+    ingestMaxAgeMs: options.ingestMaxAgeMs ?? 24 * 3_600_000,
     eventsMaxAgeMs: options.eventsMaxAgeMs ?? 24 * 3_600_000,
     duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
   });
@@ -123,6 +127,18 @@ export async function provisionBus(
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
     max_age: nanos(o.dispatchMaxAgeMs),
+    duplicate_window: nanos(o.duplicateWindowMs),
+    num_replicas: o.replicas,
+  });
+  // Ingestion jobs carry the uploaded file (up to the server's max_payload); one per document
+  // version, deduplicated by Nats-Msg-Id, deleted once a worker has recorded the outcome.
+  await ensureStream(jsm, {
+    name: subjects.streams.ingest,
+    subjects: [`${subjects.prefix}.ingest.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(o.ingestMaxAgeMs),
     duplicate_window: nanos(o.duplicateWindowMs),
     num_replicas: o.replicas,
   });

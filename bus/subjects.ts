@@ -12,7 +12,7 @@ export interface SubjectsOptions {
   partitions?: number;
 }
 
-export type DispatchMode = "text" | "voice" | "ingest";
+export type DispatchMode = "text" | "voice";
 
 export interface Subjects {
   readonly prefix: string;
@@ -29,6 +29,8 @@ export interface Subjects {
   platformOp(op: string): string;
   /** Dispatch jobs: `<prefix>.dispatch.<tenant>.<mode>`. */
   dispatch(tenant: string, mode: DispatchMode): string;
+  /** Document ingestion jobs (stream SF_INGEST): `<prefix>.ingest.<tenant>`. */
+  ingest(tenant: string): string;
   /** Job lifecycle events: `<prefix>.job.<tenant>.<job>.<event>`. */
   jobEvent(tenant: string, jobId: string, event: string): string;
   /** Streamed reply tokens: `<prefix>.chat.<session>.out`. */
@@ -37,7 +39,7 @@ export interface Subjects {
   clientEvent(tenant: string, what: string): string;
   /** Per-host control subjects (diagnostics, test hooks). */
   hostControl(hostId: string, op: string): string;
-  readonly streams: { readonly dispatch: string; readonly events: string };
+  readonly streams: { readonly dispatch: string; readonly events: string; readonly ingest: string };
   readonly buckets: {
     readonly leases: string;
     readonly members: string;
@@ -87,13 +89,18 @@ export function createSubjects(options: SubjectsOptions = {}): Subjects {
     platformOp: (op: string) => `${prefix}.platform.${assertToken("op", op)}`,
     dispatch: (tenant: string, mode: DispatchMode) =>
       `${prefix}.dispatch.${assertToken("tenant", tenant)}.${mode}`,
+    ingest: (tenant: string) => `${prefix}.ingest.${assertToken("tenant", tenant)}`,
     jobEvent: (tenant: string, jobId: string, event: string) =>
       `${prefix}.job.${assertToken("tenant", tenant)}.${assertToken("job", jobId)}.${assertToken("event", event)}`,
     chatOut: (session: string) => `${prefix}.chat.${assertToken("session", session)}.out`,
     clientEvent: (tenant: string, what: string) =>
       `${prefix}.evt.client.${assertToken("tenant", tenant)}.${assertToken("event", what)}`,
     hostControl: (hostId: string, op: string) => `${prefix}.host.${assertToken("host", hostId)}.${op}`,
-    streams: Object.freeze({ dispatch: `${upper}_DISPATCH`, events: `${upper}_EVENTS` }),
+    streams: Object.freeze({
+      dispatch: `${upper}_DISPATCH`,
+      events: `${upper}_EVENTS`,
+      ingest: `${upper}_INGEST`,
+    }),
     buckets: Object.freeze({
       leases: `${prefix}_leases`,
       members: `${prefix}_members`,

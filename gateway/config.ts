@@ -13,6 +13,8 @@ export interface GatewayConfig {
   readonly port: number;
   readonly host: string;
   readonly maxBodyBytes: number;
+  /** Largest document upload (SF_GATEWAY_MAX_UPLOAD_BYTES); default 6 MiB, below NATS max_payload. */
+  readonly maxUploadBytes: number;
   /** Allowed CORS origins; `*` allows any. */
   readonly corsOrigins: readonly string[];
   readonly logLevel: string;
@@ -151,6 +153,7 @@ export function parseGatewayConfig(env: Env = process.env): GatewayConfig {
     port: int(env, "SF_GATEWAY_PORT", 8080, 0, 65_535),
     host: env["SF_GATEWAY_HOST"] ?? "127.0.0.1",
     maxBodyBytes: int(env, "SF_GATEWAY_MAX_BODY_BYTES", 1024 * 1024, 1, 1024 * 1024 * 1024),
+    maxUploadBytes: int(env, "SF_GATEWAY_MAX_UPLOAD_BYTES", 6 * 1024 * 1024, 1, 7 * 1024 * 1024),
     corsOrigins: Object.freeze(origins(env["SF_GATEWAY_CORS_ORIGINS"])),
     logLevel,
     shutdownGraceMs: int(env, "SF_GATEWAY_SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),

@@ -18,6 +18,7 @@ import type { ApiRouteDeps } from "./routes/route_helpers.ts";
 import { v1Routes } from "./routes/v1_routes.ts";
 import { v2ClientRoutes } from "./routes/v2_clients.ts";
 import { v2TenantRoutes } from "./routes/v2_tenant.ts";
+import { v2DocumentRoutes } from "./routes/v2_documents.ts";
 import { systemRoutes } from "./system_routes.ts";
 import { WsChat } from "./ws_chat.ts";
 
@@ -30,6 +31,7 @@ export interface CreateGatewayOptions {
     | "subjectPrefix"
     | "partitions"
     | "maxBodyBytes"
+    | "maxUploadBytes"
     | "corsOrigins"
     | "requestTimeoutMs"
     | "triggerTimeoutMs"
@@ -97,6 +99,7 @@ export function createGatewayWithWs(options: CreateGatewayOptions): Gateway {
     }),
     ...v2ClientRoutes(api),
     ...v2TenantRoutes(api),
+    ...v2DocumentRoutes(api, { maxUploadBytes: uploadLimit(config.maxUploadBytes, nc.info?.max_payload) }),
     ...v1Routes(api),
     ...triggerRoutes(triggers),
     wsRouteDocumentation(),
@@ -147,4 +150,13 @@ function wsRouteDocumentation(): RouteDefinition {
         ),
       ),
   };
+}
+
+/**
+ * An upload travels to the tenant actor and on to SF_INGEST in one NATS message: it must stay
+ * below the server's max_payload, with room for the envelope and the other form fields.
+ */
+function uploadLimit(configured: number, maxPayload: number | undefined): number {
+  if (maxPayload === undefined || maxPayload <= 0) return configured;
+  return Math.max(1, Math.min(configured, maxPayload - 128 * 1024));
 }

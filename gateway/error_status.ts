@@ -47,6 +47,8 @@ export const ERROR_STATUS: Readonly<Record<string, StatusRule>> = Object.freeze(
   [PlatformErrorCodes.FORBIDDEN]: { status: 403 },
   [StoreErrorCodes.TENANT_NOT_FOUND]: { status: 404 },
   [StoreErrorCodes.AGENT_NOT_FOUND]: { status: 404 },
+  [StoreErrorCodes.VECTOR_UNAVAILABLE]: { status: 409 },
+  [StoreErrorCodes.EMBEDDING_DIMENSION_MISMATCH]: { status: 409 },
   [StoreErrorCodes.ALREADY_EXISTS]: { status: 409 },
   [StoreErrorCodes.INVALID_INPUT]: { status: 400 },
   [StoreErrorCodes.TENANT_DATABASE_NOT_CONFIGURED]: { status: 409 },
@@ -78,6 +80,11 @@ export const ERROR_STATUS: Readonly<Record<string, StatusRule>> = Object.freeze(
   SF_ERR_LIVEKIT_NOT_CONFIGURED: { status: 409 },
   SF_ERR_LIVEKIT_UNAVAILABLE: { status: 503, retryAfterSeconds: 1 },
   SF_ERR_ROOM_CONFLICT: { status: 409 },
+  // Documents and retrieval (actors/tenant/document_ops.ts, agent-worker/rag).
+  SF_ERR_EMBEDDINGS_STALE: { status: 409 },
+  SF_ERR_EMBEDDINGS_NOT_CONFIGURED: { status: 409 },
+  SF_ERR_STALE_JOB: { status: 409 },
+  SF_ERR_DOCUMENT_UNREADABLE: { status: 422 },
 });
 
 const INTERNAL: StatusRule = { status: 500 };

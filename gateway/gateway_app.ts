@@ -141,6 +141,13 @@ export class GatewayApp {
     };
   }
 
+  /** The largest body a request to `url` may send: its route's limit, else the gateway's. */
+  bodyLimit(method: string, url: string): number {
+    if (!isHttpMethod(method) || method === "OPTIONS") return this.maxBodyBytes;
+    const match = this.router.match(method, parseUrl(url).path);
+    return match.type === "found" ? (match.route.maxBodyBytes ?? this.maxBodyBytes) : this.maxBodyBytes;
+  }
+
   async #run(
     raw: RawRequest,
     requestId: string,
@@ -161,7 +168,8 @@ export class GatewayApp {
     }
     const route = match.route;
     onRoute(route.path);
-    if (raw.body.length > this.maxBodyBytes) throw new PayloadTooLargeError(this.maxBodyBytes);
+    const limit = route.maxBodyBytes ?? this.maxBodyBytes;
+    if (raw.body.length > limit) throw new PayloadTooLargeError(limit);
 
     const validators = this.#validators.get(route) ?? {};
     const validationStatus = route.validationStatus ?? 400;

@@ -113,6 +113,8 @@ export interface RouteDefinition {
   tags?: readonly string[];
   schema?: RouteSchema;
   responses: Readonly<Record<number, ResponseSpec>>;
+  /** Largest body this route accepts (uploads); default the gateway's limit. */
+  maxBodyBytes?: number;
   /** Status for a body or query that fails its schema (legacy v1 routes answer 422). Default 400. */
   validationStatus?: 400 | 422;
   handler: Handler;

@@ -108,4 +108,5 @@ export type { JwtClaims, VerifyJwtOptions } from "./auth/jwt.ts";
 export { v1Routes } from "./routes/v1_routes.ts";
 export { v2ClientRoutes } from "./routes/v2_clients.ts";
 export { v2TenantRoutes } from "./routes/v2_tenant.ts";
+export { v2DocumentRoutes, parseUpload, DOCUMENT_SCHEMA } from "./routes/v2_documents.ts";
 export type { ApiRouteDeps } from "./routes/route_helpers.ts";

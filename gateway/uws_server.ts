@@ -67,7 +67,6 @@ function copyChunk(chunk: ArrayBuffer): Buffer {
 export async function startUwsServer(options: UwsServerOptions): Promise<UwsServer> {
   const { app, log } = options;
   const uwsApp: ClosableApp = uws.App();
-  const maxBodyBytes = app.maxBodyBytes;
   const maxStreamQueueBytes = options.maxStreamQueueBytes ?? 1024 * 1024;
   if (options.ws !== undefined) serveWebSockets(uwsApp, options.ws, log);
   let inFlight = 0;
@@ -213,6 +212,7 @@ export async function startUwsServer(options: UwsServerOptions): Promise<UwsServ
       return;
     }
 
+    const maxBodyBytes = app.bodyLimit(raw.method, raw.url);
     const declared = Number(headers["content-length"] ?? "0");
     if (Number.isFinite(declared) && declared > maxBodyBytes) {
       // Refuse before reading: the connection closes, the unread body goes with it.

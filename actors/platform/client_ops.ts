@@ -10,7 +10,7 @@ import {
   parseLivekitCredentials,
   parseTenantDatabaseConfig,
 } from "../store/index.ts";
-import type { ClientSecretField, ClientStatus, PlatformStore } from "../store/index.ts";
+import type { ClientSecretField, ClientSettings, ClientStatus, PlatformStore } from "../store/index.ts";
 import { ClientEvents, PlatformOps } from "./messages.ts";
 import type { ClientDetailView, ClientsDeleteReply, ClientsListReply } from "./messages.ts";
 import {
@@ -18,6 +18,7 @@ import {
   objectBody,
   onlyFields,
   optionalInt,
+  optionalObject,
   optionalString,
   stringField,
   uuidField,
@@ -43,14 +44,52 @@ export async function clientDetail(store: PlatformStore, id: string): Promise<Cl
   return { ...clientView(client), credentials: credentialsView(database, livekit, infos) };
 }
 
+/**
+ * `settings` of a create or update: only `embedding` may be set by callers (`null` removes it);
+ * the platform's own keys (`embedding_index`) are kept from `current`.
+ */
+function settingsField(op: string, body: OpBody, current: ClientSettings): ClientSettings | undefined {
+  const raw = optionalObject(op, body, "settings");
+  if (raw === undefined) return undefined;
+  onlyFields(`${op} settings`, raw, ["embedding"]);
+  const embedding = raw["embedding"];
+  if (embedding === undefined) return { ...current };
+  if (embedding === null) {
+    const next = { ...current };
+    delete next.embedding;
+    return next;
+  }
+  const e = objectBody(`${op} settings.embedding`, embedding);
+  onlyFields(`${op} settings.embedding`, e, [
+    "provider",
+    "document_model",
+    "conversation_model",
+    "dimension",
+  ]);
+  const provider = stringField(op, e, "provider", { max: 64, pattern: /^[a-z][a-z0-9_-]{0,63}$/ });
+  const text = (field: string): string | null =>
+    e[field] === null ? null : (optionalString(op, e, field, { max: 200 }) ?? null);
+  const dimension = e["dimension"] === null ? null : (optionalInt(op, e, "dimension", 1, 16_000) ?? null);
+  return {
+    ...current,
+    embedding: {
+      provider,
+      document_model: text("document_model"),
+      conversation_model: text("conversation_model"),
+      dimension,
+    },
+  };
+}
+
 export function clientOps(deps: PlatformOpDeps): Array<[string, PlatformOp]> {
   const { store, publish, log } = deps;
 
   const create: PlatformOp = async (raw) => {
     const op = PlatformOps.clientsCreate;
     const body = objectBody(op, raw);
-    onlyFields(op, body, ["actor", "slug", "name", "status", "id"]);
+    onlyFields(op, body, ["actor", "slug", "name", "status", "id", "settings"]);
     const actor = actorField(op, body);
+    const settings = settingsField(op, body, {});
     const slug = stringField(op, body, "slug", { max: 63, pattern: CLIENT_SLUG_PATTERN });
     const name = stringField(op, body, "name", { max: MAX_NAME });
     const st = status(op, body);
@@ -60,6 +99,7 @@ export function clientOps(deps: PlatformOpDeps): Array<[string, PlatformOp]> {
       name,
       ...(st === undefined ? {} : { status: st }),
       ...(id === undefined ? {} : { id }),
+      ...(settings === undefined ? {} : { settings }),
     });
     await store.appendAudit({
       clientId: client.id,
@@ -99,22 +139,28 @@ export function clientOps(deps: PlatformOpDeps): Array<[string, PlatformOp]> {
   const update: PlatformOp = async (raw) => {
     const op = PlatformOps.clientsUpdate;
     const body = objectBody(op, raw);
-    onlyFields(op, body, ["actor", "id", "slug", "name", "status"]);
+    onlyFields(op, body, ["actor", "id", "slug", "name", "status", "settings"]);
     const actor = actorField(op, body);
     const id = uuidField(op, body, "id");
     const slug = optionalString(op, body, "slug", { max: 63, pattern: CLIENT_SLUG_PATTERN });
     const name = optionalString(op, body, "name", { max: MAX_NAME });
     const st = status(op, body);
-    if (slug === undefined && name === undefined && st === undefined) {
-      throw new InvalidArgumentError(`${op} needs at least one of slug, name, status`);
+    const current = body["settings"] === undefined ? undefined : await store.getClient(id);
+    const settings = current === undefined ? undefined : settingsField(op, body, current.settings);
+    if (slug === undefined && name === undefined && st === undefined && settings === undefined) {
+      throw new InvalidArgumentError(`${op} needs at least one of slug, name, status, settings`);
     }
     const patch = {
       ...(slug === undefined ? {} : { slug }),
       ...(name === undefined ? {} : { name }),
       ...(st === undefined ? {} : { status: st }),
+      ...(settings === undefined ? {} : { settings }),
     };
     await store.updateClient(id, patch);
     await store.appendAudit({ clientId: id, actor, action: "client.update", target: id, details: patch });
+    // Hosts cache the settings (embedding configuration): they read them again now.
+    if (settings !== undefined)
+      await publish(id, ClientEvents.settings, { clientId: id, fields: ["settings"] });
     log.info({ clientId: id, actor, fields: Object.keys(patch) }, "client updated");
     return clientDetail(store, id);
   };

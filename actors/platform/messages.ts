@@ -5,6 +5,7 @@
  * masked, and an API key's secret only once, in the `api-keys-create` reply.
  */
 import type {
+  ClientSettings,
   ClientStatus,
   LivekitCredentials,
   TenantDatabaseConfig,
@@ -33,6 +34,8 @@ export const ClientEvents = {
   credentials: "credentials",
   /** An API key of the client was revoked: drop cached verifications. */
   apiKeys: "api-keys",
+  /** The client's settings (embedding configuration) changed: drop cached settings. */
+  settings: "settings",
 } as const;
 
 export interface ClientView {
@@ -40,6 +43,8 @@ export interface ClientView {
   slug: string;
   name: string;
   status: ClientStatus;
+  /** Not secret: the tenant's embedding settings and what its stored vectors were embedded with. */
+  settings: ClientSettings;
   created_at: string;
   updated_at: string;
 }

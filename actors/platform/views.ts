@@ -17,6 +17,7 @@ export function clientView(c: ClientRecord): ClientView {
     slug: c.slug,
     name: c.name,
     status: c.status,
+    settings: c.settings,
     created_at: c.createdAt.toISOString(),
     updated_at: c.updatedAt.toISOString(),
   };

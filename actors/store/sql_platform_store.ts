@@ -7,6 +7,7 @@ import {
   decryptSecret,
   encryptSecret,
   generateApiKey,
+  isSecretFieldName,
   redactSecrets,
   verifyApiKeyHash,
 } from "../crypto/index.ts";
@@ -18,6 +19,7 @@ import {
   TenantNotFoundError,
   toStoreError,
 } from "./errors.ts";
+import { MAX_INDEXED_VECTOR_DIMENSION } from "./migrations.ts";
 import { quoteIdent, SCHEMA_NAME_PATTERN } from "./sql_database.ts";
 import type { SqlDatabase, SqlQueryable } from "./sql_database.ts";
 import { clampLimit, isUuid, requireUuid, text, textOrNull, toDate } from "./tenant_rows.ts";
@@ -32,6 +34,7 @@ import {
   type ClientRecord,
   type ClientSecretField,
   type ClientSecretInfo,
+  type ClientSettings,
   type ClientStatus,
   type CreateApiKeyInput,
   type CreateClientInput,
@@ -58,12 +61,18 @@ export interface SqlPlatformStoreOptions {
   ownsDatabase?: boolean;
 }
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 function clientFromRow(r: Row): ClientRecord {
+  const settings = typeof r["settings"] === "string" ? (JSON.parse(r["settings"]) as unknown) : r["settings"];
   return {
     id: text(r["id"]),
     slug: text(r["slug"]),
     name: text(r["name"]),
     status: text(r["status"]) as ClientStatus,
+    settings: isPlainObject(settings) ? settings : {},
     createdAt: toDate(r["created_at"]),
     updatedAt: toDate(r["updated_at"]),
   };
@@ -96,6 +105,78 @@ function auditFromRow(r: Row): AuditEntry {
     details: typeof details === "object" && details !== null ? (details as Record<string, unknown>) : {},
     createdAt: toDate(r["created_at"]),
   };
+}
+
+/** The first secret-named property path in `value`, if any. */
+function secretPath(value: unknown, path: string): string | null {
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const found = secretPath(v, `${path}[${i}]`);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  if (!isPlainObject(value)) return null;
+  for (const [k, v] of Object.entries(value)) {
+    if (isSecretFieldName(k)) return `${path}.${k}`;
+    const found = secretPath(v, `${path}.${k}`);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+function optionalObject(settings: ClientSettings, key: string): Record<string, unknown> | null {
+  const v = settings[key];
+  if (v === undefined || v === null) return null;
+  if (!isPlainObject(v)) throw new InvalidInputError(`client settings.${key} must be an object or null`);
+  return v;
+}
+
+/**
+ * Checks settings before they are stored: a JSON object, the known keys with their types, and no
+ * secret-named property anywhere (settings are stored unsealed; secrets go to client_secrets or
+ * the tenant's provider_keys).
+ */
+function checkClientSettings(settings: ClientSettings): ClientSettings {
+  if (!isPlainObject(settings)) throw new InvalidInputError("client settings must be a JSON object");
+  const secret = secretPath(settings, "settings");
+  if (secret !== null) {
+    throw new InvalidInputError(
+      `client settings are stored unsealed and must not hold secrets (${secret}); store keys as credentials or provider keys`,
+      { details: { field: secret } },
+    );
+  }
+  const dimensionOk = (d: unknown): boolean =>
+    typeof d === "number" && Number.isInteger(d) && d >= 1 && d <= MAX_INDEXED_VECTOR_DIMENSION;
+  const embedding = optionalObject(settings, "embedding");
+  if (embedding !== null) {
+    for (const key of ["provider", "document_model", "conversation_model"]) {
+      const v = embedding[key];
+      if (v !== undefined && v !== null && typeof v !== "string") {
+        throw new InvalidInputError(`client settings.embedding.${key} must be a string or null`);
+      }
+    }
+    const d = embedding["dimension"];
+    if (d !== undefined && d !== null && !dimensionOk(d)) {
+      throw new InvalidInputError(
+        `client settings.embedding.dimension must be an integer in 1..${MAX_INDEXED_VECTOR_DIMENSION}`,
+      );
+    }
+  }
+  const index = optionalObject(settings, "embedding_index");
+  if (index !== null) {
+    for (const key of ["provider", "document_model", "conversation_model", "updated_at"]) {
+      if (typeof index[key] !== "string") {
+        throw new InvalidInputError(`client settings.embedding_index.${key} must be a string`);
+      }
+    }
+    if (!dimensionOk(index["dimension"])) {
+      throw new InvalidInputError(
+        `client settings.embedding_index.dimension must be an integer in 1..${MAX_INDEXED_VECTOR_DIMENSION}`,
+      );
+    }
+  }
+  return settings;
 }
 
 function secretField(field: ClientSecretField): string {
@@ -149,10 +230,11 @@ export class SqlPlatformStore implements PlatformStore {
       const status = input.status ?? "active";
       if (!CLIENT_STATUSES.includes(status)) throw new InvalidInputError(`unknown client status ${status}`);
       const id = input.id === undefined ? null : requireUuid(input.id, "client id");
+      const settings = checkClientSettings(input.settings ?? {});
       const rows = await db.query<Row>(
-        `insert into ${this.#t("clients")} (id, slug, name, status)
-         values (coalesce($1::uuid, gen_random_uuid()), $2, $3, $4) returning *`,
-        [id, input.slug, input.name, status],
+        `insert into ${this.#t("clients")} (id, slug, name, status, settings)
+         values (coalesce($1::uuid, gen_random_uuid()), $2, $3, $4, $5::jsonb) returning *`,
+        [id, input.slug, input.name, status, JSON.stringify(settings)],
       );
       return clientFromRow(rows[0] ?? {});
     });
@@ -201,12 +283,19 @@ export class SqlPlatformStore implements PlatformStore {
       if (patch.status !== undefined && !CLIENT_STATUSES.includes(patch.status)) {
         throw new InvalidInputError(`unknown client status ${patch.status}`);
       }
+      const settings = patch.settings === undefined ? null : checkClientSettings(patch.settings);
       if (!isUuid(id)) throw new TenantNotFoundError(`client ${id} not found`, { details: { clientId: id } });
       const rows = await db.query<Row>(
         `update ${this.#t("clients")} set slug = coalesce($2, slug), name = coalesce($3, name),
-           status = coalesce($4, status), updated_at = now()
+           status = coalesce($4, status), settings = coalesce($5::jsonb, settings), updated_at = now()
          where id = $1 returning *`,
-        [id, patch.slug ?? null, patch.name ?? null, patch.status ?? null],
+        [
+          id,
+          patch.slug ?? null,
+          patch.name ?? null,
+          patch.status ?? null,
+          settings === null ? null : JSON.stringify(settings),
+        ],
       );
       if (rows[0] === undefined)
         throw new TenantNotFoundError(`client ${id} not found`, { details: { clientId: id } });

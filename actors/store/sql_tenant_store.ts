@@ -8,6 +8,7 @@ import { decryptSecret, encryptSecret } from "../crypto/index.ts";
 import type { Keyring, RotatableSecrets, StoredSecret } from "../crypto/index.ts";
 import {
   AgentNotFoundError,
+  EmbeddingDimensionMismatchError,
   InvalidInputError,
   InvalidStoreOptionsError,
   NotFoundError,
@@ -16,6 +17,7 @@ import {
   VectorUnavailableError,
   toStoreError,
 } from "./errors.ts";
+import { validateEmbeddingDimension } from "./migrations.ts";
 import { quoteIdent, SCHEMA_NAME_PATTERN } from "./sql_database.ts";
 import type { SqlDatabase, SqlQueryable } from "./sql_database.ts";
 import {
@@ -23,6 +25,7 @@ import {
   agentFromRow,
   agentToColumns,
   CHUNK_COLUMNS,
+  checkChunkIndexes,
   chunkFromRow,
   clampLimit,
   CONVERSATION_COLUMNS,
@@ -30,6 +33,7 @@ import {
   DOCUMENT_COLUMNS,
   documentFromRow,
   documentMatchFromRow,
+  documentPatchToColumns,
   isJsonColumn,
   providerField,
   requireProviderName,
@@ -40,6 +44,7 @@ import {
   transcriptMatchFromRow,
   vectorLiteral,
   text,
+  textOrNull,
 } from "./tenant_rows.ts";
 import type { Row } from "./tenant_rows.ts";
 import type {
@@ -55,6 +60,7 @@ import type {
   CreateConversationInput,
   CreateDocumentInput,
   DocumentMatch,
+  DocumentPatch,
   DocumentRecord,
   ListPage,
   MatchDocumentsInput,
@@ -64,6 +70,7 @@ import type {
   TenantStoreCapabilities,
   TranscriptMatch,
   TranscriptRecord,
+  TranscriptToEmbed,
 } from "./types.ts";
 
 /** Tables a tenant database must have before a store attaches to it. */
@@ -82,6 +89,20 @@ export const TENANT_RPC_FUNCTIONS = ["match_documents", "match_conversation_tran
 const CHUNK_INSERT_BATCH = 100;
 const MAX_LIST = 1000;
 
+/** The two tables with an `embeddings` vector column. */
+const EMBEDDING_TABLES = ["document_chunks", "conversation_transcripts"] as const;
+type EmbeddingTable = (typeof EMBEDDING_TABLES)[number];
+
+/** A chunk as the insert statement takes it (JSON encoded, vector as text). */
+interface ChunkRow {
+  chunk_index: number;
+  content: string;
+  chunk_metadata: string;
+  document_title: string | null;
+  document_source_url: string | null;
+  embeddings: string | null;
+}
+
 export interface SqlTenantStoreOptions {
   db: SqlDatabase;
   tenantId: string;
@@ -98,15 +119,33 @@ function vectorDimension(formatted: string | null | undefined): number | null {
   return m?.[1] === undefined ? null : Number(m[1]);
 }
 
+/** `format_type` of each table's `embeddings` column (absent: the table has none). */
+async function embeddingColumnTypes(
+  db: SqlQueryable,
+  schema: string,
+): Promise<Partial<Record<EmbeddingTable, string>>> {
+  const rows = await db.query<{ table_name: EmbeddingTable; type: string }>(
+    `select c.relname as table_name, format_type(a.atttypid, a.atttypmod) as type
+     from pg_catalog.pg_attribute a
+     join pg_catalog.pg_class c on c.oid = a.attrelid
+     join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = $1 and c.relname = any($2::text[])
+       and a.attname = 'embeddings' and not a.attisdropped`,
+    [schema, [...EMBEDDING_TABLES]],
+  );
+  return Object.fromEntries(rows.map((r) => [r.table_name, r.type]));
+}
+
 export class SqlTenantStore implements TenantStore {
   readonly tenantId: string;
   readonly kind: "postgres" | "pglite";
-  readonly capabilities: TenantStoreCapabilities;
   readonly schema: string;
   readonly #db: SqlDatabase;
   readonly #keyring: Keyring | undefined;
   readonly #ownsDb: boolean;
-  readonly #transcriptDimension: number | null;
+  /** Changes only when `resetEmbeddings` retypes the columns (or a search finds them retyped). */
+  #capabilities: Readonly<TenantStoreCapabilities>;
+  #transcriptDimension: number | null;
   #closed = false;
 
   private constructor(
@@ -118,7 +157,7 @@ export class SqlTenantStore implements TenantStore {
     this.tenantId = options.tenantId;
     this.kind = options.db.dialect;
     this.schema = schema;
-    this.capabilities = Object.freeze(capabilities);
+    this.#capabilities = Object.freeze(capabilities);
     this.#db = options.db;
     this.#keyring = options.keyring;
     this.#ownsDb = options.ownsDatabase ?? true;
@@ -147,23 +186,15 @@ export class SqlTenantStore implements TenantStore {
           { details: { schema, missingTables: missing } },
         );
       }
-      const columns = await options.db.query<{ table_name: string; type: string }>(
-        `select c.relname as table_name, format_type(a.atttypid, a.atttypmod) as type
-         from pg_catalog.pg_attribute a
-         join pg_catalog.pg_class c on c.oid = a.attrelid
-         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-         where n.nspname = $1 and c.relname in ('document_chunks', 'conversation_transcripts')
-           and a.attname = 'embeddings' and not a.attisdropped`,
-        [schema],
-      );
+      const columns = await embeddingColumnTypes(options.db, schema);
       const functions = await options.db.query<{ proname: string }>(
         `select distinct p.proname from pg_catalog.pg_proc p
          join pg_catalog.pg_namespace n on n.oid = p.pronamespace
          where n.nspname = $1 and p.proname = any($2::text[])`,
         [schema, [...TENANT_RPC_FUNCTIONS]],
       );
-      const chunkType = columns.find((c) => c.table_name === "document_chunks")?.type;
-      const transcriptType = columns.find((c) => c.table_name === "conversation_transcripts")?.type;
+      const chunkType = columns.document_chunks;
+      const transcriptType = columns.conversation_transcripts;
       const vector = chunkType !== undefined && transcriptType !== undefined && functions.length === 2;
       return new SqlTenantStore(
         options,
@@ -174,6 +205,10 @@ export class SqlTenantStore implements TenantStore {
     } catch (err) {
       throw toStoreError(err, "open tenant store");
     }
+  }
+
+  get capabilities(): TenantStoreCapabilities {
+    return this.#capabilities;
   }
 
   // ---- helpers -------------------------------------------------------------------------------
@@ -415,6 +450,42 @@ export class SqlTenantStore implements TenantStore {
     });
   }
 
+  async setTranscriptEmbedding(turnId: string, embedding: readonly number[]): Promise<boolean> {
+    this.#requireVector("storing a transcript embedding");
+    requireUuid(turnId, "turnId");
+    const vector = vectorLiteral(embedding, this.#transcriptDimension);
+    return this.#run("set transcript embedding", async (db) => {
+      const rows = await db.query(
+        `update ${this.#t("conversation_transcripts")} set embeddings = $2 where turn_id = $1 and role = 'user' returning id`,
+        [turnId, vector],
+      );
+      return rows.length > 0;
+    });
+  }
+
+  listTranscriptsForEmbedding(options: { afterId?: string; limit: number }): Promise<TranscriptToEmbed[]> {
+    return this.#run("list transcripts for embedding", async (db) => {
+      const params: unknown[] = [clampLimit(options.limit, MAX_LIST, MAX_LIST)];
+      let after = "";
+      if (options.afterId !== undefined) {
+        params.push(options.afterId);
+        after = "and id > $2";
+      }
+      // Rows of the old service may carry the text in user_message only.
+      const rows = await db.query<Row>(
+        `select id, turn_id, coalesce(nullif(content, ''), user_message, '') as content
+         from ${this.#t("conversation_transcripts")}
+         where role = 'user' ${after} order by id limit $1`,
+        params,
+      );
+      return rows.map((r) => ({
+        id: text(r["id"]),
+        turnId: textOrNull(r["turn_id"]),
+        content: text(r["content"]),
+      }));
+    });
+  }
+
   // ---- documents -----------------------------------------------------------------------------
 
   createDocument(input: CreateDocumentInput): Promise<DocumentRecord> {
@@ -472,63 +543,136 @@ export class SqlTenantStore implements TenantStore {
     });
   }
 
-  async addChunks(documentId: string, chunks: readonly ChunkInput[]): Promise<number> {
+  updateDocument(id: string, patch: DocumentPatch): Promise<DocumentRecord> {
+    return this.#run("update document", async (db) => {
+      const row = documentPatchToColumns(patch);
+      const columns = Object.keys(row);
+      if (columns.length === 0) return this.getDocument(id);
+      const sets = columns.map((c, i) => `${quoteIdent(c)} = $${i + 2}${isJsonColumn(c) ? "::jsonb" : ""}`);
+      const params = [id, ...columns.map((c) => (isJsonColumn(c) ? JSON.stringify(row[c]) : row[c]))];
+      const rows = await db.query<Row>(
+        `update ${this.#t("documents")} set ${sets.join(", ")} where id = $1 returning ${DOCUMENT_COLUMNS.join(", ")}`,
+        params,
+      );
+      if (rows[0] === undefined) throw new NotFoundError(`document ${id} not found`, { details: { id } });
+      return documentFromRow(rows[0]);
+    });
+  }
+
+  /** Validates chunks (and their embeddings' dimension) before any statement runs. */
+  #chunkRows(chunks: readonly ChunkInput[], options: { unique: boolean }): ChunkRow[] {
     if (chunks.some((c) => c.embedding !== undefined && c.embedding !== null)) {
       this.#requireVector("storing chunk embeddings");
     }
+    checkChunkIndexes(chunks, options);
     const dimension = this.capabilities.embeddingDimension;
-    const rows = chunks.map((c) => {
-      if (!Number.isInteger(c.chunkIndex) || c.chunkIndex < 0) {
-        throw new InvalidInputError("chunkIndex must be a non-negative integer");
-      }
-      return {
-        chunk_index: c.chunkIndex,
-        content: c.content,
-        chunk_metadata: JSON.stringify(c.chunkMetadata ?? {}),
-        document_title: c.documentTitle ?? null,
-        document_source_url: c.documentSourceUrl ?? null,
-        embeddings:
-          c.embedding === undefined || c.embedding === null ? null : vectorLiteral(c.embedding, dimension),
-      };
-    });
-    return this.#tx("add chunks", async (tx) => {
-      const doc = await tx.query<{ id: string }>(`select id from ${this.#t("documents")} where id = $1`, [
-        documentId,
-      ]);
-      if (doc[0] === undefined)
-        throw new NotFoundError(`document ${documentId} not found`, { details: { documentId } });
-      const withVector = this.capabilities.vector;
-      const perRow = withVector ? 7 : 6;
-      for (let start = 0; start < rows.length; start += CHUNK_INSERT_BATCH) {
-        const batch = rows.slice(start, start + CHUNK_INSERT_BATCH);
-        const params: unknown[] = [];
-        const tuples = batch.map((r, i) => {
-          const b = i * perRow;
-          params.push(
-            doc[0]?.id,
-            r.chunk_index,
-            r.content,
-            r.chunk_metadata,
-            r.document_title,
-            r.document_source_url,
-          );
-          if (withVector) params.push(r.embeddings);
-          const cols = [`$${b + 1}`, `$${b + 2}`, `$${b + 3}`, `$${b + 4}::jsonb`, `$${b + 5}`, `$${b + 6}`];
-          if (withVector) cols.push(`$${b + 7}`);
-          return `(${cols.join(", ")})`;
-        });
-        await tx.query(
-          `insert into ${this.#t("document_chunks")}
-             (document_id, chunk_index, content, chunk_metadata, document_title, document_source_url${withVector ? ", embeddings" : ""})
-           values ${tuples.join(", ")}`,
-          params,
+    return chunks.map((c) => ({
+      chunk_index: c.chunkIndex,
+      content: c.content,
+      chunk_metadata: JSON.stringify(c.chunkMetadata ?? {}),
+      document_title: c.documentTitle ?? null,
+      document_source_url: c.documentSourceUrl ?? null,
+      embeddings:
+        c.embedding === undefined || c.embedding === null ? null : vectorLiteral(c.embedding, dimension),
+    }));
+  }
+
+  /**
+   * The document's id, its row locked until the transaction ends: chunk writes of one document
+   * (and their chunk_count) are serialised. SF_ERR_NOT_FOUND when there is no such document.
+   */
+  async #lockDocument(tx: SqlQueryable, documentId: string): Promise<string> {
+    const doc = await tx.query<{ id: string }>(
+      `select id from ${this.#t("documents")} where id = $1 for update`,
+      [documentId],
+    );
+    if (doc[0] === undefined) {
+      throw new NotFoundError(`document ${documentId} not found`, { details: { documentId } });
+    }
+    return doc[0].id;
+  }
+
+  async #insertChunks(tx: SqlQueryable, documentId: string, rows: readonly ChunkRow[]): Promise<void> {
+    const withVector = this.capabilities.vector;
+    const perRow = withVector ? 7 : 6;
+    for (let start = 0; start < rows.length; start += CHUNK_INSERT_BATCH) {
+      const batch = rows.slice(start, start + CHUNK_INSERT_BATCH);
+      const params: unknown[] = [];
+      const tuples = batch.map((r, i) => {
+        const b = i * perRow;
+        params.push(
+          documentId,
+          r.chunk_index,
+          r.content,
+          r.chunk_metadata,
+          r.document_title,
+          r.document_source_url,
         );
-      }
+        if (withVector) params.push(r.embeddings);
+        const cols = [`$${b + 1}`, `$${b + 2}`, `$${b + 3}`, `$${b + 4}::jsonb`, `$${b + 5}`, `$${b + 6}`];
+        if (withVector) cols.push(`$${b + 7}`);
+        return `(${cols.join(", ")})`;
+      });
       await tx.query(
-        `update ${this.#t("documents")} set chunk_count = (select count(*) from ${this.#t("document_chunks")} where document_id = $1) where id = $1`,
-        [doc[0].id],
+        `insert into ${this.#t("document_chunks")}
+           (document_id, chunk_index, content, chunk_metadata, document_title, document_source_url${withVector ? ", embeddings" : ""})
+         values ${tuples.join(", ")}`,
+        params,
       );
+    }
+  }
+
+  async #updateChunkCount(tx: SqlQueryable, documentId: string): Promise<void> {
+    await tx.query(
+      `update ${this.#t("documents")} set chunk_count = (select count(*) from ${this.#t("document_chunks")} where document_id = $1) where id = $1`,
+      [documentId],
+    );
+  }
+
+  async addChunks(documentId: string, chunks: readonly ChunkInput[]): Promise<number> {
+    const rows = this.#chunkRows(chunks, { unique: false });
+    return this.#tx("add chunks", async (tx) => {
+      const id = await this.#lockDocument(tx, documentId);
+      await this.#insertChunks(tx, id, rows);
+      await this.#updateChunkCount(tx, id);
       return rows.length;
+    });
+  }
+
+  /**
+   * Replaces by delete-then-insert in one transaction rather than `on conflict`: databases of
+   * the old service have no unique key on (document_id, chunk_index) to conflict on.
+   */
+  async upsertChunks(documentId: string, chunks: readonly ChunkInput[]): Promise<number> {
+    const rows = this.#chunkRows(chunks, { unique: true });
+    return this.#tx("upsert chunks", async (tx) => {
+      const id = await this.#lockDocument(tx, documentId);
+      if (rows.length > 0) {
+        await tx.query(
+          `delete from ${this.#t("document_chunks")} where document_id = $1 and chunk_index = any($2::int[])`,
+          [id, rows.map((r) => r.chunk_index)],
+        );
+        await this.#insertChunks(tx, id, rows);
+      }
+      await this.#updateChunkCount(tx, id);
+      return rows.length;
+    });
+  }
+
+  async deleteChunksFrom(documentId: string, fromIndex: number): Promise<number> {
+    if (!Number.isInteger(fromIndex) || fromIndex < 0) {
+      throw new InvalidInputError("fromIndex must be a non-negative integer");
+    }
+    return this.#tx("delete chunks", async (tx) => {
+      const id = await this.#lockDocument(tx, documentId);
+      const deleted = await tx.query<{ n: number | string }>(
+        `with gone as (
+           delete from ${this.#t("document_chunks")} where document_id = $1 and chunk_index >= $2 returning 1
+         ) select count(*) as n from gone`,
+        [id, fromIndex],
+      );
+      await this.#updateChunkCount(tx, id);
+      return Number(deleted[0]?.n ?? 0);
     });
   }
 
@@ -593,6 +737,30 @@ export class SqlTenantStore implements TenantStore {
     });
   }
 
+  /**
+   * After a search found nothing: when the column now has another dimension than the query (the
+   * columns were retyped by another store, or are unconstrained and hold no vectors to compare),
+   * the empty answer would hide a mismatch, so it becomes SF_ERR_EMBEDDING_DIMENSION_MISMATCH.
+   */
+  async #checkStoredDimension(table: EmbeddingTable, queryDimension: number): Promise<void> {
+    const types = await this.#run("read embedding columns", (db) => embeddingColumnTypes(db, this.schema));
+    const stored = vectorDimension(types[table]);
+    if (stored === null || stored === queryDimension) return;
+    this.#learnDimensions(types);
+    throw new EmbeddingDimensionMismatchError(
+      `query embedding has ${queryDimension} dimensions; tenant ${this.tenantId} stores ${stored} in ${table}.embeddings`,
+      { details: { got: queryDimension, expected: stored, table } },
+    );
+  }
+
+  #learnDimensions(types: Partial<Record<EmbeddingTable, string>>): void {
+    this.#capabilities = Object.freeze({
+      ...this.#capabilities,
+      embeddingDimension: vectorDimension(types.document_chunks),
+    });
+    this.#transcriptDimension = vectorDimension(types.conversation_transcripts);
+  }
+
   async matchDocuments(input: MatchDocumentsInput): Promise<DocumentMatch[]> {
     this.#requireVector("match_documents");
     const vector = vectorLiteral(input.embedding, this.capabilities.embeddingDimension);
@@ -602,6 +770,7 @@ export class SqlTenantStore implements TenantStore {
       `select * from ${quoteIdent(this.schema)}.match_documents(p_query_embedding => $1, p_agent_slug => $2, p_match_threshold => $3, p_match_count => $4)`,
       [vector, input.agentSlug, input.threshold ?? 0, count],
     );
+    if (rows.length === 0) await this.#checkStoredDimension("document_chunks", input.embedding.length);
     return rows.map(documentMatchFromRow);
   }
 
@@ -615,7 +784,49 @@ export class SqlTenantStore implements TenantStore {
       `select * from ${quoteIdent(this.schema)}.match_conversation_transcripts_secure(query_embeddings => $1, agent_slug_param => $2, user_id_param => $3, match_count => $4)`,
       [vector, input.agentSlug, input.userId, count],
     );
+    if (rows.length === 0) {
+      await this.#checkStoredDimension("conversation_transcripts", input.embedding.length);
+    }
     return rows.map(transcriptMatchFromRow);
+  }
+
+  /**
+   * Nulls every stored embedding; with another dimension, retypes both columns to
+   * `vector(dimension)` (their HNSW indexes dropped first and re-created as migration 0003 does),
+   * all in one transaction. Other indexes on the columns are rebuilt by PostgreSQL.
+   */
+  async resetEmbeddings(dimension: number): Promise<void> {
+    this.#requireVector("resetting embeddings");
+    validateEmbeddingDimension(dimension);
+    const types = await this.#tx("reset embeddings", async (tx) => {
+      // `vector` and its operator classes live in `public` or, on databases from Supabase, `extensions`.
+      await tx.exec(`set local search_path to ${quoteIdent(this.schema)}, public, extensions`);
+      for (const table of EMBEDDING_TABLES) {
+        await tx.query(`update ${this.#t(table)} set embeddings = null where embeddings is not null`);
+      }
+      const before = await embeddingColumnTypes(tx, this.schema);
+      for (const table of EMBEDDING_TABLES) {
+        if (vectorDimension(before[table]) === dimension) continue;
+        const hnsw = await tx.query<{ name: string }>(
+          `select distinct ic.relname as name
+           from pg_catalog.pg_index i
+           join pg_catalog.pg_class ic on ic.oid = i.indexrelid
+           join pg_catalog.pg_am am on am.oid = ic.relam
+           join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
+           where i.indrelid = format('%I.%I', $1::text, $2::text)::regclass
+             and am.amname = 'hnsw' and a.attname = 'embeddings'`,
+          [this.schema, table],
+        );
+        for (const { name } of hnsw)
+          await tx.exec(`drop index ${quoteIdent(this.schema)}.${quoteIdent(name)}`);
+        await tx.exec(`alter table ${this.#t(table)} alter column embeddings type vector(${dimension})`);
+        await tx.exec(
+          `create index ${quoteIdent(`${table}_embeddings_hnsw_idx`)} on ${this.#t(table)} using hnsw (embeddings vector_cosine_ops)`,
+        );
+      }
+      return embeddingColumnTypes(tx, this.schema);
+    });
+    this.#learnDimensions(types);
   }
 
   // ---- provider keys -------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import {
   agentFromRow,
   agentToColumns,
   CHUNK_COLUMNS,
+  checkChunkIndexes,
   chunkFromRow,
   clampLimit,
   CONVERSATION_COLUMNS,
@@ -38,6 +39,7 @@ import {
   DOCUMENT_COLUMNS,
   documentFromRow,
   documentMatchFromRow,
+  documentPatchToColumns,
   providerField,
   requireProviderName,
   requireUuid,
@@ -47,6 +49,7 @@ import {
   transcriptMatchFromRow,
   vectorLiteral,
   text,
+  textOrNull,
 } from "./tenant_rows.ts";
 import type { Row } from "./tenant_rows.ts";
 import type {
@@ -62,6 +65,7 @@ import type {
   CreateConversationInput,
   CreateDocumentInput,
   DocumentMatch,
+  DocumentPatch,
   DocumentRecord,
   ListPage,
   MatchDocumentsInput,
@@ -71,6 +75,7 @@ import type {
   TenantStoreCapabilities,
   TranscriptMatch,
   TranscriptRecord,
+  TranscriptToEmbed,
 } from "./types.ts";
 
 export interface SupabaseTenantStoreOptions {
@@ -451,6 +456,47 @@ export class SupabaseTenantStore implements TenantStore {
       );
   }
 
+  /** An embedding as the JSON array PostgREST takes for a vector column, checked against the dimension. */
+  #vector(embedding: readonly number[]): number[] {
+    return JSON.parse(vectorLiteral(embedding, this.#options.embeddingDimension)) as number[];
+  }
+
+  async setTranscriptEmbedding(turnId: string, embedding: readonly number[]): Promise<boolean> {
+    requireUuid(turnId, "turnId");
+    const rows = await this.#rows(
+      "set transcript embedding",
+      this.#from("conversation_transcripts")
+        .update({ embeddings: this.#vector(embedding) })
+        .eq("turn_id", turnId)
+        .eq("role", "user")
+        .select("id"),
+    );
+    return rows.length > 0;
+  }
+
+  async listTranscriptsForEmbedding(options: {
+    afterId?: string;
+    limit: number;
+  }): Promise<TranscriptToEmbed[]> {
+    let q = this.#from("conversation_transcripts")
+      .select("id,turn_id,content,user_message")
+      .eq("role", "user");
+    if (options.afterId !== undefined) q = q.gt("id", options.afterId);
+    const rows = await this.#rows(
+      "list transcripts for embedding",
+      q.order("id").limit(clampLimit(options.limit, MAX_LIST, MAX_LIST)),
+    );
+    return rows.map((r) => {
+      // Rows of the old service may carry the text in user_message only.
+      const content = textOrNull(r["content"]);
+      return {
+        id: text(r["id"]),
+        turnId: textOrNull(r["turn_id"]),
+        content: content === null || content === "" ? text(r["user_message"]) : content,
+      };
+    });
+  }
+
   // ---- documents -----------------------------------------------------------------------------
 
   async createDocument(input: CreateDocumentInput): Promise<DocumentRecord> {
@@ -509,31 +555,31 @@ export class SupabaseTenantStore implements TenantStore {
     if (rows.length === 0) throw new NotFoundError(`document ${id} not found`, { details: { id } });
   }
 
-  async addChunks(documentId: string, chunks: readonly ChunkInput[]): Promise<number> {
-    await this.getDocument(documentId);
-    const rows = chunks.map((c) => {
-      if (!Number.isInteger(c.chunkIndex) || c.chunkIndex < 0) {
-        throw new InvalidInputError("chunkIndex must be a non-negative integer");
-      }
-      return {
-        document_id: documentId,
-        chunk_index: c.chunkIndex,
-        content: c.content,
-        chunk_metadata: c.chunkMetadata ?? {},
-        document_title: c.documentTitle ?? null,
-        document_source_url: c.documentSourceUrl ?? null,
-        embeddings:
-          c.embedding === undefined || c.embedding === null
-            ? null
-            : (JSON.parse(vectorLiteral(c.embedding, this.#options.embeddingDimension)) as number[]),
-      };
-    });
-    for (let start = 0; start < rows.length; start += CHUNK_INSERT_BATCH) {
-      await this.#rows(
-        "add chunks",
-        this.#from("document_chunks").insert(rows.slice(start, start + CHUNK_INSERT_BATCH)),
-      );
-    }
+  async updateDocument(id: string, patch: DocumentPatch): Promise<DocumentRecord> {
+    const row = documentPatchToColumns(patch);
+    if (Object.keys(row).length === 0) return this.getDocument(id);
+    const rows = await this.#rows(
+      "update document",
+      this.#from("documents").update(row).eq("id", id).select(DOCUMENT_COLUMNS.join(",")),
+    );
+    if (rows[0] === undefined) throw new NotFoundError(`document ${id} not found`, { details: { id } });
+    return documentFromRow(rows[0]);
+  }
+
+  #chunkRows(documentId: string, chunks: readonly ChunkInput[], options: { unique: boolean }): Row[] {
+    checkChunkIndexes(chunks, options);
+    return chunks.map((c) => ({
+      document_id: documentId,
+      chunk_index: c.chunkIndex,
+      content: c.content,
+      chunk_metadata: c.chunkMetadata ?? {},
+      document_title: c.documentTitle ?? null,
+      document_source_url: c.documentSourceUrl ?? null,
+      embeddings: c.embedding === undefined || c.embedding === null ? null : this.#vector(c.embedding),
+    }));
+  }
+
+  async #updateChunkCount(documentId: string, fallback: number): Promise<void> {
     const { count, error, status } = await this.#from("document_chunks")
       .select("id", { count: "exact", head: true })
       .eq("document_id", documentId);
@@ -541,10 +587,66 @@ export class SupabaseTenantStore implements TenantStore {
     await this.#rows(
       "update chunk count",
       this.#from("documents")
-        .update({ chunk_count: count ?? rows.length })
+        .update({ chunk_count: count ?? fallback })
         .eq("id", documentId),
     );
+  }
+
+  async addChunks(documentId: string, chunks: readonly ChunkInput[]): Promise<number> {
+    const rows = this.#chunkRows(documentId, chunks, { unique: false });
+    await this.getDocument(documentId);
+    for (let start = 0; start < rows.length; start += CHUNK_INSERT_BATCH) {
+      await this.#rows(
+        "add chunks",
+        this.#from("document_chunks").insert(rows.slice(start, start + CHUNK_INSERT_BATCH)),
+      );
+    }
+    await this.#updateChunkCount(documentId, rows.length);
     return rows.length;
+  }
+
+  /**
+   * Per batch, deletes the chunks with those indexes, then inserts the new ones. Not PostgREST's
+   * upsert (`on_conflict`): that needs a unique key on (document_id, chunk_index), which projects
+   * of the old service lack. Each request is its own transaction: a failure between the two
+   * leaves the batch's chunks missing until the (idempotent) call is repeated.
+   */
+  async upsertChunks(documentId: string, chunks: readonly ChunkInput[]): Promise<number> {
+    const rows = this.#chunkRows(documentId, chunks, { unique: true });
+    await this.getDocument(documentId);
+    for (let start = 0; start < rows.length; start += CHUNK_INSERT_BATCH) {
+      const batch = rows.slice(start, start + CHUNK_INSERT_BATCH);
+      await this.#rows(
+        "replace chunks",
+        this.#from("document_chunks")
+          .delete()
+          .eq("document_id", documentId)
+          .in(
+            "chunk_index",
+            batch.map((r) => r["chunk_index"]),
+          ),
+      );
+      await this.#rows("upsert chunks", this.#from("document_chunks").insert(batch));
+    }
+    await this.#updateChunkCount(documentId, rows.length);
+    return rows.length;
+  }
+
+  async deleteChunksFrom(documentId: string, fromIndex: number): Promise<number> {
+    if (!Number.isInteger(fromIndex) || fromIndex < 0) {
+      throw new InvalidInputError("fromIndex must be a non-negative integer");
+    }
+    await this.getDocument(documentId);
+    const deleted = await this.#rows(
+      "delete chunks",
+      this.#from("document_chunks")
+        .delete()
+        .eq("document_id", documentId)
+        .gte("chunk_index", fromIndex)
+        .select("id"),
+    );
+    await this.#updateChunkCount(documentId, 0);
+    return deleted.length;
   }
 
   async listChunks(documentId: string): Promise<ChunkRecord[]> {
@@ -606,9 +708,7 @@ export class SupabaseTenantStore implements TenantStore {
   }
 
   async matchDocuments(input: MatchDocumentsInput): Promise<DocumentMatch[]> {
-    const embedding = JSON.parse(
-      vectorLiteral(input.embedding, this.#options.embeddingDimension),
-    ) as number[];
+    const embedding = this.#vector(input.embedding);
     const rows = await this.#rpc("match_documents", {
       p_query_embedding: embedding,
       p_agent_slug: input.agentSlug,
@@ -620,9 +720,7 @@ export class SupabaseTenantStore implements TenantStore {
 
   async matchConversationTranscriptsSecure(input: MatchTranscriptsInput): Promise<TranscriptMatch[]> {
     requireUuid(input.userId, "userId");
-    const embedding = JSON.parse(
-      vectorLiteral(input.embedding, this.#options.embeddingDimension),
-    ) as number[];
+    const embedding = this.#vector(input.embedding);
     const rows = await this.#rpc("match_conversation_transcripts_secure", {
       query_embeddings: embedding,
       agent_slug_param: input.agentSlug,
@@ -630,6 +728,31 @@ export class SupabaseTenantStore implements TenantStore {
       match_count: clampLimit(input.count, 5, MAX_LIST),
     });
     return rows.map(transcriptMatchFromRow);
+  }
+
+  /**
+   * Nulls every stored embedding through PostgREST. DDL cannot go through PostgREST, so a
+   * `dimension` other than the configured one is refused: the operator migrates the project's
+   * columns and updates the tenant's database config first.
+   */
+  async resetEmbeddings(dimension: number): Promise<void> {
+    validateEmbeddingDimension(dimension);
+    const configured = this.#options.embeddingDimension;
+    if (dimension !== configured) {
+      throw new EmbeddingDimensionMismatchError(
+        `tenant ${this.tenantId}'s Supabase project stores ${configured}-dimensional embeddings and the store cannot ` +
+          `change its columns: migrate the project's document_chunks.embeddings and conversation_transcripts.embeddings ` +
+          `columns to vector(${dimension}) (dropping and re-creating their HNSW indexes), then set embeddingDimension ` +
+          `${dimension} in the tenant's database config`,
+        { details: { tenantId: this.tenantId, configured, requested: dimension } },
+      );
+    }
+    for (const table of ["document_chunks", "conversation_transcripts"]) {
+      await this.#rows(
+        `reset ${table} embeddings`,
+        this.#from(table).update({ embeddings: null }).not("embeddings", "is", null),
+      );
+    }
   }
 
   // ---- provider keys -------------------------------------------------------------------------

@@ -10,9 +10,11 @@ import type {
   AgentInput,
   AgentPatch,
   AgentRecord,
+  ChunkInput,
   ChunkRecord,
   ConversationRecord,
   DocumentMatch,
+  DocumentPatch,
   DocumentRecord,
   TranscriptMatch,
   TranscriptRecord,
@@ -266,6 +268,52 @@ export function documentFromRow(r: Row): DocumentRecord {
     metadata: obj(r["metadata"]),
     createdAt: toDate(r["created_at"]),
   };
+}
+
+/** Column → value of the fields `patch` gives (`metadata` stays an object; the adapter encodes). */
+export function documentPatchToColumns(patch: DocumentPatch): Row {
+  const row: Row = {};
+  const stringField = (field: keyof DocumentPatch, column: string, nullable: boolean): void => {
+    const v = patch[field];
+    if (v === undefined) return;
+    if (typeof v !== "string" && !(nullable && v === null)) {
+      throw new InvalidInputError(`document ${field} must be a string${nullable ? " or null" : ""}`, {
+        details: { field },
+      });
+    }
+    row[column] = v;
+  };
+  stringField("title", "title", false);
+  stringField("content", "content", true);
+  stringField("status", "status", false);
+  stringField("fileName", "file_name", true);
+  stringField("fileType", "file_type", true);
+  if (patch.metadata !== undefined) {
+    const m: unknown = patch.metadata;
+    if (typeof m !== "object" || m === null || Array.isArray(m)) {
+      throw new InvalidInputError("document metadata must be an object", { details: { field: "metadata" } });
+    }
+    row["metadata"] = m;
+  }
+  return row;
+}
+
+/** Chunk indexes are non-negative integers, and with `unique`, distinct within one call. */
+export function checkChunkIndexes(chunks: readonly ChunkInput[], options: { unique: boolean }): void {
+  const seen = new Set<number>();
+  for (const c of chunks) {
+    if (!Number.isInteger(c.chunkIndex) || c.chunkIndex < 0) {
+      throw new InvalidInputError("chunkIndex must be a non-negative integer");
+    }
+    if (options.unique) {
+      if (seen.has(c.chunkIndex)) {
+        throw new InvalidInputError(`chunkIndex ${c.chunkIndex} appears twice in one upsert`, {
+          details: { chunkIndex: c.chunkIndex },
+        });
+      }
+      seen.add(c.chunkIndex);
+    }
+  }
 }
 
 export function chunkFromRow(r: Row): ChunkRecord {

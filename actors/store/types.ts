@@ -42,11 +42,41 @@ export interface LivekitCredentials {
 export const CLIENT_STATUSES = ["active", "suspended", "disabled"] as const;
 export type ClientStatus = (typeof CLIENT_STATUSES)[number];
 
+/** The tenant's `embedding` settings (keys as stored). */
+export interface EmbeddingSettings {
+  provider?: string | null;
+  document_model?: string | null;
+  conversation_model?: string | null;
+  /** Default 1024. */
+  dimension?: number | null;
+}
+
+/** What the tenant's stored vectors were embedded with (set by ingestion / re-embedding). */
+export interface EmbeddingIndexInfo {
+  provider: string;
+  document_model: string;
+  conversation_model: string;
+  dimension: number;
+  updated_at: string;
+}
+
+/**
+ * `clients.settings`: per-client settings that are not secret (stored unsealed; a property with
+ * a secret-like name is refused). Keys as stored.
+ */
+export interface ClientSettings {
+  embedding?: EmbeddingSettings | null;
+  embedding_index?: EmbeddingIndexInfo | null;
+  [key: string]: unknown;
+}
+
 export interface ClientRecord {
   id: string;
   slug: string;
   name: string;
   status: ClientStatus;
+  /** `{}` when none were set. */
+  settings: ClientSettings;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -55,6 +85,8 @@ export interface CreateClientInput {
   slug: string;
   name: string;
   status?: ClientStatus;
+  /** Default `{}`. */
+  settings?: ClientSettings;
   /** Keep an existing id (migrating from the old service); generated otherwise. */
   id?: string;
 }
@@ -63,6 +95,8 @@ export interface UpdateClientInput {
   slug?: string;
   name?: string;
   status?: ClientStatus;
+  /** Replaces the whole settings object. */
+  settings?: ClientSettings;
 }
 
 /** Names of the sealed fields in `client_secrets`. */
@@ -291,6 +325,16 @@ export interface CreateDocumentInput {
   metadata?: Record<string, unknown>;
 }
 
+/** Fields of `updateDocument`; only those given change (`metadata` is replaced as a whole). */
+export interface DocumentPatch {
+  title?: string;
+  content?: string | null;
+  status?: string;
+  metadata?: Record<string, unknown>;
+  fileName?: string | null;
+  fileType?: string | null;
+}
+
 export interface ChunkInput {
   chunkIndex: number;
   content: string;
@@ -315,6 +359,13 @@ export interface AgentDocumentRecord {
   documentId: string;
   accessType: string;
   enabled: boolean;
+}
+
+/** A user row of `conversation_transcripts`, as `listTranscriptsForEmbedding` lists it. */
+export interface TranscriptToEmbed {
+  id: string;
+  turnId: string | null;
+  content: string;
 }
 
 /** A row of `match_documents`. */
@@ -395,14 +446,31 @@ export interface TenantStore {
   appendTurn(input: AppendTurnInput): Promise<AppendedTurn>;
   /** The conversation's rows in order; `limit` keeps the latest ones. */
   listTranscripts(conversationId: string, options?: { limit?: number }): Promise<TranscriptRecord[]>;
+  /**
+   * Writes the embedding of a turn on its `role = 'user'` row(s) (what
+   * match_conversation_transcripts_secure searches). False when the turn has no user row.
+   */
+  setTranscriptEmbedding(turnId: string, embedding: readonly number[]): Promise<boolean>;
+  /** User rows ordered by id, `limit` at a time after `afterId` (keyset pagination), to (re-)embed them. */
+  listTranscriptsForEmbedding(options: { afterId?: string; limit: number }): Promise<TranscriptToEmbed[]>;
 
   createDocument(input: CreateDocumentInput): Promise<DocumentRecord>;
   getDocument(id: string): Promise<DocumentRecord>;
   listDocuments(options?: ListPage): Promise<DocumentRecord[]>;
   updateDocumentStatus(id: string, status: string): Promise<void>;
+  /** Changes only the given fields; throws SF_ERR_NOT_FOUND for an unknown id. */
+  updateDocument(id: string, patch: DocumentPatch): Promise<DocumentRecord>;
   deleteDocument(id: string): Promise<void>;
   /** Adds chunks and sets the document's chunk_count to its number of chunks. */
   addChunks(documentId: string, chunks: readonly ChunkInput[]): Promise<number>;
+  /**
+   * Like `addChunks`, but idempotent by (document_id, chunk_index): a chunk with the same index
+   * is replaced (content, embedding, metadata, title, source url). Sets chunk_count; returns the
+   * number written. Indexes must be unique within one call.
+   */
+  upsertChunks(documentId: string, chunks: readonly ChunkInput[]): Promise<number>;
+  /** Deletes the document's chunks with chunk_index >= `fromIndex`; sets chunk_count; returns how many. */
+  deleteChunksFrom(documentId: string, fromIndex: number): Promise<number>;
   listChunks(documentId: string): Promise<ChunkRecord[]>;
   assignDocument(
     agentId: string,
@@ -416,6 +484,13 @@ export interface TenantStore {
   matchDocuments(input: MatchDocumentsInput): Promise<DocumentMatch[]>;
   /** RPC `match_conversation_transcripts_secure`: only that user's turns with that agent. */
   matchConversationTranscriptsSecure(input: MatchTranscriptsInput): Promise<TranscriptMatch[]>;
+  /**
+   * Sets `embeddings = null` on every chunk and transcript row, before re-embedding. With a
+   * `dimension` other than the stored one, the SQL adapter also retypes both columns to
+   * `vector(dimension)` (same transaction) and updates `capabilities.embeddingDimension`; the
+   * Supabase adapter cannot, and fails with SF_ERR_EMBEDDING_DIMENSION_MISMATCH.
+   */
+  resetEmbeddings(dimension: number): Promise<void>;
 
   setProviderKey(provider: string, apiKey: string): Promise<void>;
   /** The decrypted key, or null. Never log it. */

@@ -15,6 +15,8 @@ import type { Claim, Dispatcher } from "../dispatch/dispatcher.ts";
 import type { DispatchJob } from "../dispatch/job.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { AgentRecord, LivekitCredentials, TenantStore } from "../store/index.ts";
+import type { RagJobInfo } from "./document_ops.ts";
+import { providerKeys as keysOf } from "./provider_keys.ts";
 import { requireLivekitCredentials } from "../voice/livekit_credentials.ts";
 import { ensureVoiceRoom, mintAgentToken, mintUserToken, SIDEKICK_AGENT_NAME } from "../voice/voice_room.ts";
 
@@ -69,6 +71,8 @@ export interface JobContextReply {
   agent: AgentRecord;
   /** Decrypted provider API keys by provider name. Only for workers; never logged. */
   provider_keys: Record<string, string>;
+  /** The tenant's embedding settings and the agent's documents; null where this host has no documents. */
+  rag: RagJobInfo | null;
   /** Voice jobs (`room_name` asked for): where to join and the agent's token. Never the API secret. */
   livekit?: VoiceJobLivekit;
 }
@@ -94,6 +98,8 @@ export interface TenantDispatchOptions {
   windowTurns?: number;
   /** The tenant's decrypted LiveKit credentials (platform store, cached); absent, voice is refused. */
   livekitCredentials?: () => Promise<LivekitCredentials | null>;
+  /** What job-context says about retrieval for an agent. */
+  ragInfo?: (store: TenantStore, agent: AgentRecord) => Promise<RagJobInfo>;
 }
 
 /** How long agent configs are reused without reading them again. */
@@ -149,8 +155,8 @@ interface ConversationWindow {
 }
 
 export class TenantDispatch {
-  readonly #o: Required<Omit<TenantDispatchOptions, "livekitCredentials">> &
-    Pick<TenantDispatchOptions, "livekitCredentials">;
+  readonly #o: Required<Omit<TenantDispatchOptions, "livekitCredentials" | "ragInfo">> &
+    Pick<TenantDispatchOptions, "livekitCredentials" | "ragInfo">;
   readonly #windows = new Map<string, ConversationWindow>();
   readonly #recorded = new Set<string>();
   /**
@@ -171,15 +177,6 @@ export class TenantDispatch {
     const agent = await store.getAgent(slug);
     this.#agents.set(slug, { agent, at: performance.now() });
     return agent;
-  }
-
-  async #keys(store: TenantStore): Promise<Record<string, string>> {
-    const keys: Record<string, string> = {};
-    for (const info of await store.listProviderKeys()) {
-      const key = await store.getProviderKey(info.provider);
-      if (key !== null) keys[info.provider] = key;
-    }
-    return keys;
   }
 
   constructor(options: TenantDispatchOptions) {
@@ -445,15 +442,17 @@ export class TenantDispatch {
     const slug = str(body, "agent_slug", true, 200) as string;
     const store = await this.#o.store();
     const agent = await this.#agent(store, slug);
-    const providerKeys = await this.#keys(store);
+    const providerKeys = await keysOf(store);
+    const rag = this.#o.ragInfo === undefined ? null : await this.#o.ragInfo(store, agent);
     const roomName = str(body, "room_name", false, 128);
-    if (roomName === undefined) return { agent, provider_keys: providerKeys };
+    if (roomName === undefined) return { agent, provider_keys: providerKeys, rag };
     const credentials = await this.#livekitCredentials();
     const jobId = str(body, "job_id", false, 64) ?? "";
     const agentToken = await mintAgentToken(credentials, roomName, agent.slug, jobId);
     return {
       agent,
       provider_keys: providerKeys,
+      rag,
       livekit: {
         url: credentials.url,
         room_name: roomName,
@@ -493,8 +492,14 @@ export class TenantDispatch {
       return { turn_id: turnId, recorded: false };
     }
     const agent = await this.#agent(store, slug);
-    const citations = Array.isArray(body["citations"]) ? (body["citations"] as unknown[]) : [];
+    const citations = Array.isArray(body["citations"]) ? (body["citations"] as unknown[]).slice(0, 100) : [];
+    const rawMeta = body["metadata"];
+    const metadata =
+      typeof rawMeta === "object" && rawMeta !== null && !Array.isArray(rawMeta)
+        ? (rawMeta as Record<string, unknown>)
+        : {};
     await store.appendTurn({
+      metadata,
       conversationId,
       agentId: agent.id,
       userId: asUuid(`user:${this.#o.tenant}`, externalUser),

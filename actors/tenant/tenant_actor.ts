@@ -11,6 +11,8 @@ import { InvalidArgumentError } from "../errors.ts";
 import type { LivekitCredentials, TenantStoreCache } from "../store/index.ts";
 import type { Dispatcher } from "../dispatch/dispatcher.ts";
 import { DispatchOps, TenantDispatch } from "./dispatch_ops.ts";
+import { DOCUMENT_READ_ONLY_OPS, DocumentOps, TenantDocuments } from "./document_ops.ts";
+import type { IngestPublisher, TenantSettingsAccess } from "./document_ops.ts";
 import { AgentOps, handleAgentOp } from "./agent_ops.ts";
 import type { AuditWriter } from "./agent_ops.ts";
 
@@ -22,6 +24,7 @@ export const TenantOps = {
   getAgent: "agent-get",
   ...AgentOps,
   ...DispatchOps,
+  ...DocumentOps,
 } as const;
 
 /** What every tenant actor of a host shares. */
@@ -36,6 +39,10 @@ export interface TenantActorDeps {
   audit?: AuditWriter;
   /** The tenant's decrypted LiveKit credentials (cached, dropped on change); absent, voice is refused. */
   livekitCredentials?: (tenant: string) => Promise<LivekitCredentials | null>;
+  /** The tenants' client settings (embedding configuration); absent, no tenant has embeddings. */
+  settings?: TenantSettingsAccess;
+  /** Queues document ingestion jobs on SF_INGEST; absent, uploads are refused. */
+  publishIngest?: IngestPublisher;
 }
 
 export interface CounterReply {
@@ -64,6 +71,7 @@ const READ_ONLY_OPS: ReadonlySet<string> = new Set([
   "conversations-list",
   "conversation-get",
   "job-context",
+  ...DOCUMENT_READ_ONLY_OPS,
 ]);
 
 export class TenantActor implements Actor {
@@ -71,6 +79,7 @@ export class TenantActor implements Actor {
   readonly #ctx: ActorContext;
   readonly #deps: TenantActorDeps;
   readonly #dispatch: TenantDispatch | undefined;
+  readonly #documents: TenantDocuments;
   readonly #state: FencedState<CounterState>;
   #counter: CounterState = { count: 0, applied: [] };
   #applied = new Set<string>();
@@ -81,6 +90,15 @@ export class TenantActor implements Actor {
     this.#deps = deps;
     const tenant = ctx.tenant;
     const loadLivekit = deps.livekitCredentials;
+    this.#documents = new TenantDocuments({
+      tenant,
+      store: () => deps.stores.get(tenant),
+      log: ctx.log,
+      ...(deps.settings === undefined ? {} : { settings: deps.settings }),
+      ...(deps.publishIngest === undefined ? {} : { publish: deps.publishIngest }),
+      ...(deps.audit === undefined ? {} : { audit: deps.audit }),
+    });
+    const documents = this.#documents;
     this.#dispatch =
       deps.dispatcher === undefined
         ? undefined
@@ -91,6 +109,7 @@ export class TenantActor implements Actor {
             log: ctx.log,
             ...(deps.maxConcurrentJobs === undefined ? {} : { maxConcurrentJobs: deps.maxConcurrentJobs }),
             ...(loadLivekit === undefined ? {} : { livekitCredentials: () => loadLivekit(tenant) }),
+            ragInfo: (store, agent) => documents.ragInfo(store, agent),
           });
     this.#state = ctx.state<CounterState>("counter");
   }
@@ -126,8 +145,13 @@ export class TenantActor implements Actor {
       default: {
         const dispatched = this.#dispatch?.handle(message.op, message.body, message.meta);
         if (dispatched !== undefined) return dispatched;
-        // An agent changes here: the dispatcher's cached agent configs must not outlive it.
-        if ((Object.values(AgentOps) as string[]).includes(message.op)) this.#dispatch?.invalidate();
+        const documentReply = this.#documents.handle(message.op, message.body);
+        if (documentReply !== undefined) return documentReply;
+        // An agent changes here: cached agent configs and document counts must not outlive it.
+        if ((Object.values(AgentOps) as string[]).includes(message.op)) {
+          this.#dispatch?.invalidate();
+          this.#documents.invalidate();
+        }
         const tenant = this.#ctx.tenant;
         const handled = await handleAgentOp(
           message.op,

@@ -7,7 +7,7 @@
  * setting it does not use.
  */
 import { DEFAULT_EMBEDDING_DIMENSION } from "../../actors/index.ts";
-import type { AgentRecord, VoiceSettings } from "../../actors/index.ts";
+import type { AgentRecord, EmbeddingSettings, VoiceSettings } from "../../actors/index.ts";
 import { ProviderMisconfiguredError } from "../errors.ts";
 import { HttpEmbeddingsClient } from "./embeddings_client.ts";
 import type { EmbeddingsClient } from "./embeddings_client.ts";
@@ -31,14 +31,8 @@ import type { SttClient } from "./stt_client.ts";
 import { CartesiaTtsClient, ElevenLabsTtsClient } from "./tts_client.ts";
 import type { TtsClient } from "./tts_client.ts";
 
-/** The tenant's `embedding` settings (keys as stored). */
-export interface EmbeddingSettings {
-  provider?: string | null;
-  document_model?: string | null;
-  conversation_model?: string | null;
-  /** Default 1024. */
-  dimension?: number | null;
-}
+/** The tenant's `embedding` settings (keys as stored); defined with the store's client settings. */
+export type { EmbeddingSettings };
 
 export interface ProviderSettings<K extends ProviderKind = ProviderKind> {
   /** The kinds this job needs (text: `llm` and maybe `embeddings`; voice: all four). */

@@ -1,9 +1,11 @@
 /**
- * The text job: read the agent and the tenant's provider keys through the tenant actor, build the
- * prompt (system prompt, the conversation's recent turns, the user's message), stream the
+ * The text job: read the agent and the tenant's provider keys through the tenant actor, retrieve
+ * (the agent's documents and the user's relevant past turns, see rag/retrieval.ts), build the
+ * prompt (system prompt, retrieved context, the conversation's recent turns, the user's message), stream the
  * configured LLM's answer token by token to `<prefix>.chat.<session>.out`, record the turn through
  * the tenant actor, then send the final message. No room, no cold start, no polling; and no
- * fallback: a misconfigured provider fails the job with an error naming it.
+ * fallback: a misconfigured provider fails the job with an error naming it. Once the reply is out,
+ * the user's message is embedded for later retrieval, off the chat path.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -15,6 +17,8 @@ import type { ProviderClientOptions } from "../providers/resolve_providers.ts";
 import type { ProviderEndpoints } from "../providers/registry.ts";
 import type { ChatMessage } from "../providers/llm_client.ts";
 import type { JobContext } from "../worker/job_consumer.ts";
+import { embeddingsFor, embedTurn, retrieve } from "../rag/retrieval.ts";
+import { agentRagSettings } from "../../actors/index.ts";
 
 export interface TextJobOptions {
   nc: NatsConnection;
@@ -49,9 +53,30 @@ export function textJobHandler(
         options.endpoints ?? {},
         options.providerOptions ?? {},
       );
+      const ragDeps = {
+        nc,
+        subjects,
+        actorTimeoutMs,
+        ...(options.endpoints === undefined ? {} : { endpoints: options.endpoints }),
+        ...(options.providerOptions === undefined ? {} : { providerOptions: options.providerOptions }),
+      };
+      const retrieval = await retrieve(
+        {
+          tenant: job.tenant,
+          agent: context.agent,
+          rag: context.rag,
+          providerKeys: context.provider_keys,
+          query: job.message ?? "",
+          userId: job.userId,
+          signal: ctx.signal,
+        },
+        ragDeps,
+      );
+      const citations = retrieval?.context.citations ?? [];
       const history = (job as DispatchJob & { history?: HistoryTurn[] }).history ?? [];
       const messages: ChatMessage[] = [];
       if (context.agent.systemPrompt) messages.push({ role: "system", content: context.agent.systemPrompt });
+      if (retrieval?.context.message) messages.push({ role: "system", content: retrieval.context.message });
       for (const turn of history) {
         messages.push({ role: "user", content: turn.user }, { role: "assistant", content: turn.assistant });
       }
@@ -62,7 +87,7 @@ export function textJobHandler(
         send({ type: "token", job_id: job.jobId, seq: seq++, delta });
       }
       await ctx.event("answered");
-      await requestReply(
+      const { body: recorded } = await requestReply<{ turn_id: string; recorded: boolean }>(
         nc,
         subjects.tenantOp(job.tenant, "turn-record"),
         {
@@ -73,7 +98,18 @@ export function textJobHandler(
           user_id: job.userId,
           user_message: job.message ?? "",
           assistant_message: text,
-          citations: [],
+          citations,
+          ...(retrieval === null
+            ? {}
+            : {
+                metadata: {
+                  rag: {
+                    document_ids: retrieval.context.documentIds,
+                    transcripts: retrieval.context.transcripts,
+                    context_tokens: retrieval.context.tokens,
+                  },
+                },
+              }),
         },
         { tenant: job.tenant, timeoutMs: actorTimeoutMs },
       );
@@ -82,10 +118,29 @@ export function textJobHandler(
         job_id: job.jobId,
         conversation_id: job.conversationId,
         text,
-        citations: [],
+        citations,
         seq: seq++,
       });
       await nc.flush();
+      // Off the chat path: the reply is out; the turn's embedding serves later retrieval.
+      const embedder =
+        retrieval !== null
+          ? { client: retrieval.embeddings, fingerprint: retrieval.fingerprint }
+          : agentRagSettings(context.agent).enabled
+            ? embeddingsFor(
+                { agent: context.agent, rag: context.rag, providerKeys: context.provider_keys },
+                ragDeps,
+              )
+            : null;
+      if (embedder !== null && recorded.recorded) {
+        await embedTurn(ragDeps, job.tenant, embedder, recorded.turn_id, job.message ?? "", ctx.signal).catch(
+          (err: unknown) =>
+            options.log.warn(
+              { tenant: job.tenant, jobId: job.jobId, err: toWireError(err) },
+              "the turn's embedding was not written",
+            ),
+        );
+      }
     } catch (err) {
       const error = toWireError(err);
       // The caller learns at once; the job's failure is also recorded on SF_EVENTS by the consumer.

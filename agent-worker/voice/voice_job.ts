@@ -6,8 +6,8 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { requestReply, SfError } from "../../bus/index.ts";
-import { redactTokens } from "../../actors/index.ts";
+import { requestReply, SfError, toWireError } from "../../bus/index.ts";
+import { agentRagSettings, redactTokens } from "../../actors/index.ts";
 import type { Subjects } from "../../bus/index.ts";
 import type { DispatchJob, HistoryTurn, JobContextReply } from "../../actors/index.ts";
 import { providerSettingsForAgent, resolveProviders } from "../providers/resolve_providers.ts";
@@ -16,6 +16,7 @@ import type { ProviderEndpoints } from "../providers/registry.ts";
 import type { JobContext } from "../worker/job_consumer.ts";
 import { listRoomUsers } from "./room_presence.ts";
 import { VoiceSession } from "./voice_session.ts";
+import { embeddingsFor, embedTurn, retrieve } from "../rag/retrieval.ts";
 
 export const VoiceJobErrorCodes = {
   /** A voice job without a room, or a job context without LiveKit access. */
@@ -77,6 +78,19 @@ export function voiceJobHandler(
     const { llm } = clients;
     const history = (job as DispatchJob & { history?: HistoryTurn[] }).history ?? [];
     const livekit = context.livekit;
+    const ragDeps = {
+      nc,
+      subjects,
+      actorTimeoutMs,
+      ...(options.endpoints === undefined ? {} : { endpoints: options.endpoints }),
+      ...(options.providerOptions === undefined ? {} : { providerOptions: options.providerOptions }),
+    };
+    const embedder = agentRagSettings(context.agent).enabled
+      ? embeddingsFor(
+          { agent: context.agent, rag: context.rag, providerKeys: context.provider_keys },
+          ragDeps,
+        )
+      : null;
     const session = new VoiceSession({
       livekit: context.livekit,
       llm,
@@ -110,10 +124,40 @@ export function voiceJobHandler(
             user_id: job.userId,
             user_message: exchange.user,
             assistant_message: exchange.assistant,
-            citations: [],
+            citations: exchange.citations,
+            ...(exchange.documentIds.length === 0
+              ? {}
+              : { metadata: { rag: { document_ids: exchange.documentIds } } }),
           },
           { tenant: job.tenant, timeoutMs: actorTimeoutMs },
         );
+        // Off the conversation's path: the turn's embedding serves later retrieval.
+        if (embedder !== null) {
+          await embedTurn(ragDeps, job.tenant, embedder, exchange.turnId, exchange.user, ctx.signal).catch(
+            (err: unknown) => log.warn({ err: toWireError(err) }, "the turn's embedding was not written"),
+          );
+        }
+      },
+      retrieve: async (text, signal) => {
+        const found = await retrieve(
+          {
+            tenant: job.tenant,
+            agent: context.agent,
+            rag: context.rag,
+            providerKeys: context.provider_keys,
+            query: text,
+            userId: job.userId,
+            signal,
+          },
+          ragDeps,
+        );
+        return found === null
+          ? null
+          : {
+              message: found.context.message,
+              citations: found.context.citations,
+              documentIds: found.context.documentIds,
+            };
       },
     });
     try {

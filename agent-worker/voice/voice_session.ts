@@ -41,6 +41,16 @@ export interface RecordedExchange {
   turnId: string;
   user: string;
   assistant: string;
+  /** What retrieval put in the prompt (empty without RAG). */
+  citations: unknown[];
+  documentIds: string[];
+}
+
+/** Retrieved context for one committed user turn. */
+export interface TurnContext {
+  message: string | null;
+  citations: unknown[];
+  documentIds: string[];
 }
 
 export interface VoiceSessionOptions {
@@ -53,6 +63,8 @@ export interface VoiceSessionOptions {
   history: HistoryTurn[];
   /** Turns kept in the prompt window. */
   windowTurns: number;
+  /** Retrieval, run once per committed user turn; absent or null: no retrieved context. */
+  retrieve?: (text: string, signal: AbortSignal) => Promise<TurnContext | null>;
   /** Records one exchange (through the tenant actor). */
   record: (exchange: RecordedExchange) => Promise<void>;
   /** Called once, after the first reply went out. */
@@ -307,8 +319,10 @@ export class VoiceSession {
     try {
       const text = (await textPromise).trim();
       if (text === "" || this.#abort.signal.aborted) return;
+      const context = (await this.#o.retrieve?.(text, this.#abort.signal)) ?? null;
       const messages: ChatMessage[] = [];
       if (this.#o.systemPrompt) messages.push({ role: "system", content: this.#o.systemPrompt });
+      if (context?.message) messages.push({ role: "system", content: context.message });
       for (const turn of this.#turns) {
         messages.push({ role: "user", content: turn.user }, { role: "assistant", content: turn.assistant });
       }
@@ -329,7 +343,13 @@ export class VoiceSession {
         this.#answered = true;
         await this.#o.onFirstAnswer();
       }
-      await this.#o.record({ turnId, user: text, assistant: reply });
+      await this.#o.record({
+        turnId,
+        user: text,
+        assistant: reply,
+        citations: context?.citations ?? [],
+        documentIds: context?.documentIds ?? [],
+      });
       log.debug({ turnId, from: identity }, "voice text exchange recorded");
     } catch (err) {
       const error = toWireError(err);

@@ -14,8 +14,8 @@ import { nanos } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decodeBody, encodeBody, toWireError } from "../../bus/index.ts";
 import type { Subjects, WireError } from "../../bus/index.ts";
-import { jobProblem } from "../../actors/index.ts";
-import type { DispatchJob, JobEvent } from "../../actors/index.ts";
+import { ingestJobProblem, jobProblem } from "../../actors/index.ts";
+import type { DispatchJob, IngestJob, JobEvent } from "../../actors/index.ts";
 
 export interface JobContext {
   readonly workerId: string;
@@ -29,13 +29,55 @@ export interface JobContext {
   event(type: "joined" | "answered"): Promise<void>;
 }
 
-export type JobHandler = (job: DispatchJob, context: JobContext) => Promise<void>;
+/** What every job on a work-queue stream carries. */
+export interface WorkJob {
+  readonly jobId: string;
+  readonly tenant: string;
+  readonly mode: string;
+}
 
-export interface JobConsumerOptions {
+export type JobHandler<J extends WorkJob = DispatchJob> = (job: J, context: JobContext) => Promise<void>;
+
+/** Which work queue a consumer pulls from; default the agent dispatch queue. */
+export interface WorkQueue<J extends WorkJob> {
+  /** Stream name. */
+  stream: string;
+  /** Durable consumer shared by every worker. */
+  durable: string;
+  filterSubject: string;
+  /** A reason when a decoded body is not a job of this queue. */
+  problem: (body: unknown) => string | undefined;
+  /** Only for the type. */
+  readonly sample?: J;
+}
+
+/** The agent dispatch queue (SF_DISPATCH, text and voice jobs). */
+export function dispatchQueue(subjects: Subjects): WorkQueue<DispatchJob> {
+  return {
+    stream: subjects.streams.dispatch,
+    durable: `${subjects.prefix}-workers`,
+    filterSubject: `${subjects.prefix}.dispatch.>`,
+    problem: jobProblem,
+  };
+}
+
+/** The document ingestion queue (SF_INGEST). */
+export function ingestQueue(subjects: Subjects): WorkQueue<IngestJob> {
+  return {
+    stream: subjects.streams.ingest,
+    durable: `${subjects.prefix}-ingest`,
+    filterSubject: `${subjects.prefix}.ingest.>`,
+    problem: ingestJobProblem,
+  };
+}
+
+export interface JobConsumerOptions<J extends WorkJob = DispatchJob> {
   nc: NatsConnection;
   subjects: Subjects;
   workerId: string;
-  handler: JobHandler;
+  handler: JobHandler<J>;
+  /** Default `dispatchQueue(subjects)`. */
+  queue?: WorkQueue<J>;
   log: Logger;
   /** Jobs in flight at most on this worker. Default 16. */
   slots?: number;
@@ -53,8 +95,9 @@ function retryDelayMs(delivery: number): number {
   return Math.min(250 * 2 ** (delivery - 1), 5000);
 }
 
-export class JobConsumer {
-  readonly #o: Required<Omit<JobConsumerOptions, "admit">> & { admit: () => boolean };
+export class JobConsumer<J extends WorkJob = DispatchJob> {
+  readonly #o: Required<Omit<JobConsumerOptions<J>, "admit" | "queue">> & { admit: () => boolean };
+  readonly #queue: WorkQueue<J>;
   readonly #js: JetStreamClient;
   #consumer: Consumer | undefined;
   #running = false;
@@ -62,7 +105,8 @@ export class JobConsumer {
   #inFlight = 0;
   readonly #abort = new AbortController();
 
-  constructor(options: JobConsumerOptions) {
+  constructor(options: JobConsumerOptions<J>) {
+    this.#queue = options.queue ?? (dispatchQueue(options.subjects) as unknown as WorkQueue<J>);
     this.#o = {
       slots: 16,
       ackWaitMs: 30_000,
@@ -82,18 +126,20 @@ export class JobConsumer {
     return this.#o.slots;
   }
 
-  /** The durable consumer every worker shares; created or brought up to date, idempotently. */
+  /** The durable consumer every dispatch worker shares. */
   static durableName(subjects: Subjects): string {
-    return `${subjects.prefix}-workers`;
+    return dispatchQueue(subjects).durable;
   }
 
+  /** Creates the queue's durable consumer or brings it up to date, idempotently, then pulls. */
   async start(): Promise<void> {
-    const { nc, subjects } = this.#o;
+    const { nc } = this.#o;
+    const queue = this.#queue;
     const jsm = await jetstreamManager(nc);
-    const name = JobConsumer.durableName(subjects);
+    const name = queue.durable;
     const config = {
       durable_name: name,
-      filter_subject: `${subjects.prefix}.dispatch.>`,
+      filter_subject: queue.filterSubject,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(this.#o.ackWaitMs),
@@ -101,17 +147,17 @@ export class JobConsumer {
       max_ack_pending: 100_000,
     };
     try {
-      await jsm.consumers.info(subjects.streams.dispatch, name);
-      await jsm.consumers.update(subjects.streams.dispatch, name, {
+      await jsm.consumers.info(queue.stream, name);
+      await jsm.consumers.update(queue.stream, name, {
         ack_wait: config.ack_wait,
         max_deliver: config.max_deliver,
         max_ack_pending: config.max_ack_pending,
       });
     } catch (err) {
       if (!(err instanceof Error && /consumer not found/i.test(err.message))) throw err;
-      await jsm.consumers.add(subjects.streams.dispatch, config);
+      await jsm.consumers.add(queue.stream, config);
     }
-    this.#consumer = await this.#js.consumers.get(subjects.streams.dispatch, name);
+    this.#consumer = await this.#js.consumers.get(queue.stream, name);
     this.#running = true;
     this.#loops = Array.from({ length: this.#o.slots }, (_, slot) => this.#slotLoop(slot));
   }
@@ -152,12 +198,12 @@ export class JobConsumer {
   async #run(msg: JsMsg): Promise<void> {
     const { workerId, log } = this.#o;
     const delivery = msg.info.deliveryCount;
-    let job: DispatchJob;
+    let job: J;
     try {
       const body = decodeBody(msg.data);
-      const problem = jobProblem(body);
+      const problem = this.#queue.problem(body);
       if (problem !== undefined) throw new Error(problem);
-      job = body as DispatchJob;
+      job = body as J;
     } catch (err) {
       log.error({ subject: msg.subject, err: toWireError(err) }, "undecodable job dropped");
       msg.term("undecodable job");
@@ -205,13 +251,7 @@ export class JobConsumer {
     }
   }
 
-  async #failed(
-    msg: JsMsg,
-    job: DispatchJob,
-    delivery: number,
-    error: WireError,
-    jobLog: Logger,
-  ): Promise<void> {
+  async #failed(msg: JsMsg, job: J, delivery: number, error: WireError, jobLog: Logger): Promise<void> {
     const final = !error.retryable || delivery >= this.#o.maxDeliver;
     try {
       await this.#publishEvent(job.tenant, job.jobId, {

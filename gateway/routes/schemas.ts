@@ -38,12 +38,32 @@ export const LIVEKIT_SCHEMA: SchemaObject = {
   properties: { url: str(2000), api_key: str(500), api_secret: str(500) },
 };
 
+/** The tenant's embedding settings (`embedding_index`, what stored vectors were made with, is the platform's). */
+const EMBEDDING_SETTINGS_SCHEMA: SchemaObject = {
+  type: ["object", "null"],
+  required: ["provider"],
+  additionalProperties: false,
+  properties: {
+    provider: { type: "string", pattern: "^[a-z][a-z0-9_-]{0,63}$" },
+    document_model: { type: ["string", "null"], minLength: 1, maxLength: 200 },
+    conversation_model: { type: ["string", "null"], minLength: 1, maxLength: 200 },
+    dimension: { type: ["integer", "null"], minimum: 1, maximum: 16000 },
+  },
+};
+
+const CLIENT_SETTINGS_SCHEMA: SchemaObject = {
+  type: "object",
+  additionalProperties: false,
+  properties: { embedding: EMBEDDING_SETTINGS_SCHEMA },
+};
+
 const CLIENT_FIELDS: Record<string, SchemaObject> = {
   slug: { type: "string", pattern: CLIENT_SLUG_PATTERN_TEXT },
   name: str(200),
   status: CLIENT_STATUS_SCHEMA,
   tenant_database: nullable(TENANT_DATABASE_SCHEMA),
   livekit: nullable(LIVEKIT_SCHEMA),
+  settings: CLIENT_SETTINGS_SCHEMA,
 };
 
 export const CLIENT_CREATE_BODY: SchemaObject = {
@@ -152,6 +172,11 @@ export const CLIENT_SCHEMA: SchemaObject = {
     slug: { type: "string" },
     name: { type: "string" },
     status: CLIENT_STATUS_SCHEMA,
+    settings: {
+      type: "object",
+      description:
+        "`embedding` (provider, document_model, conversation_model, dimension) and `embedding_index`",
+    },
     created_at: { type: "string" },
     updated_at: { type: "string" },
   },

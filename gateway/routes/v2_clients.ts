@@ -106,6 +106,7 @@ export function v2ClientRoutes(deps: ApiRouteDeps): RouteDefinition[] {
             name: body["name"],
             ...(body["status"] === undefined ? {} : { status: body["status"] }),
             ...(body["id"] === undefined ? {} : { id: body["id"] }),
+            ...(body["settings"] === undefined ? {} : { settings: body["settings"] }),
           },
           req,
         );
@@ -138,7 +139,7 @@ export function v2ClientRoutes(deps: ApiRouteDeps): RouteDefinition[] {
         const admin = await auth.admin(req);
         const id = clientIdParam(req);
         const body = req.body as Body;
-        const fields = ["slug", "name", "status"].filter((f) => body[f] !== undefined);
+        const fields = ["slug", "name", "status", "settings"].filter((f) => body[f] !== undefined);
         if (fields.length > 0) {
           await actors.platform(
             PlatformOps.clientsUpdate,

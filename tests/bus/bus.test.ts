@@ -46,7 +46,9 @@ describe("bus - codec and subjects", () => {
     expect(s.jobEvent("acme", "j1", "claimed")).toBe("sf.job.acme.j1.claimed");
     expect(s.chatOut("sess-1")).toBe("sf.chat.sess-1.out");
     expect(s.clientEvent("acme", "credentials")).toBe("sf.evt.client.acme.credentials");
-    expect(s.streams).toEqual({ dispatch: "SF_DISPATCH", events: "SF_EVENTS" });
+    expect(s.ingest("acme")).toBe("sf.ingest.acme");
+    expect(() => s.ingest("a.b")).toThrowError(/tenant must be/);
+    expect(s.streams).toEqual({ dispatch: "SF_DISPATCH", events: "SF_EVENTS", ingest: "SF_INGEST" });
     for (const bad of ["a.b", "*", ">", "a b", "", "x".repeat(129)]) {
       expect(() => s.tenantOp(bad, "get"), bad).toThrowError(
         expect.objectContaining({ code: BusErrorCodes.BAD_TENANT }),

@@ -14,8 +14,8 @@ import { NatsTestServer } from "../helpers/nats_server.ts";
 import { defaultPlatformSchema, spawnActorHost, testKeyring } from "../helpers/processes.ts";
 import type { TestProcess } from "../helpers/processes.ts";
 import { sharedServices } from "../helpers/services.ts";
-import { spawnGateway } from "./gateway_process.ts";
-import type { GatewayProcess } from "./gateway_process.ts";
+import { spawnGateway } from "../helpers/gateway_process.ts";
+import type { GatewayProcess } from "../helpers/gateway_process.ts";
 
 export const PARTITIONS = 16;
 

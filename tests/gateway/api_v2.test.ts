@@ -521,7 +521,7 @@ describe("v2 API - documentation and secrets", () => {
     expect(res.status).toBe(200);
     const table = createGateway({ nc: f.nc, config: parseGatewayConfig({}), log: silentLog }).router.routes();
     const api = table.filter((r) => r.path.startsWith("/api/"));
-    expect(api.length).toBe(23);
+    expect(api.length).toBe(35);
     for (const route of api) {
       const op = res.body.paths[route.path]?.[route.method.toLowerCase()] as
         { requestBody?: unknown } | undefined;

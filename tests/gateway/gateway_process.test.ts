@@ -11,8 +11,8 @@ import { spawnActorHost } from "../helpers/processes.ts";
 import type { TestProcess } from "../helpers/processes.ts";
 import { silentLog } from "./app_fixture.ts";
 import type { Envelope } from "./app_fixture.ts";
-import { spawnGateway } from "./gateway_process.ts";
-import type { GatewayProcess } from "./gateway_process.ts";
+import { spawnGateway } from "../helpers/gateway_process.ts";
+import type { GatewayProcess } from "../helpers/gateway_process.ts";
 import { openSocket, rawRequest, sendAndVanish } from "./raw_http.ts";
 
 const PARTITIONS = 64;

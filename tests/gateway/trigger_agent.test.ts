@@ -10,8 +10,8 @@ import type { TestProcess } from "../helpers/processes.ts";
 import { sharedServices } from "../helpers/services.ts";
 import { defaultChatReply, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
-import { spawnGateway } from "./gateway_process.ts";
-import type { GatewayProcess } from "./gateway_process.ts";
+import { spawnGateway } from "../helpers/gateway_process.ts";
+import type { GatewayProcess } from "../helpers/gateway_process.ts";
 
 const P = 16;
 const ADMIN = `adm_${randomBytes(24).toString("hex")}`;

@@ -6,7 +6,7 @@ import { NatsTestServer } from "../helpers/nats_server.ts";
 import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
 import { sharedServices } from "../helpers/services.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
-import { spawnGateway } from "./gateway_process.ts";
+import { spawnGateway } from "../helpers/gateway_process.ts";
 
 const P = 16;
 const CONNECTIONS = 1000;

@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import { openTenantStore, provisionTenantDatabase, quoteIdent } from "./api.ts";
-import { pgliteTarget, testKeyring, vec } from "./harness.ts";
+import { codeOf, pgliteTarget, testKeyring, vec } from "./harness.ts";
 
 const target = await pgliteTarget();
 afterAll(() => target.close());
@@ -104,6 +104,46 @@ describe("attach an existing tenant database of the old service (PGlite, pgvecto
         expect(turn.user.sequence).toBe(3);
         await store.setProviderKey("groq", "gsk_x");
         expect(await store.getProviderKey("groq")).toBe("gsk_x");
+
+        // Re-ingestion and re-embedding on the old schema: no unique key on (document_id,
+        // chunk_index), an ivfflat index, functions declared with vector(1024) parameters.
+        const docId = docs[0]?.id ?? "";
+        expect(
+          await store.upsertChunks(docId, [
+            { chunkIndex: 1, content: "shipping policy v2", embedding: vec(1) },
+          ]),
+        ).toBe(1);
+        expect((await store.listChunks(docId)).map((c) => c.content)).toEqual([
+          "returns policy",
+          "shipping policy v2",
+        ]);
+        await store.resetEmbeddings(8);
+        expect(store.capabilities.embeddingDimension).toBe(8);
+        await store.upsertChunks(docId, [
+          { chunkIndex: 0, content: "returns policy", embedding: vec(0, 0, 8) },
+          { chunkIndex: 1, content: "shipping policy v2", embedding: vec(1, 0, 8) },
+        ]);
+        expect((await store.getDocument(docId)).chunkCount).toBe(2);
+        expect(await store.setTranscriptEmbedding("55555555-5555-4555-8555-555555555555", vec(2, 0, 8))).toBe(
+          true,
+        );
+        expect(
+          (
+            await store.matchDocuments({ embedding: vec(0, 0, 8), agentSlug: "legacy-bot", threshold: 0.1 })
+          ).map((m) => m.content),
+        ).toEqual(["returns policy"]);
+        expect(
+          (
+            await store.matchConversationTranscriptsSecure({
+              embedding: vec(2, 0, 8),
+              agentSlug: "legacy-bot",
+              userId: USER_ID,
+            })
+          ).map((m) => m.userMessage),
+        ).toEqual(["where is my order"]);
+        expect(await codeOf(store.matchDocuments({ embedding: vec(0), agentSlug: "legacy-bot" }))).toBe(
+          "SF_ERR_EMBEDDING_DIMENSION_MISMATCH",
+        );
       } finally {
         await store.close();
       }

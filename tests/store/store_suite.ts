@@ -12,9 +12,10 @@ import {
   SqlTenantStore,
   TENANT_TABLES,
 } from "./api.ts";
-import type { PlatformStore, TenantStore } from "./api.ts";
+import type { ClientSettings, PlatformStore, TenantStore } from "./api.ts";
 import { codeOf, testKeyring, vec } from "./harness.ts";
 import type { FreshSchema, StoreTarget } from "./harness.ts";
+import { defineRagStoreSuite } from "./rag_store_suite.ts";
 
 const USER_A = "00000000-0000-4000-8000-00000000000a";
 const USER_B = "00000000-0000-4000-8000-00000000000b";
@@ -288,6 +289,12 @@ export function defineStoreSuite(target: StoreTarget): void {
     });
   });
 
+  defineRagStoreSuite({
+    name: target.name,
+    vector: target.vector,
+    open: async (dimension) => (await tenant(randomUUID(), dimension)).store,
+  });
+
   if (target.vector) {
     describe(`vector search on ${target.name} (pgvector)`, () => {
       it("vector - embeddings are vector(1024) by default with HNSW cosine indexes", async () => {
@@ -407,6 +414,122 @@ export function defineStoreSuite(target: StoreTarget): void {
         ).toEqual([]);
       });
 
+      it("vector - resetEmbeddings with another dimension retypes both columns, re-creates their HNSW indexes, updates the capabilities", async () => {
+        const { store, fresh } = await tenant();
+        const agent = await store.createAgent({ slug: "a", name: "A" });
+        const doc = await store.createDocument({ title: "D" });
+        await store.assignDocument(agent.id, doc.id);
+        await store.addChunks(doc.id, [{ chunkIndex: 0, content: "c", embedding: vec(0) }]);
+        const conversation = await store.createConversation({ agentId: agent.id, userId: USER_A });
+        const turn = await store.appendTurn({
+          conversationId: conversation.id,
+          agentId: agent.id,
+          userId: USER_A,
+          userMessage: "q",
+          assistantMessage: "a",
+          embedding: vec(0),
+        });
+        // Another store on the same database, opened before the change (a stale cache entry).
+        const stale = await openTenantStore({
+          tenantId: store.tenantId,
+          database: fresh.database,
+          keyring,
+          pglite: target.pglite,
+        });
+        stores.push(stale);
+
+        await store.resetEmbeddings(8);
+        expect(store.capabilities).toEqual({ vector: true, embeddingDimension: 8 });
+        const s = quoteIdent(fresh.schema);
+        const types = await target.sql.query<{ relname: string; type: string }>(
+          `select c.relname, format_type(a.atttypid, a.atttypmod) as type from pg_attribute a
+           join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname = $1 and c.relkind = 'r' and a.attname = 'embeddings' order by c.relname`,
+          [fresh.schema],
+        );
+        expect(types).toEqual([
+          { relname: "conversation_transcripts", type: "vector(8)" },
+          { relname: "document_chunks", type: "vector(8)" },
+        ]);
+        const indexes = await target.sql.query<{ indexname: string; indexdef: string }>(
+          `select indexname, indexdef from pg_indexes where schemaname = $1 and indexdef ilike '%using hnsw%' order by indexname`,
+          [fresh.schema],
+        );
+        expect(indexes.map((i) => i.indexname)).toEqual([
+          "conversation_transcripts_embeddings_hnsw_idx",
+          "document_chunks_embeddings_hnsw_idx",
+        ]);
+        expect(indexes.every((i) => i.indexdef.includes("vector_cosine_ops"))).toBe(true);
+        const stored = await target.sql.query<{ n: number }>(
+          `select (select count(*) from ${s}.document_chunks where embeddings is not null)
+                + (select count(*) from ${s}.conversation_transcripts where embeddings is not null) as n`,
+        );
+        expect(Number(stored[0]?.n)).toBe(0);
+
+        // The stale store: nothing is stored yet, and its 1024-d query is still refused, not answered empty.
+        expect(await codeOf(stale.matchDocuments({ embedding: vec(0), agentSlug: "a" }))).toBe(
+          "SF_ERR_EMBEDDING_DIMENSION_MISMATCH",
+        );
+        expect(stale.capabilities.embeddingDimension).toBe(8);
+        expect(
+          await codeOf(
+            stale.matchConversationTranscriptsSecure({ embedding: vec(0), agentSlug: "a", userId: USER_A }),
+          ),
+        ).toBe("SF_ERR_EMBEDDING_DIMENSION_MISMATCH");
+
+        // Re-embedded with 8 dimensions: searches answer; 1024-d vectors are refused.
+        await store.upsertChunks(doc.id, [{ chunkIndex: 0, content: "c", embedding: vec(0, 0, 8) }]);
+        expect(await store.setTranscriptEmbedding(turn.turnId, vec(0, 0, 8))).toBe(true);
+        expect((await store.matchDocuments({ embedding: vec(0, 0, 8), agentSlug: "a" })).length).toBe(1);
+        expect(
+          (
+            await store.matchConversationTranscriptsSecure({
+              embedding: vec(0, 0, 8),
+              agentSlug: "a",
+              userId: USER_A,
+            })
+          ).length,
+        ).toBe(1);
+        expect(await codeOf(store.matchDocuments({ embedding: vec(0), agentSlug: "a" }))).toBe(
+          "SF_ERR_EMBEDDING_DIMENSION_MISMATCH",
+        );
+        expect(await codeOf(store.setTranscriptEmbedding(turn.turnId, vec(0)))).toBe(
+          "SF_ERR_EMBEDDING_DIMENSION_MISMATCH",
+        );
+        // A store opened now sees 8 dimensions.
+        const reopened = await openTenantStore({
+          tenantId: store.tenantId,
+          database: fresh.database,
+          keyring,
+          pglite: target.pglite,
+        });
+        stores.push(reopened);
+        expect(reopened.capabilities.embeddingDimension).toBe(8);
+      });
+
+      it("vector - a query whose dimension differs from the stored column is an error even when the store's view is stale", async () => {
+        const { store, fresh } = await tenant();
+        const agent = await store.createAgent({ slug: "a", name: "A" });
+        const doc = await store.createDocument({ title: "D" });
+        await store.assignDocument(agent.id, doc.id);
+        const stale = await openTenantStore({
+          tenantId: store.tenantId,
+          database: fresh.database,
+          keyring,
+          pglite: target.pglite,
+        });
+        stores.push(stale);
+        await store.resetEmbeddings(16);
+        await store.addChunks(doc.id, [{ chunkIndex: 0, content: "c", embedding: vec(0, 0, 16) }]);
+        // Stored vectors to compare with: pgvector's own error, mapped.
+        expect(await codeOf(stale.matchDocuments({ embedding: vec(0), agentSlug: "a" }))).toBe(
+          "SF_ERR_EMBEDDING_DIMENSION_MISMATCH",
+        );
+        expect(
+          await codeOf(stale.addChunks(doc.id, [{ chunkIndex: 1, content: "c", embedding: vec(0) }])),
+        ).toBe("SF_ERR_EMBEDDING_DIMENSION_MISMATCH");
+      });
+
       it("vector - provisioning refuses a different dimension than the stored one", async () => {
         const { fresh } = await tenant();
         expect(
@@ -478,6 +601,20 @@ export function defineStoreSuite(target: StoreTarget): void {
         expect(
           await codeOf(store.addChunks(doc.id, [{ chunkIndex: 0, content: "c", embedding: vec(0) }])),
         ).toBe("SF_ERR_VECTOR_UNAVAILABLE");
+        expect(
+          await codeOf(store.upsertChunks(doc.id, [{ chunkIndex: 0, content: "c", embedding: vec(0) }])),
+        ).toBe("SF_ERR_VECTOR_UNAVAILABLE");
+        const turn = await store.appendTurn({
+          conversationId: conversation.id,
+          agentId: agent.id,
+          userId: USER_A,
+          userMessage: "q",
+          assistantMessage: "a",
+        });
+        expect(await codeOf(store.setTranscriptEmbedding(turn.turnId, vec(0)))).toBe(
+          "SF_ERR_VECTOR_UNAVAILABLE",
+        );
+        expect(await codeOf(store.resetEmbeddings(1024))).toBe("SF_ERR_VECTOR_UNAVAILABLE");
         expect(
           await codeOf(
             store.appendTurn({
@@ -563,6 +700,71 @@ export function defineStoreSuite(target: StoreTarget): void {
       expect(await codeOf(platform.getClient("not-a-uuid"))).toBe("SF_ERR_TENANT_NOT_FOUND");
       await platform.deleteClient(acme.id);
       expect(await codeOf(platform.getClient(acme.id))).toBe("SF_ERR_TENANT_NOT_FOUND");
+    });
+
+    it("platform - client settings: {} by default, set on create, replaced as a whole on update, kept on reopen", async () => {
+      const fresh = await target.freshSchema("settings");
+      schemas.push(fresh);
+      const open = async (): Promise<PlatformStore> => {
+        const p = await openPlatformStore({
+          database: fresh.platformDatabase,
+          keyring,
+          pglite: target.pglite,
+        });
+        stores.push(p);
+        return p;
+      };
+      const first = await open();
+      const plain = await first.createClient({ slug: "plain", name: "Plain" });
+      expect(plain.settings).toEqual({});
+      const embedding = {
+        provider: "siliconflow",
+        document_model: "Qwen/Qwen3-Embedding-0.6B",
+        conversation_model: "Qwen/Qwen3-Embedding-0.6B",
+        dimension: 1024,
+      };
+      const acme = await first.createClient({ slug: "acme", name: "Acme", settings: { embedding } });
+      expect(acme.settings).toEqual({ embedding });
+      expect((await first.getClient(acme.id)).settings).toEqual({ embedding });
+      const embeddingIndex = { ...embedding, updated_at: "2025-01-02T03:04:05.000Z" };
+      const updated = await first.updateClient(acme.id, {
+        settings: { embedding_index: embeddingIndex, theme: { color: "teal" } },
+      });
+      expect(updated.settings).toEqual({ embedding_index: embeddingIndex, theme: { color: "teal" } });
+      // Other updates keep the settings.
+      expect((await first.updateClient(acme.id, { name: "Acme Inc" })).settings).toEqual(updated.settings);
+      expect((await first.listClients()).map((c) => [c.slug, c.settings])).toEqual([
+        ["acme", updated.settings],
+        ["plain", {}],
+      ]);
+      expect(await codeOf(first.updateClient(acme.id, { settings: [] as unknown as ClientSettings }))).toBe(
+        "SF_ERR_INVALID_INPUT",
+      );
+      expect(
+        await codeOf(
+          first.createClient({
+            slug: "leaky",
+            name: "Leaky",
+            settings: { embedding, webhooks: { slack: { token: "xoxb-secret" } } },
+          }),
+        ),
+      ).toBe("SF_ERR_INVALID_INPUT");
+      expect(
+        await codeOf(
+          first.updateClient(acme.id, { settings: { embedding: { ...embedding, dimension: 0 } } }),
+        ),
+      ).toBe("SF_ERR_INVALID_INPUT");
+      await first.close();
+      const second = await open();
+      expect((await second.getClient(acme.id)).settings).toEqual({
+        embedding_index: embeddingIndex,
+        theme: { color: "teal" },
+      });
+      expect((await second.findClientBySlug("plain"))?.settings).toEqual({});
+      const recorded = await target.sql.query<{ name: string }>(
+        `select name from ${quoteIdent(fresh.schema)}.sf_schema_migrations order by name`,
+      );
+      expect(recorded.map((r) => r.name)).toContain("0002_client_settings");
     });
 
     it("platform - client secrets are sealed per client and field; a ciphertext moved to another client does not open", async () => {

@@ -11,6 +11,7 @@ import type {
   RecordedRequest,
 } from "../fixtures/postgrest/server.ts";
 import { codeOf, testKeyring, vec } from "./harness.ts";
+import { defineRagStoreSuite } from "./rag_store_suite.ts";
 
 const SERVICE_KEY = "eyJhbGciOiJIUzI1NiJ9.service-role-test.signature";
 const USER_A = "00000000-0000-4000-8000-00000000000a";
@@ -19,6 +20,30 @@ const USER_B = "00000000-0000-4000-8000-00000000000b";
 const fixtures: PostgrestFixture[] = [];
 afterEach(async () => {
   for (const f of fixtures.splice(0)) await f.close();
+});
+
+/** Fixtures of the shared RAG suite: every request they saw must have been well-formed. */
+const suiteFixtures: PostgrestFixture[] = [];
+afterEach(async () => {
+  const all = suiteFixtures.splice(0);
+  for (const f of all) await f.close();
+  expect(all.flatMap((f) => f.violations)).toEqual([]);
+});
+
+defineRagStoreSuite({
+  name: "supabase (PostgREST fixture)",
+  vector: true,
+  open: async (dimension = 1024) => {
+    const f = await startPostgrestFixture({ serviceRoleKey: SERVICE_KEY, dimension });
+    suiteFixtures.push(f);
+    return new SupabaseTenantStore({
+      tenantId: randomUUID(),
+      url: f.url,
+      serviceRoleKey: SERVICE_KEY,
+      embeddingDimension: dimension,
+      keyring: testKeyring(),
+    });
+  },
 });
 
 async function fixture(options: Partial<PostgrestFixtureOptions> = {}): Promise<PostgrestFixture> {
@@ -241,6 +266,50 @@ describe("Supabase adapter contract (PostgREST wire format)", () => {
       "function public.match_conversation_transcripts_secure(query_embeddings, agent_slug_param, user_id_param, match_count)",
     ]);
     expect(e.details?.howToApply).toContain("deploy/migrations/tenant");
+    expect(f.violations).toEqual([]);
+  });
+
+  it("contract - resetEmbeddings nulls both embeddings columns with filtered PATCHes; another dimension is refused before any request", async () => {
+    const f = await fixture({ dimension: 8 });
+    const store = new SupabaseTenantStore({
+      tenantId: "t",
+      url: f.url,
+      serviceRoleKey: SERVICE_KEY,
+      embeddingDimension: 8,
+      keyring: testKeyring(),
+    });
+    const doc = await store.createDocument({ title: "D" });
+    await store.upsertChunks(doc.id, [{ chunkIndex: 0, content: "c", embedding: vec(0, 0, 8) }]);
+    const before = f.requests.length;
+    let error: unknown;
+    try {
+      await store.resetEmbeddings(768);
+    } catch (err) {
+      error = err;
+    }
+    const e = error as { code?: string; message?: string };
+    expect(e.code).toBe("SF_ERR_EMBEDDING_DIMENSION_MISMATCH");
+    expect(e.message).toContain("vector(768)");
+    expect(e.message).toContain("database config");
+    expect(f.requests.length).toBe(before);
+    expect(f.tables.get("document_chunks")?.[0]?.["embeddings"]).toHaveLength(8);
+
+    await store.resetEmbeddings(8);
+    const patches = f.requests.slice(before).filter((r) => r.method === "PATCH");
+    expect(patches.map((r) => [r.path, query(r)["embeddings"], r.body])).toEqual([
+      ["/rest/v1/document_chunks", "not.is.null", { embeddings: null }],
+      ["/rest/v1/conversation_transcripts", "not.is.null", { embeddings: null }],
+    ]);
+    expect(f.tables.get("document_chunks")?.[0]?.["embeddings"]).toBeNull();
+    expect(f.tables.get("document_chunks")?.[0]?.["content"]).toBe("c");
+    // upsertChunks: a delete of those indexes, then a bulk insert (no on_conflict: old projects lack the key).
+    const chunkWrites = f.requests.filter(
+      (r) => r.path === "/rest/v1/document_chunks" && r.method !== "HEAD",
+    );
+    expect(chunkWrites.slice(0, 2).map((r) => [r.method, query(r)["chunk_index"]])).toEqual([
+      ["DELETE", "in.(0)"],
+      ["POST", undefined],
+    ]);
     expect(f.violations).toEqual([]);
   });
 

@@ -1,6 +1,6 @@
 /** Spawns the real gateway process (gateway/main.ts) and reads its bound port from the ready line. */
-import { spawnTs } from "../helpers/processes.ts";
-import type { TestProcess } from "../helpers/processes.ts";
+import { spawnTs } from "./processes.ts";
+import type { TestProcess } from "./processes.ts";
 
 export interface GatewayProcess {
   proc: TestProcess;
