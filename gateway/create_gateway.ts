@@ -19,6 +19,7 @@ import { v1Routes } from "./routes/v1_routes.ts";
 import { v2ClientRoutes } from "./routes/v2_clients.ts";
 import { v2TenantRoutes } from "./routes/v2_tenant.ts";
 import { v2DocumentRoutes } from "./routes/v2_documents.ts";
+import { v2ProviderKeyRoutes } from "./routes/v2_provider_keys.ts";
 import { systemRoutes } from "./system_routes.ts";
 import { WsChat } from "./ws_chat.ts";
 
@@ -99,6 +100,7 @@ export function createGatewayWithWs(options: CreateGatewayOptions): Gateway {
     }),
     ...v2ClientRoutes(api),
     ...v2TenantRoutes(api),
+    ...v2ProviderKeyRoutes(api),
     ...v2DocumentRoutes(api, { maxUploadBytes: uploadLimit(config.maxUploadBytes, nc.info?.max_payload) }),
     ...v1Routes(api),
     ...triggerRoutes(triggers),

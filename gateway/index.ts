@@ -109,4 +109,5 @@ export { v1Routes } from "./routes/v1_routes.ts";
 export { v2ClientRoutes } from "./routes/v2_clients.ts";
 export { v2TenantRoutes } from "./routes/v2_tenant.ts";
 export { v2DocumentRoutes, parseUpload, DOCUMENT_SCHEMA } from "./routes/v2_documents.ts";
+export { v2ProviderKeyRoutes } from "./routes/v2_provider_keys.ts";
 export type { ApiRouteDeps } from "./routes/route_helpers.ts";

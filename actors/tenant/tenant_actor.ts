@@ -13,6 +13,7 @@ import type { Dispatcher } from "../dispatch/dispatcher.ts";
 import { DispatchOps, TenantDispatch } from "./dispatch_ops.ts";
 import { DOCUMENT_READ_ONLY_OPS, DocumentOps, TenantDocuments } from "./document_ops.ts";
 import type { IngestPublisher, TenantSettingsAccess } from "./document_ops.ts";
+import { handleProviderKeyOp, ProviderKeyOps } from "./provider_key_ops.ts";
 import { AgentOps, handleAgentOp } from "./agent_ops.ts";
 import type { AuditWriter } from "./agent_ops.ts";
 
@@ -25,6 +26,7 @@ export const TenantOps = {
   ...AgentOps,
   ...DispatchOps,
   ...DocumentOps,
+  ...ProviderKeyOps,
 } as const;
 
 /** What every tenant actor of a host shares. */
@@ -72,6 +74,7 @@ const READ_ONLY_OPS: ReadonlySet<string> = new Set([
   "conversation-get",
   "job-context",
   ...DOCUMENT_READ_ONLY_OPS,
+  "provider-keys-list",
 ]);
 
 export class TenantActor implements Actor {
@@ -147,6 +150,12 @@ export class TenantActor implements Actor {
         if (dispatched !== undefined) return dispatched;
         const documentReply = this.#documents.handle(message.op, message.body);
         if (documentReply !== undefined) return documentReply;
+        const keyReply = handleProviderKeyOp(message.op, message.body, {
+          tenant: this.#ctx.tenant,
+          store: () => this.#deps.stores.get(this.#ctx.tenant),
+          audit: this.#deps.audit,
+        });
+        if (keyReply !== undefined) return keyReply;
         // An agent changes here: cached agent configs and document counts must not outlive it.
         if ((Object.values(AgentOps) as string[]).includes(message.op)) {
           this.#dispatch?.invalidate();

@@ -516,12 +516,57 @@ describe("v2 API - API keys and tenant isolation", () => {
 });
 
 describe("v2 API - documentation and secrets", () => {
+  it("provider keys - write-only: set, listed without the key, replaced, deleted, audited; bad input 400 changes nothing", async () => {
+    const client = await withDatabase("pkeys");
+    const base = `/api/v2/clients/${client.id}/provider-keys`;
+    const key = `gsk_${randomBytes(24).toString("hex")}`;
+    issuedKeys.push(key);
+    const set = await f.call("PUT", `${base}/groq`, { auth: f.admin, body: { api_key: key } });
+    expect(set.status, set.text).toBe(200);
+    expect(set.body).toMatchObject({ provider: "groq", configured: true });
+    expect(set.text).not.toContain(key);
+    for (const [path, body] of [
+      [`${base}/groq`, { api_key: "short" }],
+      [`${base}/groq`, { api_key: "has white space in it" }],
+      [`${base}/Bad.Name`, { api_key: "long-enough-key" }],
+      [`${base}/groq`, { api_key: "long-enough-key", extra: 1 }],
+    ] as const) {
+      const res = await f.call("PUT", path, { auth: f.admin, body });
+      expect(res.status, `${path} ${JSON.stringify(body)}`).toBe(400);
+    }
+    const list = await f.call<{ provider_keys: Array<{ provider: string }> }>("GET", base, { auth: f.admin });
+    expect(list.body.provider_keys.map((k) => k.provider)).toEqual(["groq"]);
+    expect(list.text).not.toContain(key);
+    const database = await f.platform.getTenantDatabase(client.id);
+    if (database === null) throw new Error("no tenant database");
+    const store = await f.openTenant(client.id, database);
+    try {
+      expect(await store.getProviderKey("groq")).toBe(key);
+      const removed = await f.call("DELETE", `${base}/groq`, { auth: f.admin });
+      expect(removed.body).toEqual({ provider: "groq", deleted: true });
+      expect(await store.getProviderKey("groq")).toBeNull();
+    } finally {
+      await store.close();
+    }
+    const again = await f.call("DELETE", `${base}/groq`, { auth: f.admin });
+    expect(again.body).toEqual({ provider: "groq", deleted: false });
+    const actions = (await f.platform.listAudit({ clientId: client.id })).map((a) => a.action);
+    expect(actions).toEqual(expect.arrayContaining(["provider_key.set", "provider_key.delete"]));
+    // A thin client's API key is not an admin.
+    const apiKey = await issueKey(client.id);
+    const refused = await f.call("PUT", `${base}/groq`, {
+      auth: `Bearer ${apiKey.key}`,
+      body: { api_key: key },
+    });
+    expect(refused.status).toBe(403);
+  });
+
   it("openapi - every v1 and v2 route is documented with its schemas", async () => {
     const res = await f.call<OpenApiDocument>("GET", "/openapi.json");
     expect(res.status).toBe(200);
     const table = createGateway({ nc: f.nc, config: parseGatewayConfig({}), log: silentLog }).router.routes();
     const api = table.filter((r) => r.path.startsWith("/api/"));
-    expect(api.length).toBe(35);
+    expect(api.length).toBe(38);
     for (const route of api) {
       const op = res.body.paths[route.path]?.[route.method.toLowerCase()] as
         { requestBody?: unknown } | undefined;
