@@ -106,3 +106,9 @@ export {
   SF_ERR_CHUNK_OPTIONS_INVALID,
 } from "./rag/chunker.ts";
 export type { ChunkOptions, ResolvedChunkOptions, TextChunk } from "./rag/chunker.ts";
+export { buildRagContext } from "./rag/context.ts";
+export type { Citation, RagContext } from "./rag/context.ts";
+export { embeddingsFor, embedTurn, retrieve } from "./rag/retrieval.ts";
+export type { Retrieval, RetrievalDeps, RetrievalInput } from "./rag/retrieval.ts";
+export { ingestJobHandler } from "./rag/ingest_job.ts";
+export type { IngestJobOptions } from "./rag/ingest_job.ts";

@@ -13,6 +13,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   "actor-rr": async () => (await import("./actor_rr.ts")).run,
   "store-vector": async () => (await import("./store_vector.ts")).run,
   dispatch: async () => (await import("./dispatch.ts")).run,
+  rag: async () => (await import("./rag.ts")).run,
 };
 
 async function runOne(name: string, quick: boolean): Promise<void> {

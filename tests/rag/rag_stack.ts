@@ -92,7 +92,7 @@ export async function stopRagStack(stack: RagStack | undefined): Promise<void> {
   await stack.worker.kill();
   await stack.host.kill();
   await stack.fixture.close();
-  await stack.server.stop();
+  await stack.server[Symbol.asyncDispose]();
   for (const dir of stack.dirs) await rm(dir, { recursive: true, force: true });
 }
 
