@@ -21,6 +21,10 @@
  *   `model=ink-whisper`), `X-API-Key` + `Cartesia-Version`.
  * - ElevenLabs `POST https://api.elevenlabs.io/v1/text-to-speech/{voice_id}?output_format=pcm_16000`
  *   with `xi-api-key`: raw 16 kHz s16le PCM.
+ * - OpenAI audio, Bearer auth: `POST /v1/audio/transcriptions` (multipart `file`, `model`,
+ *   `language`, `response_format=json` → `{ text }`; Groq serves Whisper at the same path under
+ *   `https://api.groq.com/openai/v1`) and `POST /v1/audio/speech` (JSON `{ model, input, voice,
+ *   response_format: "pcm" }` → raw s16le PCM at 24 kHz mono, OpenAI's fixed rate).
  */
 
 export const PROVIDER_KINDS = ["llm", "embeddings", "stt", "tts"] as const;
@@ -46,11 +50,17 @@ export interface EmbeddingProviderSpec {
 export interface SttProviderSpec {
   baseUrl: string;
   defaultModel: string;
+  /** The HTTP API it speaks. */
+  api: "deepgram" | "cartesia" | "openai";
 }
 
 export interface TtsProviderSpec {
   baseUrl: string;
   defaultModel: string;
+  /** The HTTP API it speaks. */
+  api: "elevenlabs" | "cartesia" | "openai";
+  /** Sample rate of the PCM we ask for (OpenAI's `pcm` is always 24 kHz). */
+  sampleRate: number;
 }
 
 export const LLM_PROVIDERS = {
@@ -91,13 +101,31 @@ export const EMBEDDING_PROVIDERS = {
 } as const satisfies Record<string, EmbeddingProviderSpec>;
 
 export const STT_PROVIDERS = {
-  deepgram: { baseUrl: "https://api.deepgram.com/v1", defaultModel: "nova-3" },
-  cartesia: { baseUrl: "https://api.cartesia.ai", defaultModel: "ink-whisper" },
+  deepgram: { baseUrl: "https://api.deepgram.com/v1", defaultModel: "nova-3", api: "deepgram" },
+  cartesia: { baseUrl: "https://api.cartesia.ai", defaultModel: "ink-whisper", api: "cartesia" },
+  openai: { baseUrl: "https://api.openai.com/v1", defaultModel: "gpt-4o-mini-transcribe", api: "openai" },
+  groq: { baseUrl: "https://api.groq.com/openai/v1", defaultModel: "whisper-large-v3-turbo", api: "openai" },
 } as const satisfies Record<string, SttProviderSpec>;
 
 export const TTS_PROVIDERS = {
-  elevenlabs: { baseUrl: "https://api.elevenlabs.io/v1", defaultModel: "eleven_turbo_v2_5" },
-  cartesia: { baseUrl: "https://api.cartesia.ai", defaultModel: "sonic-3" },
+  elevenlabs: {
+    baseUrl: "https://api.elevenlabs.io/v1",
+    defaultModel: "eleven_turbo_v2_5",
+    api: "elevenlabs",
+    sampleRate: 16_000,
+  },
+  cartesia: {
+    baseUrl: "https://api.cartesia.ai",
+    defaultModel: "sonic-3",
+    api: "cartesia",
+    sampleRate: 16_000,
+  },
+  openai: {
+    baseUrl: "https://api.openai.com/v1",
+    defaultModel: "gpt-4o-mini-tts",
+    api: "openai",
+    sampleRate: 24_000,
+  },
 } as const satisfies Record<string, TtsProviderSpec>;
 
 export type LlmProviderName = keyof typeof LLM_PROVIDERS;

@@ -26,9 +26,9 @@ import {
   knownProviders,
 } from "./registry.ts";
 import type { ProviderEndpoints, ProviderKind } from "./registry.ts";
-import { CartesiaSttClient, DeepgramSttClient } from "./stt_client.ts";
+import { CartesiaSttClient, DeepgramSttClient, OpenAiTranscriptionSttClient } from "./stt_client.ts";
 import type { SttClient } from "./stt_client.ts";
-import { CartesiaTtsClient, ElevenLabsTtsClient } from "./tts_client.ts";
+import { CartesiaTtsClient, ElevenLabsTtsClient, OpenAiSpeechTtsClient } from "./tts_client.ts";
 import type { TtsClient } from "./tts_client.ts";
 
 /** The tenant's `embedding` settings (keys as stored); defined with the store's client settings. */
@@ -279,7 +279,11 @@ export function resolveProviders<K extends ProviderKind>(
         const spec = STT_PROVIDERS[provider];
         const model = text(voice["stt_model"]) ?? spec.defaultModel;
         const p = plan(kind, provider, spec.baseUrl, keys, endpoints);
-        const Client = provider === "deepgram" ? DeepgramSttClient : CartesiaSttClient;
+        const Client = {
+          deepgram: DeepgramSttClient,
+          cartesia: CartesiaSttClient,
+          openai: OpenAiTranscriptionSttClient,
+        }[spec.api];
         builders.push([
           kind,
           () =>
@@ -302,7 +306,11 @@ export function resolveProviders<K extends ProviderKind>(
         }
         const model = text(voice.model) ?? spec.defaultModel;
         const p = plan(kind, provider, spec.baseUrl, keys, endpoints);
-        const Client = provider === "elevenlabs" ? ElevenLabsTtsClient : CartesiaTtsClient;
+        const Client = {
+          elevenlabs: ElevenLabsTtsClient,
+          cartesia: CartesiaTtsClient,
+          openai: OpenAiSpeechTtsClient,
+        }[spec.api];
         builders.push([
           kind,
           () =>

@@ -5,8 +5,10 @@
  *   `results.channels[0].alternatives[0].transcript`.
  * - Cartesia: `POST {base}/stt`, multipart `file` + `model=ink-whisper` + `language`, with
  *   `X-API-Key` and `Cartesia-Version`; answers `{ text, language, duration, words? }`.
+ * - OpenAI (and Groq's Whisper, same API): `POST {base}/audio/transcriptions`, multipart `file` +
+ *   `model` + `language` + `response_format=json`, `Authorization: Bearer`; answers `{ text }`.
  */
-import { encodeWav } from "./audio.ts";
+import { encodeWav, pcmDurationMs } from "./audio.ts";
 import type { PcmAudio } from "./audio.ts";
 import { badResponse, callProvider, isRecord, joinUrl, readJson } from "./http.ts";
 import type { ProviderTarget } from "./http.ts";
@@ -125,5 +127,34 @@ export class CartesiaSttClient implements SttClient {
     const transcript: Transcript = { text: json["text"] };
     if (typeof json["duration"] === "number") transcript.durationMs = Math.round(json["duration"] * 1000);
     return transcript;
+  }
+}
+
+export class OpenAiTranscriptionSttClient implements SttClient {
+  readonly kind = "stt" as const;
+  readonly provider: string;
+  readonly model: string;
+
+  constructor(private readonly options: SttClientOptions) {
+    this.provider = options.target.provider;
+    this.model = options.model;
+  }
+
+  async transcribe(audio: PcmAudio, options: TranscribeOptions = {}): Promise<Transcript> {
+    const target = this.options.target;
+    const form = new FormData();
+    form.append("file", new Blob([encodeWav(audio)], { type: "audio/wav" }), "audio.wav");
+    form.append("model", this.model);
+    form.append("language", options.language ?? "en");
+    form.append("response_format", "json");
+    const json = await callProvider(
+      target,
+      joinUrl(this.options.baseUrl, "audio/transcriptions"),
+      { method: "POST", headers: { authorization: `Bearer ${target.apiKey}` }, body: form },
+      callOptions(this.options.requestTimeoutMs, options.signal),
+      (response) => readJson(target, response),
+    );
+    if (!isRecord(json) || typeof json["text"] !== "string") throw badResponse(target, "no `text` string");
+    return { text: json["text"], durationMs: Math.round(pcmDurationMs(audio)) };
   }
 }

@@ -1,17 +1,23 @@
 /**
- * Text to speech over the providers' REST APIs, returning 16 kHz mono s16le PCM.
+ * Text to speech over the providers' REST APIs, returning mono s16le PCM (16 kHz, or 24 kHz for
+ * OpenAI, whose `pcm` has that fixed rate: each client says its `sampleRate`).
  * - ElevenLabs: `POST {base}/text-to-speech/{voice_id}?output_format=pcm_16000` with
  *   `xi-api-key`, body `{ text, model_id }`; the answer is raw PCM.
  * - Cartesia: `POST {base}/tts/bytes` with `X-API-Key` and `Cartesia-Version`, body
  *   `{ model_id, transcript, voice: { mode: "id", id }, output_format: { container: "raw",
  *   encoding: "pcm_s16le", sample_rate: 16000 }, language }`; the answer is raw PCM.
+ * - OpenAI: `POST {base}/audio/speech` with `Authorization: Bearer`, body `{ model, input, voice,
+ *   response_format: "pcm" }`; the answer is raw 24 kHz PCM (the language follows the text).
  */
 import type { PcmAudio } from "./audio.ts";
 import { badResponse, callProvider, joinUrl } from "./http.ts";
 import type { ProviderTarget } from "./http.ts";
 import { CARTESIA_VERSION } from "./registry.ts";
 
+/** The rate we ask ElevenLabs and Cartesia for. */
 export const TTS_SAMPLE_RATE = 16_000;
+/** OpenAI's `pcm` speech format: s16le, 24 kHz, mono. */
+export const OPENAI_SPEECH_SAMPLE_RATE = 24_000;
 
 export interface SynthesizeOptions {
   /** ISO-639-1; default `en`. */
@@ -24,6 +30,8 @@ export interface TtsClient {
   readonly provider: string;
   readonly model: string;
   readonly voiceId: string;
+  /** The sample rate of the PCM `synthesize` returns. */
+  readonly sampleRate: number;
   synthesize(text: string, options?: SynthesizeOptions): Promise<PcmAudio>;
 }
 
@@ -35,13 +43,13 @@ export interface TtsClientOptions {
   requestTimeoutMs: number;
 }
 
-async function readPcm(target: ProviderTarget, response: Response): Promise<PcmAudio> {
+async function readPcm(target: ProviderTarget, response: Response, sampleRate: number): Promise<PcmAudio> {
   const contentType = response.headers.get("content-type") ?? "";
   const bytes = new Uint8Array(await response.arrayBuffer());
   if (contentType.includes("json")) throw badResponse(target, "expected audio, got JSON");
   if (bytes.byteLength === 0) throw badResponse(target, "empty audio");
   if (bytes.byteLength % 2 !== 0) throw badResponse(target, "odd number of bytes for 16-bit PCM");
-  return { pcm: bytes, sampleRate: TTS_SAMPLE_RATE, channels: 1 };
+  return { pcm: bytes, sampleRate, channels: 1 };
 }
 
 function callOptions(
@@ -56,6 +64,7 @@ export class ElevenLabsTtsClient implements TtsClient {
   readonly provider: string;
   readonly model: string;
   readonly voiceId: string;
+  readonly sampleRate = TTS_SAMPLE_RATE;
 
   constructor(private readonly options: TtsClientOptions) {
     this.provider = options.target.provider;
@@ -77,7 +86,7 @@ export class ElevenLabsTtsClient implements TtsClient {
         body: JSON.stringify(body),
       },
       callOptions(this.options.requestTimeoutMs, options.signal),
-      (response) => readPcm(target, response),
+      (response) => readPcm(target, response, this.sampleRate),
     );
   }
 }
@@ -87,6 +96,7 @@ export class CartesiaTtsClient implements TtsClient {
   readonly provider: string;
   readonly model: string;
   readonly voiceId: string;
+  readonly sampleRate = TTS_SAMPLE_RATE;
 
   constructor(private readonly options: TtsClientOptions) {
     this.provider = options.target.provider;
@@ -116,7 +126,37 @@ export class CartesiaTtsClient implements TtsClient {
         body: JSON.stringify(body),
       },
       callOptions(this.options.requestTimeoutMs, options.signal),
-      (response) => readPcm(target, response),
+      (response) => readPcm(target, response, this.sampleRate),
+    );
+  }
+}
+
+export class OpenAiSpeechTtsClient implements TtsClient {
+  readonly kind = "tts" as const;
+  readonly provider: string;
+  readonly model: string;
+  readonly voiceId: string;
+  readonly sampleRate = OPENAI_SPEECH_SAMPLE_RATE;
+
+  constructor(private readonly options: TtsClientOptions) {
+    this.provider = options.target.provider;
+    this.model = options.model;
+    this.voiceId = options.voiceId;
+  }
+
+  synthesize(text: string, options: SynthesizeOptions = {}): Promise<PcmAudio> {
+    const target = this.options.target;
+    const body = { model: this.model, input: text, voice: this.voiceId, response_format: "pcm" };
+    return callProvider(
+      target,
+      joinUrl(this.options.baseUrl, "audio/speech"),
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${target.apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      },
+      callOptions(this.options.requestTimeoutMs, options.signal),
+      (response) => readPcm(target, response, this.sampleRate),
     );
   }
 }

@@ -39,6 +39,7 @@ export class EnergyVad {
   #speechSamples = 0;
   #silentRun = 0;
   #active = false;
+  #lastSpeech = false;
 
   constructor(options: EnergyVadOptions) {
     this.#rate = options.sampleRate;
@@ -49,6 +50,26 @@ export class EnergyVad {
     this.#preRollSamples = this.#samples(options.preRollMs ?? 200);
   }
 
+  /** Inside an utterance (speech seen, its trailing silence not yet long enough). */
+  get active(): boolean {
+    return this.#active;
+  }
+
+  /** Inside an utterance that already holds `minSpeechMs` of speech: it will be returned. */
+  get speaking(): boolean {
+    return this.#active && this.#speechSamples >= this.#minSpeechSamples;
+  }
+
+  /** Whether the last frame pushed was loud enough to be speech. */
+  get lastFrameWasSpeech(): boolean {
+    return this.#lastSpeech;
+  }
+
+  /** Consecutive silent samples at the end of the current utterance (0 outside one). */
+  get trailingSilenceSamples(): number {
+    return this.#silentRun;
+  }
+
   #samples(ms: number): number {
     return Math.round((ms / 1000) * this.#rate);
   }
@@ -56,6 +77,7 @@ export class EnergyVad {
   /** Feeds one frame; returns a finished utterance when this frame ended one. */
   push(frame: Int16Array): Int16Array | undefined {
     const speech = frameRms(frame) >= this.#threshold;
+    this.#lastSpeech = speech;
     if (!this.#active) {
       if (!speech) {
         this.#preRoll.push(frame);

@@ -39,6 +39,12 @@ export interface VoiceJobOptions {
   windowTurns?: number;
   /** How often the session asks the server who is in the room. Default 2000 ms. */
   presencePollMs?: number;
+  /** How long a reply in progress may finish after the last user left. Default 10000 ms. */
+  drainTimeoutMs?: number;
+  /** How long closing the agent session, then leaving the room, may each take. Default 5000 ms. */
+  closeTimeoutMs?: number;
+  /** How long joining the room and starting the agent in it may take. Default 30000 ms. */
+  joinTimeoutMs?: number;
 }
 
 export function voiceJobHandler(
@@ -109,6 +115,9 @@ export function voiceJobHandler(
           selfIdentity: livekit.identity,
         }),
       presencePollMs: options.presencePollMs ?? 2000,
+      ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }),
+      ...(options.closeTimeoutMs === undefined ? {} : { closeTimeoutMs: options.closeTimeoutMs }),
+      ...(options.joinTimeoutMs === undefined ? {} : { joinTimeoutMs: options.joinTimeoutMs }),
       onFirstAnswer: () => ctx.event("answered"),
       record: async (exchange) => {
         await requestReply(

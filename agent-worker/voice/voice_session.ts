@@ -1,39 +1,41 @@
 /**
  * One voice session in a LiveKit room, inside the worker process (many share it): joined with the
- * agent token the tenant actor minted, it answers the text messages users send on `lk.chat` with
- * the agent's LLM (system prompt + the conversation's window), replies on `lk.transcription`,
- * records each exchange through the tenant actor (`turn-record`, source "voice"), and ends when
- * the last non-agent participant leaves, when nobody comes within a bounded wait, when the room
- * goes away, or when the worker must stop.
+ * agent token the tenant actor minted, it runs `@livekit/agents`' `AgentSession` in the room
+ * (agent_runtime.ts: the tenant's STT, LLM and TTS, VAD turn detection, typed messages on `lk.chat`
+ * answered on `lk.transcription`), records each answered turn through the tenant actor
+ * (`turn-record`, source "voice"), and ends when the last non-agent participant leaves, when
+ * nobody comes within a bounded wait, when the room goes away, when a provider refuses (no
+ * fallback: the job fails naming it), or when the worker must stop.
+ *
+ * The agent runtime is loaded on the first voice job: `@livekit/agents` takes over a second to
+ * import, which a worker that only runs text jobs should not pay.
  */
 import { randomUUID } from "node:crypto";
-import {
-  AudioFrame,
-  AudioSource,
-  AudioStream,
-  LocalAudioTrack,
-  ParticipantKind,
-  Room,
-  RoomEvent,
-  TrackKind,
-  TrackPublishOptions,
-  TrackSource,
-} from "@livekit/rtc-node";
-import type { RemoteParticipant, RemoteTrack, TextStreamReader } from "@livekit/rtc-node";
+import { ParticipantKind, Room, RoomEvent } from "@livekit/rtc-node";
+import type { RemoteParticipant } from "@livekit/rtc-node";
 import type { Logger } from "pino";
-import { SfError, toWireError } from "../../bus/index.ts";
+import { toWireError } from "../../bus/index.ts";
 import type { HistoryTurn, VoiceJobLivekit } from "../../actors/index.ts";
-import type { ChatMessage, LlmClient } from "../providers/llm_client.ts";
+import type { LlmClient } from "../providers/llm_client.ts";
 import type { SttClient } from "../providers/stt_client.ts";
+import { TTS_SAMPLE_RATE } from "../providers/tts_client.ts";
 import type { TtsClient } from "../providers/tts_client.ts";
-import { EnergyVad } from "./energy_vad.ts";
+import type { AgentRuntime } from "./voice_runtime.ts";
+import { closeAgentRuntime, settleWithin } from "./bounded_close.ts";
+import { releaseClosedRoom } from "./room_release.ts";
+import { VoiceSessionError, VoiceSessionErrorCodes } from "./session_types.ts";
+import type { AgentExchange, TurnContext } from "./session_types.ts";
 
-/** The sample rate the agent listens and speaks at (the TTS clients' PCM). */
-export const AGENT_AUDIO_SAMPLE_RATE = 16_000;
-const FRAME_MS = 20;
+export {
+  CHAT_TOPIC,
+  TRANSCRIPTION_TOPIC,
+  VoiceSessionError,
+  VoiceSessionErrorCodes,
+} from "./session_types.ts";
+export type { AgentExchange, TurnContext } from "./session_types.ts";
 
-export const CHAT_TOPIC = "lk.chat";
-export const TRANSCRIPTION_TOPIC = "lk.transcription";
+/** The sample rate the agent reads users' microphones at (it speaks at its TTS client's rate). */
+export const AGENT_AUDIO_SAMPLE_RATE = TTS_SAMPLE_RATE;
 
 export type SessionEndReason = "last_user_left" | "nobody_joined" | "room_closed" | "stopped" | "failed";
 
@@ -42,13 +44,6 @@ export interface RecordedExchange {
   user: string;
   assistant: string;
   /** What retrieval put in the prompt (empty without RAG). */
-  citations: unknown[];
-  documentIds: string[];
-}
-
-/** Retrieved context for one committed user turn. */
-export interface TurnContext {
-  message: string | null;
   citations: unknown[];
   documentIds: string[];
 }
@@ -83,10 +78,18 @@ export interface VoiceSessionOptions {
   presence?: () => Promise<string[]>;
   /** Default 2000 ms. */
   presencePollMs?: number;
-}
-
-export class VoiceSessionError extends SfError {
-  override name = "VoiceSessionError";
+  /** Level of `@livekit/agents`' own logger (initialised once per process). Default "warn". */
+  agentsLogLevel?: string;
+  /** How long `run` lets a reply in progress finish after the last user left. Default 10000 ms. */
+  drainTimeoutMs?: number;
+  /**
+   * How long closing the agent session, and then leaving the room, may each take. Past it the
+   * session is left behind (logged) and the room left anyway: the job never waits longer.
+   * Default 5000 ms.
+   */
+  closeTimeoutMs?: number;
+  /** How long joining the room and starting the agent in it may take. Default 30000 ms. */
+  joinTimeoutMs?: number;
 }
 
 function isUser(p: RemoteParticipant): boolean {
@@ -96,10 +99,11 @@ function isUser(p: RemoteParticipant): boolean {
 export class VoiceSession {
   readonly #o: VoiceSessionOptions;
   readonly #room = new Room();
-  readonly #abort = new AbortController();
-  readonly #turns: HistoryTurn[];
+  #runtime: AgentRuntime | undefined;
+  /** Recording, one exchange at a time, in the order the session committed them. */
   #queue: Promise<void> = Promise.resolve();
   #answered = false;
+  #turns = 0;
   #fatal: Error | undefined;
   #end!: (reason: SessionEndReason) => void;
   readonly #ended: Promise<SessionEndReason>;
@@ -108,14 +112,22 @@ export class VoiceSession {
   #seenUser = false;
   #checking = false;
   #presenceFailures = 0;
-  #speaker: AudioSource | undefined;
-  readonly #listeners = new Set<ReadableStreamDefaultReader<AudioFrame>>();
+  /** `close` was called, or the join given up on. */
+  #closing = false;
+  /** Leaving the room, once started. */
+  #leaving: Promise<void> | undefined;
+  /** The room connected (it may have been disconnected since). */
+  #connected = false;
 
   constructor(options: VoiceSessionOptions) {
     this.#o = options;
-    this.#turns = options.history.slice(-options.windowTurns);
     this.#ended = new Promise((resolve) => {
-      this.#end = resolve;
+      let done = false;
+      this.#end = (reason) => {
+        if (done) return;
+        done = true;
+        resolve(reason);
+      };
     });
   }
 
@@ -123,47 +135,91 @@ export class VoiceSession {
     return this.#room;
   }
 
-  /** Joins the room; resolves once connected (the caller then says `joined`). */
+  /**
+   * Joins the room and starts the agent in it; resolves once both are up (then say `joined`).
+   * Rejects after `joinTimeoutMs`; an agent that comes up after that is closed at once.
+   */
   async join(): Promise<void> {
+    const limitMs = this.#o.joinTimeoutMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new VoiceSessionError(VoiceSessionErrorCodes.JOIN_TIMEOUT, "joining the room took too long", {
+              retryable: true,
+              details: { limit_ms: limitMs },
+            }),
+          ),
+        limitMs,
+      );
+    });
+    const joining = this.#join();
+    try {
+      await Promise.race([joining, late]);
+    } catch (err) {
+      this.#closing = true;
+      // A join given up on goes on in the background: what it brings up is closed once it settles.
+      void joining
+        .catch((failure: unknown) =>
+          this.#o.log.debug({ err: toWireError(failure) }, "a join given up on failed"),
+        )
+        .then(() => this.close());
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #join(): Promise<void> {
     const room = this.#room;
+    const o = this.#o;
     room.on(RoomEvent.ParticipantConnected, (p: RemoteParticipant) => {
-      this.#o.log.debug({ identity: p.identity, kind: p.kind }, "participant joined");
+      o.log.debug({ identity: p.identity, kind: p.kind }, "participant joined");
       if (isUser(p)) this.#userSeen();
     });
     room.on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
-      this.#o.log.debug({ identity: p.identity }, "participant left");
+      o.log.debug({ identity: p.identity }, "participant left");
       if (this.#hasUser()) return;
-      if (this.#o.presence === undefined) this.#end("last_user_left");
+      if (o.presence === undefined) this.#end("last_user_left");
       else void this.#checkPresence();
     });
     room.on(RoomEvent.Disconnected, () => this.#end("room_closed"));
-    room.registerTextStreamHandler(CHAT_TOPIC, (reader, from) => this.#onText(reader, from.identity));
-    if (this.#o.stt !== undefined && this.#o.tts !== undefined) {
-      room.on(RoomEvent.TrackSubscribed, (track: RemoteTrack, _pub, participant: RemoteParticipant) => {
-        if (track.kind === TrackKind.KIND_AUDIO && isUser(participant))
-          this.#listen(track, participant.identity);
-      });
-    }
-    await room.connect(this.#o.livekit.url, this.#o.livekit.token, { autoSubscribe: true, dynacast: false });
-    this.#o.log.debug({ participants: [...room.remoteParticipants.keys()] }, "voice room connected");
-    if (this.#o.stt !== undefined && this.#o.tts !== undefined && room.localParticipant !== undefined) {
-      this.#speaker = new AudioSource(AGENT_AUDIO_SAMPLE_RATE, 1);
-      const track = LocalAudioTrack.createAudioTrack("agent-voice", this.#speaker);
-      await room.localParticipant.publishTrack(
-        track,
-        new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }),
-      );
-    }
+    // Loaded while the room connects: the first voice job of a worker pays the import once.
+    const runtimeModule = import("./voice_runtime.ts");
+    await room.connect(o.livekit.url, o.livekit.token, { autoSubscribe: true, dynacast: false });
+    this.#connected = true;
+    o.log.debug({ participants: [...room.remoteParticipants.keys()] }, "voice room connected");
+    const { startAgentRuntime } = await runtimeModule;
+    if (this.#closing) return;
+    const runtime = await startAgentRuntime({
+      room,
+      llm: o.llm,
+      ...(o.stt !== undefined && o.tts !== undefined ? { stt: o.stt, tts: o.tts } : {}),
+      ttsSampleRate: o.tts?.sampleRate ?? AGENT_AUDIO_SAMPLE_RATE,
+      inputSampleRate: AGENT_AUDIO_SAMPLE_RATE,
+      instructions: o.systemPrompt,
+      history: o.history,
+      windowTurns: o.windowTurns,
+      ...(o.retrieve === undefined ? {} : { retrieve: o.retrieve }),
+      onExchange: (exchange) => this.#onExchange(exchange),
+      onFailure: (err) => this.#fail(err),
+      onUserActivity: () => this.#userSeen(),
+      log: o.log,
+      libraryLogLevel: o.agentsLogLevel ?? "warn",
+    });
+    this.#runtime = runtime;
+    if (this.#closing) return;
     if (this.#hasUser()) this.#userSeen();
     else {
       this.#emptyTimer = setTimeout(() => {
         this.#emptyTimer = undefined;
         if (!this.#seenUser) this.#end("nobody_joined");
-      }, this.#o.emptyRoomTimeoutMs);
+      }, o.emptyRoomTimeoutMs);
     }
-    if (this.#o.presence !== undefined) {
+    if (o.presence !== undefined) {
       void this.#checkPresence();
-      this.#presenceTimer = setInterval(() => void this.#checkPresence(), this.#o.presencePollMs ?? 2000);
+      this.#presenceTimer = setInterval(() => void this.#checkPresence(), o.presencePollMs ?? 2000);
     }
   }
 
@@ -196,6 +252,37 @@ export class VoiceSession {
     }
   }
 
+  /** The first failure ends the session; it is what `run` throws. */
+  #fail(err: Error): void {
+    if (this.#fatal !== undefined) return;
+    this.#fatal = err;
+    this.#o.log.warn({ err: toWireError(err) }, "voice session failed");
+    this.#end("failed");
+  }
+
+  #onExchange(exchange: AgentExchange): void {
+    const turnId = randomUUID();
+    this.#turns += 1;
+    this.#queue = this.#queue.then(async () => {
+      try {
+        if (!this.#answered) {
+          this.#answered = true;
+          await this.#o.onFirstAnswer();
+        }
+        await this.#o.record({
+          turnId,
+          user: exchange.user,
+          assistant: exchange.assistant,
+          citations: exchange.context?.citations ?? [],
+          documentIds: exchange.context?.documentIds ?? [],
+        });
+        this.#o.log.debug({ turnId, interrupted: exchange.interrupted }, "voice exchange recorded");
+      } catch (err) {
+        this.#o.log.warn({ err: toWireError(err), turnId }, "a voice exchange was not recorded");
+      }
+    });
+  }
+
   /** Runs until the session ends, then leaves the room. Throws the error that ended it, if any. */
   async run(): Promise<SessionEndReason> {
     const onAbort = (): void => this.#end("stopped");
@@ -203,14 +290,16 @@ export class VoiceSession {
     else this.#o.signal.addEventListener("abort", onAbort, { once: true });
     try {
       const reason = await this.#ended;
-      this.#o.log.info({ reason, turns: this.#turns.length }, "voice session ending");
-      if (reason === "stopped") this.#abort.abort();
+      this.#o.log.info({ reason, turns: this.#turns }, "voice session ending");
+      await this.#closeRuntime(reason === "last_user_left" || reason === "nobody_joined");
       await this.#queue;
       if (this.#fatal !== undefined) throw this.#fatal;
       if (reason === "stopped") {
-        throw new VoiceSessionError("SF_ERR_WORKER_STOPPING", "the worker stopped during the session", {
-          retryable: true,
-        });
+        throw new VoiceSessionError(
+          VoiceSessionErrorCodes.WORKER_STOPPING,
+          "the worker stopped during the session",
+          { retryable: true },
+        );
       }
       return reason;
     } finally {
@@ -219,147 +308,52 @@ export class VoiceSession {
     }
   }
 
+  /**
+   * Ends the agent session, within bounds: a drain that outlasts `drainTimeoutMs` is cut short, and
+   * a close that outlasts `closeTimeoutMs` is abandoned (the room is left all the same, which ends
+   * what the session still holds of it).
+   */
+  async #closeRuntime(drain: boolean): Promise<void> {
+    const runtime = this.#runtime;
+    this.#runtime = undefined;
+    if (runtime === undefined) return;
+    await closeAgentRuntime(runtime, {
+      drain,
+      drainTimeoutMs: this.#o.drainTimeoutMs ?? 10_000,
+      closeTimeoutMs: this.#o.closeTimeoutMs ?? 5000,
+      log: this.#o.log,
+    });
+  }
+
+  /**
+   * Ends the agent session and leaves the room, each within its deadline; never throws. Safe to
+   * call again (a join given up on calls it once its late start settled).
+   */
   async close(): Promise<void> {
+    this.#closing = true;
     if (this.#emptyTimer !== undefined) clearTimeout(this.#emptyTimer);
     this.#emptyTimer = undefined;
     if (this.#presenceTimer !== undefined) clearInterval(this.#presenceTimer);
     this.#presenceTimer = undefined;
-    this.#abort.abort();
-    this.#room.unregisterTextStreamHandler(CHAT_TOPIC);
-    for (const reader of this.#listeners) await reader.cancel();
-    this.#listeners.clear();
-    if (this.#speaker !== undefined) await this.#speaker.close();
-    this.#speaker = undefined;
-    if (this.#room.isConnected) await this.#room.disconnect();
+    await this.#closeRuntime(false);
+    const room = this.#room;
+    if (room.isConnected) {
+      const limitMs = this.#o.closeTimeoutMs ?? 5000;
+      this.#leaving ??= settleWithin(room.disconnect(), limitMs, (err) =>
+        this.#o.log.warn({ err: toWireError(err) }, "leaving the room failed"),
+      ).then((left) => {
+        if (left === "late") this.#o.log.error({ limitMs }, "leaving the room did not finish in time");
+      });
+    }
+    await this.#leaving;
+    // A room the server closed is not released by `disconnect()` (it returns at once): detach it
+    // from the SDK, and drop the listeners that would keep this session reachable from it.
+    if (this.#connected && !room.isConnected) releaseClosedRoom(room);
+    room.removeAllListeners();
   }
 
   #hasUser(): boolean {
     for (const p of this.#room.remoteParticipants.values()) if (isUser(p)) return true;
     return false;
-  }
-
-  #onText(reader: TextStreamReader, identity: string): void {
-    const sender = this.#room.remoteParticipants.get(identity);
-    if (sender !== undefined && !isUser(sender)) return;
-    this.#userSeen();
-    const text = reader.readAll();
-    // One exchange at a time, in arrival order, so each reply is built on the ones before it.
-    this.#queue = this.#queue.then(() => this.#answer(text, identity, false));
-  }
-
-  /** Reads a user's microphone: utterances (energy VAD) → STT → the same exchange, spoken. */
-  #listen(track: RemoteTrack, identity: string): void {
-    const stt = this.#o.stt;
-    if (stt === undefined) return;
-    const reader = new AudioStream(track, {
-      sampleRate: AGENT_AUDIO_SAMPLE_RATE,
-      numChannels: 1,
-    }).getReader();
-    this.#listeners.add(reader);
-    const vad = new EnergyVad({ sampleRate: AGENT_AUDIO_SAMPLE_RATE });
-    const heard = (pcm: Int16Array): void => {
-      const text = stt
-        .transcribe(
-          {
-            pcm: new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength),
-            sampleRate: AGENT_AUDIO_SAMPLE_RATE,
-            channels: 1,
-          },
-          { signal: this.#abort.signal },
-        )
-        .then((t) => t.text);
-      this.#queue = this.#queue.then(() => this.#answer(text, identity, true));
-    };
-    const loop = async (): Promise<void> => {
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          const utterance = vad.push(value.data);
-          if (utterance !== undefined) heard(utterance);
-        }
-        const last = vad.flush();
-        if (last !== undefined && !this.#abort.signal.aborted) heard(last);
-      } catch (err) {
-        if (!this.#abort.signal.aborted)
-          this.#o.log.warn({ err: toWireError(err), from: identity }, "audio stream failed");
-      } finally {
-        this.#listeners.delete(reader);
-      }
-    };
-    void loop();
-  }
-
-  async #speak(text: string): Promise<void> {
-    const { tts } = this.#o;
-    const speaker = this.#speaker;
-    if (tts === undefined || speaker === undefined) return;
-    const audio = await tts.synthesize(text, { signal: this.#abort.signal });
-    if (audio.sampleRate !== AGENT_AUDIO_SAMPLE_RATE || audio.channels !== 1) {
-      throw new VoiceSessionError("SF_ERR_PROVIDER_BAD_RESPONSE", "the TTS audio is not 16 kHz mono", {
-        details: {
-          kind: "tts",
-          provider: tts.provider,
-          sampleRate: audio.sampleRate,
-          channels: audio.channels,
-        },
-      });
-    }
-    const samples = new Int16Array(audio.pcm.slice().buffer);
-    const step = (AGENT_AUDIO_SAMPLE_RATE * FRAME_MS) / 1000;
-    for (let at = 0; at < samples.length && !this.#abort.signal.aborted; at += step) {
-      const chunk = samples.slice(at, Math.min(at + step, samples.length));
-      await speaker.captureFrame(new AudioFrame(chunk, AGENT_AUDIO_SAMPLE_RATE, 1, chunk.length));
-    }
-    await speaker.waitForPlayout();
-  }
-
-  async #answer(textPromise: Promise<string>, identity: string, spoken: boolean): Promise<void> {
-    const log = this.#o.log;
-    try {
-      const text = (await textPromise).trim();
-      if (text === "" || this.#abort.signal.aborted) return;
-      const context = (await this.#o.retrieve?.(text, this.#abort.signal)) ?? null;
-      const messages: ChatMessage[] = [];
-      if (this.#o.systemPrompt) messages.push({ role: "system", content: this.#o.systemPrompt });
-      if (context?.message) messages.push({ role: "system", content: context.message });
-      for (const turn of this.#turns) {
-        messages.push({ role: "user", content: turn.user }, { role: "assistant", content: turn.assistant });
-      }
-      messages.push({ role: "user", content: text });
-      const reply = await this.#o.llm.complete({ messages }, { signal: this.#abort.signal });
-      const turnId = randomUUID();
-      const local = this.#room.localParticipant;
-      if (local === undefined) return;
-      await local.sendText(reply, {
-        topic: TRANSCRIPTION_TOPIC,
-        attributes: { "lk.segment_id": turnId, "lk.transcription_final": "true" },
-      });
-      if (spoken) await this.#speak(reply);
-      this.#turns.push({ user: text, assistant: reply });
-      if (this.#turns.length > this.#o.windowTurns)
-        this.#turns.splice(0, this.#turns.length - this.#o.windowTurns);
-      if (!this.#answered) {
-        this.#answered = true;
-        await this.#o.onFirstAnswer();
-      }
-      await this.#o.record({
-        turnId,
-        user: text,
-        assistant: reply,
-        citations: context?.citations ?? [],
-        documentIds: context?.documentIds ?? [],
-      });
-      log.debug({ turnId, from: identity }, "voice text exchange recorded");
-    } catch (err) {
-      const error = toWireError(err);
-      if (this.#abort.signal.aborted) return;
-      log.warn({ err: error, from: identity }, "voice text exchange failed");
-      if (!error.retryable) {
-        // No fallback: a provider that refuses (key, model) ends the session with its error.
-        this.#fatal = err instanceof Error ? err : new VoiceSessionError(error.code, error.message);
-        this.#end("failed");
-      }
-    }
   }
 }

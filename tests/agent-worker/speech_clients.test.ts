@@ -1,5 +1,6 @@
-// STT and TTS clients against the provider fixture: the providers' REST formats, PCM out of TTS,
-// transcripts out of STT, and their errors.
+// STT and TTS clients against the provider fixture: the providers' REST formats (Deepgram,
+// Cartesia, ElevenLabs, and OpenAI's audio API, also Groq's Whisper), PCM out of TTS, transcripts
+// out of STT, and their errors.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   AgentWorkerErrorCodes,
@@ -27,15 +28,15 @@ beforeEach(() => {
 
 const VOICE = "694f9389-aac1-45b6-b726-9d9369183238";
 
-function tts(provider: "elevenlabs" | "cartesia", key?: string): TtsClient {
+function tts(provider: "elevenlabs" | "cartesia" | "openai", key?: string, voice = VOICE): TtsClient {
   return resolveProviders(
-    { kinds: ["tts"], voiceSettings: { tts_provider: provider, voice_id: VOICE } },
+    { kinds: ["tts"], voiceSettings: { tts_provider: provider, voice_id: voice } },
     { [provider]: key ?? fixture.keys[provider] },
     fixture.endpoints(),
   ).tts;
 }
 
-function stt(provider: "deepgram" | "cartesia"): SttClient {
+function stt(provider: "deepgram" | "cartesia" | "openai" | "groq"): SttClient {
   return resolveProviders(
     { kinds: ["stt"], voiceSettings: { stt_provider: provider } },
     { ...fixture.keys },
@@ -79,6 +80,40 @@ describe("tts clients", () => {
       output_format: { container: "raw", encoding: "pcm_s16le", sample_rate: 16_000 },
       language: "en",
     });
+  });
+
+  it("tts - OpenAI /v1/audio/speech asks for pcm and returns its 24 kHz mono audio", async () => {
+    const client = tts("openai", undefined, "alloy");
+    expect(client.sampleRate).toBe(24_000);
+    const audio = await client.synthesize(text);
+    expect(audio.sampleRate).toBe(24_000);
+    expect(audio.channels).toBe(1);
+    expect(pcmDurationMs(audio)).toBeCloseTo(speechDurationMs(text), 0);
+    const [call] = fixture.callsTo("openai", "tts");
+    expect(call?.path).toBe("/v1/audio/speech");
+    expect(call?.body).toEqual({
+      model: "gpt-4o-mini-tts",
+      input: text,
+      voice: "alloy",
+      response_format: "pcm",
+    });
+    expect(call?.headers["authorization"]).toBeUndefined();
+    expect(fixture.violations).toEqual([]);
+  });
+
+  it("tts - OpenAI refuses an unknown voice: REQUEST_REJECTED, not retryable, naming the provider", async () => {
+    const err = await rejection(
+      tts("openai", undefined, "robot").synthesize(text),
+      AgentWorkerErrorCodes.PROVIDER_REQUEST_REJECTED,
+    );
+    expect(err.retryable).toBe(false);
+    expect(err.details).toMatchObject({ provider: "openai", kind: "tts", status: 400 });
+    expect(String(err.details?.["excerpt"])).toContain("voice");
+  });
+
+  it("tts - ElevenLabs and Cartesia say 16 kHz", () => {
+    expect(tts("elevenlabs").sampleRate).toBe(16_000);
+    expect(tts("cartesia").sampleRate).toBe(16_000);
   });
 
   it("tts - a longer text gives longer audio", async () => {
@@ -153,5 +188,49 @@ describe("stt clients", () => {
       AgentWorkerErrorCodes.PROVIDER_RATE_LIMITED,
     );
     expect(err.details).toMatchObject({ provider: "deepgram", kind: "stt", retryAfterMs: 3_000 });
+  });
+
+  it("stt - OpenAI /v1/audio/transcriptions takes a multipart WAV with model, language and json", async () => {
+    fixture.queueTranscript("Track my order.", "openai");
+    const transcript = await stt("openai").transcribe(utterance, { language: "de" });
+    expect(transcript).toEqual({ text: "Track my order.", durationMs: 1_000 });
+    const [call] = fixture.callsTo("openai", "stt");
+    expect(call?.path).toBe("/v1/audio/transcriptions");
+    const body = call?.body as { fields: Record<string, string>; file: { type: string; data: Buffer } };
+    expect(body.fields).toEqual({ model: "gpt-4o-mini-transcribe", language: "de", response_format: "json" });
+    expect(body.file.type).toBe("audio/wav");
+    expect(readWav(body.file.data)).toMatchObject({ sampleRate: 16_000, channels: 1, durationMs: 1_000 });
+    expect(fixture.violations).toEqual([]);
+  });
+
+  it("stt - Groq's Whisper speaks the same API at its own base URL, with its key", async () => {
+    fixture.queueTranscript("Hola.", "groq");
+    expect((await stt("groq").transcribe(utterance)).text).toBe("Hola.");
+    const [call] = fixture.callsTo("groq", "stt");
+    expect(call?.path).toBe("/openai/v1/audio/transcriptions");
+    expect((call?.body as { fields: Record<string, string> }).fields["model"]).toBe("whisper-large-v3-turbo");
+  });
+
+  it("stt - OpenAI: a refused key is AUTH without the key; 5xx is retryable", async () => {
+    const key = "sk-wrong-key-0123456789";
+    const client = resolveProviders(
+      { kinds: ["stt"], voiceSettings: { stt_provider: "openai" } },
+      { openai: key },
+      fixture.endpoints(),
+    ).stt;
+    const err = await rejection(client.transcribe(utterance), AgentWorkerErrorCodes.PROVIDER_AUTH);
+    expect(err.details).toMatchObject({ provider: "openai", kind: "stt", status: 401 });
+    expectNoSecret(err, key);
+    fixture.addFault({
+      provider: "openai",
+      kind: "stt",
+      times: 1,
+      fault: { type: "server_error", status: 503 },
+    });
+    const down = await rejection(
+      stt("openai").transcribe(utterance),
+      AgentWorkerErrorCodes.PROVIDER_UNAVAILABLE,
+    );
+    expect(down.retryable).toBe(true);
   });
 });

@@ -36,7 +36,7 @@ import type { TestProcess } from "../helpers/processes.ts";
 import { sharedServices } from "../helpers/services.ts";
 import { sineTonePcm } from "../fixtures/providers/audio.ts";
 import { defaultChatReply, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
-import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import type { FixtureProvider, ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 
 const P = 16;
 const subjects = createSubjects({ partitions: P });
@@ -87,20 +87,28 @@ function rooms(): RoomServiceClient {
   return new RoomServiceClient(lk.livekitUrl.replace(/^ws/, "http"), lk.livekitApiKey, lk.livekitApiSecret);
 }
 
-/** A participant joined with the user's token, collecting what the agent says on lk.transcription. */
-async function joinAsUser(reply: TriggerReply): Promise<{ room: Room; replies: string[] }> {
+/**
+ * A participant joined with the user's token. On lk.transcription the agent publishes its replies
+ * (sender: the agent) and the transcripts of what the user said (sender: the user, on whose behalf
+ * it publishes them), as stock LiveKit frontends expect: they are collected apart.
+ */
+async function joinAsUser(
+  reply: TriggerReply,
+): Promise<{ room: Room; replies: string[]; transcripts: string[] }> {
   const voice = reply.voice;
   if (voice === undefined) throw new Error("the trigger reply has no voice info");
   const room = new Room();
   const replies: string[] = [];
-  room.registerTextStreamHandler("lk.transcription", (reader) => {
+  const transcripts: string[] = [];
+  room.registerTextStreamHandler("lk.transcription", (reader, from) => {
+    const into = from.identity === voice.user_identity ? transcripts : replies;
     void reader.readAll().then(
-      (text) => replies.push(text),
-      (err: unknown) => replies.push(`read failed: ${String(err)}`),
+      (text) => into.push(text),
+      (err: unknown) => into.push(`read failed: ${String(err)}`),
     );
   });
   await room.connect(voice.server_url, voice.user_token, { autoSubscribe: true, dynacast: false });
-  return { room, replies };
+  return { room, replies, transcripts };
 }
 
 beforeAll(async () => {
@@ -333,28 +341,24 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
     expect(env.fixture.calls.length).toBe(calls);
   });
 
-  it("speech - the user's microphone → VAD → fixture STT → LLM → fixture TTS → the agent's audio track", async () => {
-    await env.tenant.store.createAgent({
-      slug: "speaker",
-      name: "Speaker",
-      systemPrompt: "You speak.",
-      voiceSettings: {
-        llm_provider: "groq",
-        llm_model: "llama-3.3-70b-versatile",
-        stt_provider: "deepgram",
-        tts_provider: "elevenlabs",
-        voice_id: "voice-1",
-      },
-    });
-    await env.tenant.store.setProviderKey("deepgram", env.fixture.keys.deepgram);
-    await env.tenant.store.setProviderKey("elevenlabs", env.fixture.keys.elevenlabs);
-    env.fixture.queueTranscript("Tell me something nice.");
-    const reply = (await trigger(env.tenant.id, { agent_slug: "speaker", room_name: roomName("speech") }))
-      .body;
-    const { room, replies } = await joinAsUser(reply);
+  /**
+   * A spoken exchange: the user's microphone (800 ms of tone between silences, in 20 ms frames at
+   * real time) → VAD → STT → LLM → TTS → the agent's audio track; the transcript recorded.
+   */
+  async function spokenExchange(
+    slug: string,
+    voiceSettings: Record<string, string>,
+    expectCalls: { stt: FixtureProvider; tts: FixtureProvider },
+  ): Promise<void> {
+    await env.tenant.store.createAgent({ slug, name: slug, systemPrompt: "You speak.", voiceSettings });
+    env.fixture.queueTranscript("Tell me something nice.", expectCalls.stt);
+    const sttCalls = env.fixture.callsTo(expectCalls.stt, "stt").length;
+    const ttsCalls = env.fixture.callsTo(expectCalls.tts, "tts").length;
+    const reply = (await trigger(env.tenant.id, { agent_slug: slug, room_name: roomName("speech") })).body;
+    const { room, replies, transcripts } = await joinAsUser(reply);
     let loudFrames = 0;
     room.on(RoomEvent.TrackSubscribed, (track: RemoteTrack, _pub, participant: RemoteParticipant) => {
-      if (participant.identity !== "agent-speaker" || track.kind !== TrackKind.KIND_AUDIO) return;
+      if (participant.identity !== `agent-${slug}` || track.kind !== TrackKind.KIND_AUDIO) return;
       const reader = new AudioStream(track, { sampleRate: 16_000, numChannels: 1 }).getReader();
       const read = async (): Promise<void> => {
         for (;;) {
@@ -370,7 +374,7 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
     try {
       await waitFor(
         "the speaking agent",
-        () => [...room.remoteParticipants.values()].find((p) => p.identity === "agent-speaker"),
+        () => [...room.remoteParticipants.values()].find((p) => p.identity === `agent-${slug}`),
         { timeoutMs: 15_000 },
       );
       const source = new AudioSource(16_000, 1);
@@ -379,7 +383,6 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
         track,
         new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }),
       );
-      // 300 ms of silence, 800 ms of "speech", 1 s of silence, in 20 ms frames at real time.
       const tone = new Int16Array(new Uint8Array(sineTonePcm(800, 16_000)).buffer);
       const audio = new Int16Array(16_000 * 2.1);
       audio.set(tone, 16_000 * 0.3);
@@ -387,9 +390,11 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
         await source.captureFrame(new AudioFrame(audio.slice(at, at + 320), 16_000, 1, 320));
       }
       const answer = await waitFor("the spoken exchange's text", () => replies[0], { timeoutMs: 20_000 });
+      // What the user said, as the agent transcribed it, published on the user's behalf.
+      expect(await waitFor("the user's transcript", () => transcripts[0])).toBe("Tell me something nice.");
       await waitFor("the agent's voice", () => loudFrames > 5, { timeoutMs: 20_000 });
-      expect(env.fixture.callsTo("deepgram", "stt").length).toBeGreaterThanOrEqual(1);
-      expect(env.fixture.callsTo("elevenlabs", "tts").length).toBeGreaterThanOrEqual(1);
+      expect(env.fixture.callsTo(expectCalls.stt, "stt").length).toBeGreaterThan(sttCalls);
+      expect(env.fixture.callsTo(expectCalls.tts, "tts").length).toBeGreaterThan(ttsCalls);
       const rows = await waitFor("the spoken exchange recorded", async () => {
         const found = await env.tenant.store.listTranscripts(reply.conversation_id);
         return found.length >= 2 ? found : undefined;
@@ -407,5 +412,85 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
       () => env.events.find((e) => e.type === "done" && e.jobId === reply.job_id),
       { timeoutMs: 15_000 },
     );
+  }
+
+  it("speech - the user's microphone → VAD → fixture STT → LLM → fixture TTS → the agent's audio track", async () => {
+    await env.tenant.store.setProviderKey("deepgram", env.fixture.keys.deepgram);
+    await env.tenant.store.setProviderKey("elevenlabs", env.fixture.keys.elevenlabs);
+    await spokenExchange(
+      "speaker",
+      {
+        llm_provider: "groq",
+        llm_model: "llama-3.3-70b-versatile",
+        stt_provider: "deepgram",
+        tts_provider: "elevenlabs",
+        voice_id: "voice-1",
+      },
+      { stt: "deepgram", tts: "elevenlabs" },
+    );
+  });
+
+  it("speech - OpenAI's audio API: Whisper-style transcriptions in, 24 kHz speech out on the agent's track", async () => {
+    await env.tenant.store.setProviderKey("openai", env.fixture.keys.openai);
+    await spokenExchange(
+      "whisperer",
+      {
+        llm_provider: "openai",
+        llm_model: "gpt-4o-mini",
+        stt_provider: "openai",
+        tts_provider: "openai",
+        voice_id: "alloy",
+      },
+      { stt: "openai", tts: "openai" },
+    );
+    const [speech] = env.fixture.callsTo("openai", "tts");
+    expect(speech?.body).toMatchObject({ response_format: "pcm", voice: "alloy" });
+  });
+
+  it("a provider that refuses during the session ends the job with its error, naming it", async () => {
+    await env.tenant.store.createAgent({
+      slug: "refused",
+      name: "Refused",
+      voiceSettings: {
+        llm_provider: "groq",
+        llm_model: "llama-3.3-70b-versatile",
+        stt_provider: "cartesia",
+        tts_provider: "cartesia",
+        voice_id: "voice-2",
+      },
+    });
+    // A key the provider does not accept: resolving succeeds, the first synthesis gets a 401.
+    await env.tenant.store.setProviderKey("cartesia", "sk_car_revoked_0000000000");
+    const reply = (await trigger(env.tenant.id, { agent_slug: "refused", room_name: roomName("refused") }))
+      .body;
+    const { room } = await joinAsUser(reply);
+    try {
+      await waitFor("the joined event", () =>
+        env.events.find((e) => e.type === "joined" && e.jobId === reply.job_id),
+      );
+      await room.localParticipant?.sendText("Say something.", { topic: "lk.chat" });
+      const failed = await waitFor(
+        "the job's failure",
+        () => env.events.find((e) => e.type === "failed" && e.jobId === reply.job_id),
+        { timeoutMs: 20_000 },
+      );
+      expect(failed).toMatchObject({
+        final: true,
+        error: { code: "SF_ERR_PROVIDER_AUTH", details: { kind: "tts", provider: "cartesia", status: 401 } },
+      });
+      expect(JSON.stringify(failed)).not.toContain("sk_car_revoked_0000000000");
+      // The worker process, which hosts every other session too, is still up.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(env.worker.running).toBe(true);
+      await waitFor(
+        "the agent to leave the room",
+        async () =>
+          !(await rooms().listParticipants(reply.voice?.room_name ?? "")).some(
+            (p) => p.identity === "agent-refused",
+          ),
+      );
+    } finally {
+      await room.disconnect();
+    }
   });
 });

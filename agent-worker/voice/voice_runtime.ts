@@ -1,0 +1,19 @@
+/**
+ * What runs the agent in a room on `@livekit/agents`, as one module loaded on demand
+ * (`loadVoiceRuntime()` in the folder's index): importing the library takes over a second, which
+ * processes that never run a voice session should not pay.
+ */
+export { startAgentRuntime } from "./agent_runtime.ts";
+export type { AgentRuntime, AgentRuntimeOptions } from "./agent_runtime.ts";
+export { TurnPrompts } from "./turn_prompt.ts";
+export type { TurnPromptOptions } from "./turn_prompt.ts";
+export { EnergyVadPlugin } from "./vad_plugin.ts";
+export type { EnergyVadPluginOptions } from "./vad_plugin.ts";
+export {
+  ProviderCallError,
+  ProviderLlm,
+  ProviderStt,
+  ProviderTts,
+  chatMessagesOf,
+} from "./provider_plugins.ts";
+export type { ProviderReports } from "./provider_plugins.ts";
