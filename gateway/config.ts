@@ -15,8 +15,10 @@ export interface GatewayConfig {
   readonly maxBodyBytes: number;
   /** Largest document upload (SF_GATEWAY_MAX_UPLOAD_BYTES); default 6 MiB, below NATS max_payload. */
   readonly maxUploadBytes: number;
-  /** Allowed CORS origins; `*` allows any. */
+  /** Allowed CORS origins for every route; `*` allows any. Tenants add their own (see cors.ts). */
   readonly corsOrigins: readonly string[];
+  /** How long "does some tenant list this origin" is reused for preflights (SF_GATEWAY_CORS_CACHE_MS, default 10 s). */
+  readonly corsCacheMs: number;
   readonly logLevel: string;
   /** How long shutdown waits for in-flight requests. */
   readonly shutdownGraceMs: number;
@@ -155,6 +157,7 @@ export function parseGatewayConfig(env: Env = process.env): GatewayConfig {
     maxBodyBytes: int(env, "SF_GATEWAY_MAX_BODY_BYTES", 1024 * 1024, 1, 1024 * 1024 * 1024),
     maxUploadBytes: int(env, "SF_GATEWAY_MAX_UPLOAD_BYTES", 6 * 1024 * 1024, 1, 7 * 1024 * 1024),
     corsOrigins: Object.freeze(origins(env["SF_GATEWAY_CORS_ORIGINS"])),
+    corsCacheMs: int(env, "SF_GATEWAY_CORS_CACHE_MS", 10_000, 0, 300_000),
     logLevel,
     shutdownGraceMs: int(env, "SF_GATEWAY_SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     requestTimeoutMs: int(env, "SF_GATEWAY_REQUEST_TIMEOUT_MS", 5000, 100, 120_000),

@@ -7,6 +7,8 @@ import { TriggerService } from "./chat/trigger_service.ts";
 import { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
 import { Authenticator } from "./auth/authenticator.ts";
 import type { GatewayConfig } from "./config.ts";
+import { parseCorsOptions } from "./cors.ts";
+import { ListedOrigins } from "./cors_listed_origins.ts";
 import { GatewayApp } from "./gateway_app.ts";
 import type { HealthTimeouts } from "./health_checks.ts";
 import { json } from "./http_types.ts";
@@ -34,6 +36,7 @@ export interface CreateGatewayOptions {
     | "maxBodyBytes"
     | "maxUploadBytes"
     | "corsOrigins"
+    | "corsCacheMs"
     | "requestTimeoutMs"
     | "triggerTimeoutMs"
     | "replyTimeoutMs"
@@ -45,6 +48,8 @@ export interface CreateGatewayOptions {
   healthTimeouts?: Partial<HealthTimeouts>;
   /** The API key verifier (its cache is evicted by client events when the caller watches them). */
   apiKeys?: ApiKeyVerifier;
+  /** Origins tenants list, for preflights (its cache is dropped by client events when the caller watches them). */
+  listedOrigins?: ListedOrigins;
 }
 
 /** The HTTP app and the `/ws` chat handler the uWS shell serves next to it. */
@@ -69,11 +74,16 @@ export function createGatewayWithWs(options: CreateGatewayOptions): Gateway {
       cacheMs: config.auth.apiKeyCacheMs,
       timeoutMs: config.requestTimeoutMs,
     });
-  const auth = new Authenticator(config.auth, keys);
+  const cors = { origins: config.corsOrigins };
+  const listedOrigins =
+    options.listedOrigins ??
+    new ListedOrigins({ nc, subjects, cacheMs: config.corsCacheMs, timeoutMs: config.requestTimeoutMs });
+  const auth = new Authenticator(config.auth, keys, parseCorsOptions(cors));
   const api: ApiRouteDeps = {
     auth,
     actors: new ActorClient({ nc, subjects, timeoutMs: config.requestTimeoutMs }),
     keys,
+    origins: listedOrigins,
   };
   const triggers = new TriggerService({
     auth,
@@ -110,7 +120,8 @@ export function createGatewayWithWs(options: CreateGatewayOptions): Gateway {
     routes,
     log: options.log,
     maxBodyBytes: config.maxBodyBytes,
-    cors: { origins: config.corsOrigins },
+    cors,
+    tenantOrigins: listedOrigins,
     metrics,
   });
   all = app.router.routes();
@@ -130,8 +141,10 @@ function wsRouteDocumentation(): RouteDefinition {
     summary:
       "WebSocket text chat (upgrade; API key in Authorization/X-API-Key or ?token=): send " +
       "{type:'message', agent_slug, text, conversation_id?, user_id?}, receive {type:'token'} frames " +
-      "and a final {type:'message'} or {type:'error', code, message}. Close codes: 4401 " +
-      "unauthenticated, 1008 policy (slow reader), 1009 message too big.",
+      "and a final {type:'message'} or {type:'error', code, message}. The key needs scope agents:trigger " +
+      "(or no scopes); a browser's Origin must be in the global CORS list or the key's tenant's " +
+      "settings.cors_origins. Close codes: 4401 unauthenticated, 4403 forbidden (scope or origin), " +
+      "1008 policy (slow reader), 1009 message too big.",
     tags: ["websocket"],
     responses: {
       101: { description: "Switching protocols" },

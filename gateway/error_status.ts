@@ -64,6 +64,8 @@ export const ERROR_STATUS: Readonly<Record<string, StatusRule>> = Object.freeze(
   [DispatchOpErrorCodes.MODE_DISABLED]: { status: 400 },
   [DispatchOpErrorCodes.MODE_UNAVAILABLE]: { status: 501 },
   [DispatchOpErrorCodes.QUOTA_EXCEEDED]: { status: 429, retryAfterSeconds: 1 },
+  [DispatchOpErrorCodes.IDEMPOTENCY_KEY_REUSED]: { status: 409 },
+  [DispatchOpErrorCodes.JOB_RESULT_UNAVAILABLE]: { status: 502 },
   [DispatchErrorCodes.NO_AGENT_CAPACITY]: { status: 503, retryAfterSeconds: 2 },
   [DispatchErrorCodes.JOB_FAILED]: { status: 502 },
   SF_ERR_CONVERSATION_NOT_FOUND: { status: 404 },

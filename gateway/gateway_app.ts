@@ -1,13 +1,22 @@
 /**
  * The request pipeline, independent of any socket: parse the URL, answer CORS preflights,
  * route (404/405), enforce the body limit, parse and validate JSON, run the handler, map any
- * error to the envelope, add CORS headers, record metrics. The uWS shell feeds it `RawRequest`s;
+ * error to the envelope, add CORS headers (by the route's CORS mode and the caller the
+ * authenticator recorded, see cors.ts), record metrics. The uWS shell feeds it `RawRequest`s;
  * tests call `inject` the way fastify's `inject` works.
  */
 import type { Logger } from "pino";
 import { SfError } from "../bus/index.ts";
-import { corsResponseHeaders, isOriginAllowed, parseCorsOptions, preflightHeaders } from "./cors.ts";
+import {
+  corsAllowHeaders,
+  corsResponseHeaders,
+  isOriginAllowed,
+  isOriginAllowedForTenant,
+  parseCorsOptions,
+  preflightHeaders,
+} from "./cors.ts";
 import type { CorsOptions, CorsPolicy } from "./cors.ts";
+import type { TenantOriginIndex } from "./cors_listed_origins.ts";
 import { errorResponse } from "./error_status.ts";
 import {
   BadRequestError,
@@ -23,6 +32,8 @@ import type {
   GatewayResponse,
   HttpMethod,
   RawRequest,
+  RequestContext,
+  RouteCors,
   RouteDefinition,
   SerializedResponse,
 } from "./http_types.ts";
@@ -39,6 +50,8 @@ export interface GatewayAppOptions {
   /** Largest accepted body. Default 1 MiB. */
   maxBodyBytes?: number;
   cors?: CorsOptions;
+  /** Which origins some tenant lists: preflights of thin-client routes. Absent: the global list only. */
+  tenantOrigins?: TenantOriginIndex;
   metrics?: GatewayMetrics;
 }
 
@@ -64,17 +77,22 @@ export class GatewayApp {
   readonly maxBodyBytes: number;
   readonly #log: Logger;
   readonly #cors: CorsPolicy;
+  readonly #tenantOrigins: TenantOriginIndex | undefined;
+  /** Patterns of the routes whose responses follow the tenant's CORS list. */
+  readonly #tenantCorsPaths = new Set<string>();
   readonly #validators = new Map<RouteDefinition, RouteValidators>();
 
   constructor(options: GatewayAppOptions) {
     this.#log = options.log;
     this.maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
     this.#cors = parseCorsOptions(options.cors ?? { origins: [] });
+    this.#tenantOrigins = options.tenantOrigins;
     this.metrics = options.metrics ?? createGatewayMetrics();
     const compileValidators = createValidatorCompiler();
     for (const route of options.routes) {
       this.router.add(route);
       this.#validators.set(route, compileValidators(route));
+      if (route.cors === "tenant") this.#tenantCorsPaths.add(route.path);
     }
   }
 
@@ -83,16 +101,23 @@ export class GatewayApp {
     const started = performance.now();
     const requestId = pickRequestId(raw.headers["x-request-id"]);
     let route = UNMATCHED_ROUTE;
+    let context: RequestContext | undefined;
     let response: GatewayResponse;
     try {
-      response = await this.#run(raw, requestId, (pattern) => {
+      response = await this.#run(raw, requestId, (pattern, ctx) => {
         route = pattern;
+        context = ctx;
       });
     } catch (err) {
       response = errorResponse(err);
       this.#logError(err, raw, route, requestId, response.status);
     }
-    return this.#finish(raw, response, route, requestId, started);
+    // A preflight answer carries its own CORS headers.
+    const cors =
+      response.headers?.["access-control-allow-methods"] === undefined
+        ? await this.#corsHeaders(raw.headers["origin"], context, requestId)
+        : {};
+    return this.#finish(raw, response, route, requestId, started, cors);
   }
 
   /** The response for a request refused before it reached the pipeline (e.g. an oversized body). */
@@ -100,7 +125,14 @@ export class GatewayApp {
     const requestId = pickRequestId(raw.headers["x-request-id"]);
     const response = errorResponse(err);
     this.#logError(err, raw, UNMATCHED_ROUTE, requestId, response.status);
-    return this.#finish(raw, response, UNMATCHED_ROUTE, requestId, performance.now());
+    return this.#finish(
+      raw,
+      response,
+      UNMATCHED_ROUTE,
+      requestId,
+      performance.now(),
+      corsResponseHeaders(this.#cors, raw.headers["origin"]),
+    );
   }
 
   /** In-process request, no socket: for tests and tools. */
@@ -151,14 +183,14 @@ export class GatewayApp {
   async #run(
     raw: RawRequest,
     requestId: string,
-    onRoute: (pattern: string) => void,
+    onRoute: (pattern: string, context?: RequestContext) => void,
   ): Promise<GatewayResponse> {
     if (!isHttpMethod(raw.method)) throw new BadRequestError(`unknown method ${raw.method}`);
     const method: HttpMethod = raw.method;
     const { path, query } = parseUrl(raw.url);
     const origin = raw.headers["origin"];
 
-    if (method === "OPTIONS") return this.#options(raw, path, origin, onRoute);
+    if (method === "OPTIONS") return this.#options(raw, path, origin, requestId, onRoute);
 
     const match = this.router.match(method, path);
     if (match.type === "not_found") throw new NotFoundError(`no route for ${path}`);
@@ -167,7 +199,8 @@ export class GatewayApp {
       throw new MethodNotAllowedError(method, match.allowed);
     }
     const route = match.route;
-    onRoute(route.path);
+    const context: RequestContext = { cors: route.cors ?? "global" };
+    onRoute(route.path, context);
     const limit = route.maxBodyBytes ?? this.maxBodyBytes;
     if (raw.body.length > limit) throw new PayloadTooLargeError(limit);
 
@@ -197,27 +230,70 @@ export class GatewayApp {
       rawBody: raw.body,
       remoteAddress: raw.remoteAddress,
       signal: raw.signal ?? new AbortController().signal,
+      context,
     };
     return route.handler(req);
   }
 
-  #options(
+  /**
+   * A preflight carries no credentials: for a thin-client route it is answered for the global
+   * list or an origin some tenant lists; the request itself is then held to the key's tenant.
+   */
+  async #options(
     raw: RawRequest,
     path: string,
     origin: string | undefined,
+    requestId: string,
     onRoute: (pattern: string) => void,
-  ): GatewayResponse {
+  ): Promise<GatewayResponse> {
     const known = this.router.methodsFor(path);
     if (known === undefined) throw new NotFoundError(`no route for ${path}`);
     onRoute(known.pattern);
     const allow = [...known.methods, "OPTIONS"];
     const requested = raw.headers["access-control-request-method"];
     if (origin === undefined || requested === undefined) return empty(204, { allow: allow.join(", ") });
-    if (!isOriginAllowed(this.#cors, origin)) throw new CorsOriginDeniedError(origin);
+    const mode: RouteCors = this.#tenantCorsPaths.has(known.pattern) ? "tenant" : "global";
+    const allowed =
+      isOriginAllowed(this.#cors, origin) ||
+      (mode === "tenant" &&
+        this.#tenantOrigins !== undefined &&
+        (await this.#tenantOrigins.listed(origin, requestId)));
+    if (!allowed) throw new CorsOriginDeniedError(origin);
     if (!(known.methods as readonly string[]).includes(requested.toUpperCase())) {
       throw new MethodNotAllowedError(requested.toUpperCase(), known.methods);
     }
     return empty(204, preflightHeaders(this.#cors, origin, known.methods));
+  }
+
+  /**
+   * The CORS headers of an ordinary response: the global list for every route; on a thin-client
+   * route also the API key's tenant's list, or — when no credentials were accepted — the origins a
+   * preflight admits (the answer is then an error envelope without tenant data). See cors.ts.
+   */
+  async #corsHeaders(
+    origin: string | undefined,
+    context: RequestContext | undefined,
+    requestId: string,
+  ): Promise<Record<string, string>> {
+    if (origin === undefined) return {};
+    if (isOriginAllowed(this.#cors, origin)) return corsAllowHeaders(this.#cors, origin);
+    if (context?.cors !== "tenant") return { vary: "Origin" };
+    const caller = context.caller;
+    let allowed = false;
+    if (caller?.type === "api_key") {
+      allowed = isOriginAllowedForTenant(this.#cors, caller.corsOrigins, origin);
+    } else if (caller === undefined && this.#tenantOrigins !== undefined) {
+      try {
+        allowed = await this.#tenantOrigins.listed(origin, requestId);
+      } catch (err) {
+        // The answer stays unreadable for that origin; the request itself is not affected.
+        this.#log.warn(
+          { requestId, code: err instanceof SfError ? err.code : undefined },
+          "cors origin lookup failed",
+        );
+      }
+    }
+    return allowed ? corsAllowHeaders(this.#cors, origin) : { vary: "Origin" };
   }
 
   #finish(
@@ -226,6 +302,7 @@ export class GatewayApp {
     route: string,
     requestId: string,
     started: number,
+    cors: Record<string, string>,
   ): SerializedResponse {
     const headers: Record<string, string> = {};
     let body: Buffer;
@@ -250,12 +327,7 @@ export class GatewayApp {
         streamRun = response.body.run;
         break;
     }
-    Object.assign(headers, response.headers);
-    const origin = raw.headers["origin"];
-    // A preflight answer carries its own CORS headers.
-    if (headers["access-control-allow-methods"] === undefined) {
-      Object.assign(headers, corsResponseHeaders(this.#cors, origin));
-    }
+    Object.assign(headers, response.headers, cors);
     headers["x-request-id"] = requestId;
     const method = methodLabel(raw.method);
     this.metrics.requests.inc({ route, method, status: String(response.status) });

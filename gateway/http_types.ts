@@ -26,6 +26,27 @@ export interface RawRequest {
   signal?: AbortSignal;
 }
 
+/**
+ * How a route's responses are shared with browsers of other origins (see cors.ts): `global`
+ * answers only the origins of SF_GATEWAY_CORS_ORIGINS; `tenant` (the thin-client routes) also
+ * those of the calling API key's tenant (`settings.cors_origins`).
+ */
+export type RouteCors = "global" | "tenant";
+
+/** Who turned out to be calling, as the authenticator recorded it. */
+export type RequestCaller =
+  { type: "admin" } | { type: "api_key"; clientId: string; corsOrigins: readonly string[] };
+
+/**
+ * What the pipeline learns while a request runs: the route's CORS mode (set before the handler)
+ * and the caller (set by the authenticator once credentials are accepted), which the CORS
+ * headers of the response are decided by.
+ */
+export interface RequestContext {
+  readonly cors: RouteCors;
+  caller?: RequestCaller;
+}
+
 export interface GatewayRequest {
   /** Request id: the caller's `x-request-id` when it is a sane token, else a new UUID. */
   readonly id: string;
@@ -44,6 +65,7 @@ export interface GatewayRequest {
   readonly rawBody: Buffer;
   readonly remoteAddress: string;
   readonly signal: AbortSignal;
+  readonly context: RequestContext;
 }
 
 /**
@@ -117,6 +139,8 @@ export interface RouteDefinition {
   maxBodyBytes?: number;
   /** Status for a body or query that fails its schema (legacy v1 routes answer 422). Default 400. */
   validationStatus?: 400 | 422;
+  /** `tenant` for thin-client routes called from tenants' sites and apps (see cors.ts). Default `global`. */
+  cors?: RouteCors;
   handler: Handler;
 }
 

@@ -8,7 +8,7 @@ export {
   V2_TRIGGER_BODY,
   EMBED_STREAM_BODY,
 } from "./routes/trigger_routes.ts";
-export { TriggerService, pickJobId, pickSessionId } from "./chat/trigger_service.ts";
+export { TriggerService, idempotencyKey, pickJobId, pickSessionId } from "./chat/trigger_service.ts";
 export type { TriggerServiceDeps, TenantCaller } from "./chat/trigger_service.ts";
 export { runTextTurn, isChatFrame } from "./chat/text_turn.ts";
 export type { ChatBus, TextTurnRequest, TextTurnResult } from "./chat/text_turn.ts";
@@ -37,6 +37,9 @@ export type {
   ResponseSpec,
   RouteSchema,
   RouteDefinition,
+  RouteCors,
+  RequestCaller,
+  RequestContext,
 } from "./http_types.ts";
 export {
   GatewayErrorCodes,
@@ -61,11 +64,15 @@ export type { StatusRule, ErrorEnvelope } from "./error_status.ts";
 export {
   parseCorsOptions,
   isOriginAllowed,
+  isOriginAllowedForTenant,
+  corsAllowHeaders,
   corsResponseHeaders,
   preflightHeaders,
   DEFAULT_CORS_ALLOW_HEADERS,
 } from "./cors.ts";
 export type { CorsOptions, CorsPolicy } from "./cors.ts";
+export { ListedOrigins } from "./cors_listed_origins.ts";
+export type { ListedOriginsOptions, TenantOriginIndex } from "./cors_listed_origins.ts";
 export { createGatewayMetrics, methodLabel, UNMATCHED_ROUTE } from "./metrics.ts";
 export type { GatewayMetrics } from "./metrics.ts";
 export { buildOpenApiDocument, ERROR_ENVELOPE_SCHEMA } from "./openapi.ts";
@@ -103,6 +110,8 @@ export { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
 export type { ApiKeyVerifierOptions } from "./auth/api_key_verifier.ts";
 export { Authenticator } from "./auth/authenticator.ts";
 export type { Principal, AdminPrincipal } from "./auth/authenticator.ts";
+export { Scopes, hasScope, requireScope } from "./auth/scopes.ts";
+export type { Scope } from "./auth/scopes.ts";
 export { verifyHs256Jwt, signHs256Jwt, looksLikeJwt } from "./auth/jwt.ts";
 export type { JwtClaims, VerifyJwtOptions } from "./auth/jwt.ts";
 export { v1Routes } from "./routes/v1_routes.ts";

@@ -8,6 +8,7 @@ import { connectBus, createSubjects, toWireError, watchBusStatus } from "../bus/
 import { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
 import { parseGatewayConfig } from "./config.ts";
 import { createGatewayWithWs } from "./create_gateway.ts";
+import { ListedOrigins } from "./cors_listed_origins.ts";
 import { startUwsServer } from "./uws_server.ts";
 
 const config = parseGatewayConfig();
@@ -24,7 +25,14 @@ async function main(): Promise<void> {
     timeoutMs: config.requestTimeoutMs,
   });
   const keyEvents = apiKeys.watch(log);
-  const { app, ws } = createGatewayWithWs({ nc, config, log, apiKeys });
+  const listedOrigins = new ListedOrigins({
+    nc,
+    subjects,
+    cacheMs: config.corsCacheMs,
+    timeoutMs: config.requestTimeoutMs,
+  });
+  const originEvents = listedOrigins.watch(log);
+  const { app, ws } = createGatewayWithWs({ nc, config, log, apiKeys, listedOrigins });
   const server = await startUwsServer({ app, ws, log, host: config.host, port: config.port });
   log.info(
     {
@@ -47,6 +55,7 @@ async function main(): Promise<void> {
       .stop(config.shutdownGraceMs)
       .then(async (result) => {
         await keyEvents.drain();
+        await originEvents.drain();
         await nc.drain();
         log.info({ abandoned: result.abandoned }, "gateway stopped");
         process.exit(0);

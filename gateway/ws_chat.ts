@@ -1,24 +1,31 @@
 /**
  * Text chat over `GET /ws`, independent of uWS (the shell adapts its sockets to `ChatSocket`).
  * The caller authenticates with an API key during the upgrade (`Authorization`/`X-API-Key`, or
- * `?token=` for browsers). Each `{type:"message", agent_slug, text, conversation_id?, user_id?}`
+ * `?token=` for browsers); the key needs the scope `agents:trigger` (auth/scopes.ts), and a
+ * browser's `Origin` must be in the global CORS list or the key's tenant's list (cors.ts), else
+ * the socket is closed with 4403. Each `{type:"message", agent_slug, text, conversation_id?, user_id?}`
  * runs one text turn; the socket gets the job's `{type:"token"}` frames in order and a final
  * `{type:"message"}`, or `{type:"error", code, message}`. A reader that lets more than the bound
  * queue up is closed with 1008, so a slow client cannot grow the gateway's memory.
  */
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import { PlatformErrorCodes } from "../actors/index.ts";
 import { SfError } from "../bus/index.ts";
 import type { Authenticator, Principal } from "./auth/authenticator.ts";
+import { hasScope, Scopes } from "./auth/scopes.ts";
 import type { TriggerService } from "./chat/trigger_service.ts";
 import type { GatewayWsConfig } from "./config.ts";
 import { publicError, statusForCode } from "./error_status.ts";
+import { GatewayErrorCodes } from "./errors.ts";
 import type { GatewayRequest } from "./http_types.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 
 export const WsCloseCodes = {
   UNAUTHENTICATED: 4401,
+  /** The key may not chat (scope), or not from this page's origin. */
+  FORBIDDEN: 4403,
   POLICY: 1008,
   TOO_BIG: 1009,
   INTERNAL: 1011,
@@ -87,14 +94,22 @@ export class WsChat implements WsChatHandler {
       id: randomUUID(),
       headers: authHeaders,
       signal: new AbortController().signal,
+      // A browser's WebSocket has no preflight: the upgrade is held to the key's tenant's origins.
+      context: { cors: "tenant" },
     } as unknown as GatewayRequest;
     try {
       const principal = await this.#o.auth.authenticate(req);
       if (principal.type !== "api_key") {
         return { ok: false, code: WsCloseCodes.POLICY, reason: "an API key is required" };
       }
+      if (!hasScope(principal.scopes, Scopes.agentsTrigger)) {
+        return { ok: false, code: WsCloseCodes.FORBIDDEN, reason: `scope ${Scopes.agentsTrigger} required` };
+      }
       return { ok: true, principal };
     } catch (err) {
+      if (err instanceof SfError && err.code === GatewayErrorCodes.CORS_ORIGIN_DENIED) {
+        return { ok: false, code: WsCloseCodes.FORBIDDEN, reason: "origin not allowed" };
+      }
       // Any refusal of the credentials (401/403, a malformed key) closes as unauthenticated.
       const status = err instanceof SfError ? statusForCode(err.code).status : 500;
       if (err instanceof SfError && (err.code === PlatformErrorCodes.UNAUTHENTICATED || status < 500)) {
@@ -105,10 +120,13 @@ export class WsChat implements WsChatHandler {
   }
 
   open(socket: ChatSocket, principal: Extract<Principal, { type: "api_key" }>): void {
+    const controller = new AbortController();
+    // Every turn in flight listens on the connection's signal (the turn and its trigger request).
+    setMaxListeners(4 * this.#o.config.maxInFlight + 10, controller.signal);
     this.#connections.set(socket, {
       principal,
       sessionId: `ws-${randomUUID()}`,
-      controller: new AbortController(),
+      controller,
       inFlight: 0,
     });
     this.#o.metrics.wsConnections.set(this.#connections.size);

@@ -6,8 +6,15 @@
 import { InvalidArgumentError } from "../errors.ts";
 import { NotFoundError } from "../store/index.ts";
 import { UnauthenticatedError } from "./errors.ts";
+import { corsOriginProblem, corsOriginsOf } from "./cors_origins.ts";
 import { ClientEvents, PlatformOps } from "./messages.ts";
-import type { ApiKeysCreateReply, ApiKeysListReply, ApiKeyView, VerifiedApiKey } from "./messages.ts";
+import type {
+  ApiKeysCreateReply,
+  ApiKeysListReply,
+  ApiKeyView,
+  CorsOriginListedReply,
+  VerifiedApiKey,
+} from "./messages.ts";
 import {
   actorField,
   objectBody,
@@ -19,7 +26,8 @@ import {
 import type { PlatformOp, PlatformOpDeps } from "./op_types.ts";
 import { apiKeyView } from "./views.ts";
 
-const SCOPE_RE = /^[a-z][a-z0-9_.:*-]{0,63}$/;
+/** A scope: `area:action`, `area:*`, or `*` for all (the rule is in gateway/auth/scopes.ts). */
+const SCOPE_RE = /^(?:\*|[a-z][a-z0-9_.:*-]{0,63})$/;
 /** Longest string accepted as a presented key (real keys are 46 characters). */
 const MAX_PRESENTED_KEY = 256;
 
@@ -127,7 +135,25 @@ export function apiKeyOps(deps: PlatformOpDeps): Array<[string, PlatformOp]> {
     if (record === null) throw refused;
     const client = await store.getClient(record.clientId);
     if (client.status !== "active") throw refused;
-    return { keyId: record.id, clientId: record.clientId, scopes: [...record.scopes] };
+    const corsOrigins = corsOriginsOf(client.settings);
+    return {
+      keyId: record.id,
+      clientId: record.clientId,
+      scopes: [...record.scopes],
+      ...(corsOrigins.length === 0 ? {} : { corsOrigins }),
+    };
+  };
+
+  const corsOriginListed: PlatformOp = async (raw): Promise<CorsOriginListedReply> => {
+    const op = PlatformOps.corsOriginListed;
+    const body = objectBody(op, raw);
+    onlyFields(op, body, ["origin"]);
+    const origin = body["origin"];
+    // Anything that is not an exact origin is listed by nobody (and never reaches the store).
+    if (typeof origin !== "string" || origin === "*" || corsOriginProblem(origin) !== undefined) {
+      return { listed: false };
+    }
+    return { listed: await store.isCorsOriginListed(origin) };
   };
 
   return [
@@ -135,5 +161,6 @@ export function apiKeyOps(deps: PlatformOpDeps): Array<[string, PlatformOp]> {
     [PlatformOps.apiKeysList, list],
     [PlatformOps.apiKeysRevoke, revoke],
     [PlatformOps.apiKeysVerify, verify],
+    [PlatformOps.corsOriginListed, corsOriginListed],
   ];
 }

@@ -11,6 +11,7 @@ import {
   parseTenantDatabaseConfig,
 } from "../store/index.ts";
 import type { ClientSecretField, ClientSettings, ClientStatus, PlatformStore } from "../store/index.ts";
+import { parseCorsOrigins } from "./cors_origins.ts";
 import { ClientEvents, PlatformOps } from "./messages.ts";
 import type { ClientDetailView, ClientsDeleteReply, ClientsListReply } from "./messages.ts";
 import {
@@ -45,17 +46,24 @@ export async function clientDetail(store: PlatformStore, id: string): Promise<Cl
 }
 
 /**
- * `settings` of a create or update: only `embedding` may be set by callers (`null` removes it);
- * the platform's own keys (`embedding_index`) are kept from `current`.
+ * `settings` of a create or update: callers may set `embedding` and `cors_origins` (`null`
+ * removes either; a field left out keeps its value); the platform's own keys (`embedding_index`)
+ * are kept from `current`. Everything is checked before anything is returned, so a bad field
+ * changes nothing.
  */
 function settingsField(op: string, body: OpBody, current: ClientSettings): ClientSettings | undefined {
   const raw = optionalObject(op, body, "settings");
   if (raw === undefined) return undefined;
-  onlyFields(`${op} settings`, raw, ["embedding"]);
+  onlyFields(`${op} settings`, raw, ["embedding", "cors_origins"]);
+  let next: ClientSettings = { ...current };
+  if (raw["cors_origins"] !== undefined) {
+    const origins = parseCorsOrigins(op, raw["cors_origins"]);
+    if (origins === null) delete next.cors_origins;
+    else next.cors_origins = origins;
+  }
   const embedding = raw["embedding"];
-  if (embedding === undefined) return { ...current };
+  if (embedding === undefined) return next;
   if (embedding === null) {
-    const next = { ...current };
     delete next.embedding;
     return next;
   }
@@ -70,8 +78,8 @@ function settingsField(op: string, body: OpBody, current: ClientSettings): Clien
   const text = (field: string): string | null =>
     e[field] === null ? null : (optionalString(op, e, field, { max: 200 }) ?? null);
   const dimension = e["dimension"] === null ? null : (optionalInt(op, e, "dimension", 1, 16_000) ?? null);
-  return {
-    ...current,
+  next = {
+    ...next,
     embedding: {
       provider,
       document_model: text("document_model"),
@@ -79,6 +87,7 @@ function settingsField(op: string, body: OpBody, current: ClientSettings): Clien
       dimension,
     },
   };
+  return next;
 }
 
 export function clientOps(deps: PlatformOpDeps): Array<[string, PlatformOp]> {

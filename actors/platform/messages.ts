@@ -24,6 +24,8 @@ export const PlatformOps = {
   apiKeysList: "api-keys-list",
   apiKeysRevoke: "api-keys-revoke",
   apiKeysVerify: "api-keys-verify",
+  /** Whether any active client lists a browser origin (the gateway's CORS preflight). */
+  corsOriginListed: "cors-origin-listed",
 } as const;
 
 export type PlatformOpName = (typeof PlatformOps)[keyof typeof PlatformOps];
@@ -34,7 +36,7 @@ export const ClientEvents = {
   credentials: "credentials",
   /** An API key of the client was revoked: drop cached verifications. */
   apiKeys: "api-keys",
-  /** The client's settings (embedding configuration) changed: drop cached settings. */
+  /** The client's settings (embedding configuration, CORS origins) changed: drop cached settings. */
   settings: "settings",
 } as const;
 
@@ -167,4 +169,16 @@ export interface VerifiedApiKey {
   keyId: string;
   clientId: string;
   scopes: string[];
+  /** The client's `settings.cors_origins`, when it lists any: browser origins that may use its keys. */
+  corsOrigins?: string[];
+}
+
+export interface CorsOriginListedRequest {
+  /** An origin as a browser sends it (`https://shop.example`). */
+  origin: string;
+}
+
+export interface CorsOriginListedReply {
+  /** True when an active client lists the origin (or `*`) in `settings.cors_origins`. */
+  listed: boolean;
 }

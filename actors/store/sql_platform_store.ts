@@ -275,6 +275,20 @@ export class SqlPlatformStore implements PlatformStore {
     });
   }
 
+  isCorsOriginListed(origin: string): Promise<boolean> {
+    return this.#run("find cors origin", async (db) => {
+      const rows = await db.query<Row>(
+        `select exists (
+           select 1 from ${this.#t("clients")}
+           where status = 'active' and jsonb_typeof(settings -> 'cors_origins') = 'array'
+             and (settings -> 'cors_origins') ?| array[$1::text, '*']
+         ) as listed`,
+        [origin],
+      );
+      return rows[0]?.["listed"] === true;
+    });
+  }
+
   updateClient(id: string, patch: UpdateClientInput): Promise<ClientRecord> {
     return this.#run("update client", async (db) => {
       if (patch.slug !== undefined && !CLIENT_SLUG_PATTERN.test(patch.slug)) {
@@ -433,7 +447,7 @@ export class SqlPlatformStore implements PlatformStore {
     await this.getClient(input.clientId);
     const scopes = input.scopes ?? [];
     for (const scope of scopes) {
-      if (!/^[a-z][a-z0-9_.:*-]{0,63}$/.test(scope))
+      if (!/^(?:\*|[a-z][a-z0-9_.:*-]{0,63})$/.test(scope))
         throw new InvalidInputError(`invalid API key scope "${scope}"`);
     }
     const key = generateApiKey();

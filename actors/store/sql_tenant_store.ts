@@ -34,6 +34,7 @@ import {
   documentFromRow,
   documentMatchFromRow,
   documentPatchToColumns,
+  isUuid,
   isJsonColumn,
   providerField,
   requireProviderName,
@@ -445,6 +446,18 @@ export class SqlTenantStore implements TenantStore {
            where conversation_id = $1 order by ${orderDesc} limit $2
          ) latest order by ${order}`,
         [conversationId, limit],
+      );
+      return rows.map(transcriptFromRow);
+    });
+  }
+
+  findTurn(turnId: string): Promise<TranscriptRecord[]> {
+    return this.#run("find turn", async (db) => {
+      if (!isUuid(turnId)) return [];
+      const rows = await db.query<Row>(
+        `select ${TRANSCRIPT_COLUMNS.join(", ")} from ${this.#t("conversation_transcripts")}
+         where turn_id = $1 order by case role when 'user' then 0 else 1 end, created_at limit 10`,
+        [turnId],
       );
       return rows.map(transcriptFromRow);
     });

@@ -40,6 +40,7 @@ import {
   documentFromRow,
   documentMatchFromRow,
   documentPatchToColumns,
+  isUuid,
   providerField,
   requireProviderName,
   requireUuid,
@@ -454,6 +455,20 @@ export class SupabaseTenantStore implements TenantStore {
           (a.sequence ?? 0) - (b.sequence ?? 0) ||
           roleRank(a) - roleRank(b),
       );
+  }
+
+  async findTurn(turnId: string): Promise<TranscriptRecord[]> {
+    if (!isUuid(turnId)) return [];
+    const rows = await this.#rows(
+      "find turn",
+      this.#from("conversation_transcripts")
+        .select(TRANSCRIPT_COLUMNS.join(","))
+        .eq("turn_id", turnId)
+        .order("created_at", { ascending: true })
+        .limit(10),
+    );
+    const roleRank = (r: TranscriptRecord): number => (r.role === "user" ? 0 : 1);
+    return rows.map(transcriptFromRow).sort((a, b) => roleRank(a) - roleRank(b));
   }
 
   /** An embedding as the JSON array PostgREST takes for a vector column, checked against the dimension. */

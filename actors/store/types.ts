@@ -67,6 +67,11 @@ export interface EmbeddingIndexInfo {
 export interface ClientSettings {
   embedding?: EmbeddingSettings | null;
   embedding_index?: EmbeddingIndexInfo | null;
+  /**
+   * Browser origins that may use the client's API keys (exact `scheme://host[:port]`, or `*`);
+   * at most 50. See actors/platform/cors_origins.ts and gateway/cors.ts.
+   */
+  cors_origins?: string[] | null;
   [key: string]: unknown;
 }
 
@@ -172,6 +177,8 @@ export interface PlatformStore {
   /** `search` matches a case-insensitive substring of the slug or the name. */
   listClients(options?: ListPage & { status?: ClientStatus; search?: string }): Promise<ClientRecord[]>;
   updateClient(id: string, patch: UpdateClientInput): Promise<ClientRecord>;
+  /** Whether an active client lists `origin` (or `*`) in `settings.cors_origins`. */
+  isCorsOriginListed(origin: string): Promise<boolean>;
   /** Deletes the client, its secrets and API keys (audit entries stay). */
   deleteClient(id: string): Promise<void>;
 
@@ -446,6 +453,8 @@ export interface TenantStore {
   appendTurn(input: AppendTurnInput): Promise<AppendedTurn>;
   /** The conversation's rows in order; `limit` keeps the latest ones. */
   listTranscripts(conversationId: string, options?: { limit?: number }): Promise<TranscriptRecord[]>;
+  /** The rows of one turn (user first, then assistant); empty when no turn has that id. */
+  findTurn(turnId: string): Promise<TranscriptRecord[]>;
   /**
    * Writes the embedding of a turn on its `role = 'user'` row(s) (what
    * match_conversation_transcripts_secure searches). False when the turn has no user row.

@@ -5,6 +5,12 @@
  * run one after another, so every reply is built on the turns before it. The worker reads what it
  * needs with `job-context` and records the finished turn with `turn-record` (idempotent by job id,
  * which is the turn id), which also feeds the conversation's in-memory window.
+ *
+ * A text trigger is idempotent by its job id (the caller's `Idempotency-Key`): a repeat never
+ * starts a second job. While the first runs, the repeat's answer waits for it; once it has
+ * finished, the answer carries the recorded reply (`result`, read back from the transcripts by
+ * turn id). A job that no worker claimed is forgotten, so a retry after "no capacity" runs again.
+ * A repeat that names another user, agent or message is refused (SF_ERR_IDEMPOTENCY_KEY_REUSED).
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
@@ -14,7 +20,7 @@ import { deferReply } from "../runtime/actor.ts";
 import type { Claim, Dispatcher } from "../dispatch/dispatcher.ts";
 import type { DispatchJob } from "../dispatch/job.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import type { AgentRecord, LivekitCredentials, TenantStore } from "../store/index.ts";
+import type { AgentRecord, LivekitCredentials, TenantStore, TranscriptRecord } from "../store/index.ts";
 import type { RagJobInfo } from "./document_ops.ts";
 import { providerKeys as keysOf } from "./provider_keys.ts";
 import { requireLivekitCredentials } from "../voice/livekit_credentials.ts";
@@ -31,6 +37,10 @@ export const DispatchOpErrorCodes = {
   MODE_DISABLED: "SF_ERR_MODE_DISABLED",
   MODE_UNAVAILABLE: "SF_ERR_MODE_UNAVAILABLE",
   QUOTA_EXCEEDED: "SF_ERR_QUOTA_EXCEEDED",
+  /** A job id (Idempotency-Key) used again for another user, agent or message. */
+  IDEMPOTENCY_KEY_REUSED: "SF_ERR_IDEMPOTENCY_KEY_REUSED",
+  /** A repeated job ended without a recorded reply (it failed after its claim). */
+  JOB_RESULT_UNAVAILABLE: "SF_ERR_JOB_RESULT_UNAVAILABLE",
 } as const;
 
 export interface HistoryTurn {
@@ -65,6 +75,17 @@ export interface TriggerReply {
   agent: { slug: string; name: string; voice_provider: string | null; voice_id: string | null };
   /** Present for mode "voice". */
   voice?: VoiceTriggerInfo;
+  /**
+   * Present when this trigger repeated a text job that has finished (a retry with the same
+   * Idempotency-Key): the reply that job recorded. No frames follow for it.
+   */
+  result?: TextJobResult;
+}
+
+/** A finished text job's reply, as recorded in its turn. */
+export interface TextJobResult {
+  text: string;
+  citations: unknown[];
 }
 
 export interface JobContextReply {
@@ -104,6 +125,32 @@ export interface TenantDispatchOptions {
 
 /** How long agent configs are reused without reading them again. */
 const CONFIG_CACHE_MS = 5000;
+/** Text jobs remembered by id for repeats (oldest forgotten first; the store answers after). */
+const MAX_REMEMBERED_JOBS = 4096;
+
+/** A text job this actor dispatched, kept so a repeat of its trigger joins it. */
+interface TextJob {
+  userId: string;
+  agentSlug: string;
+  message: string;
+  /** The first trigger's reply, once the job has ended; rejects with the job's failure. */
+  ended: Promise<TriggerReply>;
+}
+
+/** The recorded reply of a turn's rows, when its assistant row exists. */
+function turnResult(rows: readonly TranscriptRecord[]): TextJobResult | undefined {
+  const assistant = rows.find((r) => r.role === "assistant");
+  if (assistant === undefined) return undefined;
+  return { text: assistant.assistantMessage ?? assistant.content, citations: assistant.citations };
+}
+
+function keyReused(jobId: string): SfError {
+  return new SfError(
+    DispatchOpErrorCodes.IDEMPOTENCY_KEY_REUSED,
+    "this idempotency key was used for another request (user, agent or message)",
+    { details: { job_id: jobId } },
+  );
+}
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -159,6 +206,7 @@ export class TenantDispatch {
     Pick<TenantDispatchOptions, "livekitCredentials" | "ragInfo">;
   readonly #windows = new Map<string, ConversationWindow>();
   readonly #recorded = new Set<string>();
+  readonly #textJobs = new Map<string, TextJob>();
   /**
    * Agent configs read in the last few seconds. Provider keys are not cached: a key the tenant
    * just added (possibly straight into its own database) must work on the next job.
@@ -247,6 +295,25 @@ export class TenantDispatch {
         details: { agent: slug, mode },
       });
     }
+    const agentInfo = {
+      slug: agent.slug,
+      name: agent.name,
+      voice_provider: agent.voiceSettings?.tts_provider ?? agent.voiceSettings?.provider ?? null,
+      voice_id: agent.voiceSettings?.voice_id ?? null,
+    };
+    const jobId = asUuid(`job:${tenant}`, str(body, "job_id", false, 200) ?? meta.requestId);
+    const userId = asUuid(`user:${tenant}`, externalUser);
+    if (message !== undefined) {
+      const repeat = await this.#repeat(store, {
+        jobId,
+        userId,
+        agent,
+        message,
+        idempotent: body["idempotent"] === true,
+        agentInfo,
+      });
+      if (repeat !== undefined) return repeat;
+    }
     const livekit = mode === "voice" ? await this.#livekitCredentials() : undefined;
     if (this.#inFlight >= this.#o.maxConcurrentJobs) {
       throw new SfError(
@@ -255,7 +322,6 @@ export class TenantDispatch {
         { retryable: true, details: { limit: this.#o.maxConcurrentJobs } },
       );
     }
-    const userId = asUuid(`user:${tenant}`, externalUser);
     const requested = str(body, "conversation_id", false, 200);
     const conversationId =
       requested === undefined ? randomUUID() : asUuid(`conversation:${tenant}`, requested);
@@ -286,7 +352,6 @@ export class TenantDispatch {
         details: { conversation_id: requested },
       });
     }
-    const jobId = asUuid(`job:${tenant}`, str(body, "job_id", false, 200) ?? meta.requestId);
     const context = body["context"];
     const window = this.#window(conversationId);
     window.userId = userId;
@@ -317,12 +382,6 @@ export class TenantDispatch {
       ...(typeof context === "object" && context !== null
         ? { context: context as Record<string, unknown> }
         : {}),
-    };
-    const agentInfo = {
-      slug: agent.slug,
-      name: agent.name,
-      voice_provider: agent.voiceSettings?.tts_provider ?? agent.voiceSettings?.provider ?? null,
-      voice_id: agent.voiceSettings?.voice_id ?? null,
     };
     const replyOf = (claim: Claim, voice?: VoiceTriggerInfo): TriggerReply => ({
       job_id: jobId,
@@ -400,12 +459,25 @@ export class TenantDispatch {
     }
 
     this.#inFlight += 1;
-    let resolveClaim!: (claim: Claim) => void;
+    let resolveClaim!: (reply: TriggerReply) => void;
     let rejectClaim!: (err: unknown) => void;
-    const claimed = new Promise<Claim>((resolve, reject) => {
+    const claimed = new Promise<TriggerReply>((resolve, reject) => {
       resolveClaim = resolve;
       rejectClaim = reject;
     });
+    let resolveEnded!: (reply: TriggerReply) => void;
+    let rejectEnded!: (err: unknown) => void;
+    const ended = new Promise<TriggerReply>((resolve, reject) => {
+      resolveEnded = resolve;
+      rejectEnded = reject;
+    });
+    // Only repeats wait on `ended`; the job's failure is on record with the dispatcher either way.
+    void ended.then(
+      () => undefined,
+      (err: unknown) =>
+        this.#o.log.debug({ jobId, code: (err as { code?: unknown }).code }, "text job ended with an error"),
+    );
+    this.#rememberJob(jobId, { userId, agentSlug: slug, message: message ?? "", ended });
     // One job of a conversation at a time: this one starts when the previous one has ended.
     window.tail = window.tail.then(async () => {
       const job: DispatchJob & { history: HistoryTurn[] } = {
@@ -415,17 +487,108 @@ export class TenantDispatch {
         createdAt: Date.now(),
         history: history(),
       };
+      let first: TriggerReply | undefined;
       try {
         const { claim, outcome } = await this.#o.dispatcher.dispatch(job);
-        resolveClaim(claim);
-        await outcome;
+        first = replyOf(claim);
+        if (claim.duplicate) {
+          // The stream had this job already: its first trigger was answered by an owner that is
+          // gone, and its frames went to that trigger's session. Answer with its outcome instead.
+          this.#o.log.info({ jobId }, "text job dispatched before: answering with its outcome");
+          await outcome;
+          const result = turnResult(await store.findTurn(jobId));
+          resolveClaim(result === undefined ? first : { ...first, result });
+        } else {
+          resolveClaim(first);
+          await outcome;
+        }
+        resolveEnded(first);
       } catch (err) {
+        // Never claimed (no capacity): forgotten, so a retry with the same key runs it again.
+        if (first === undefined) this.#textJobs.delete(jobId);
         rejectClaim(err);
+        rejectEnded(err);
       } finally {
         this.#inFlight -= 1;
       }
     });
-    return deferReply(claimed.then((claim) => replyOf(claim)));
+    return deferReply(claimed);
+  }
+
+  #rememberJob(jobId: string, job: TextJob): void {
+    this.#textJobs.set(jobId, job);
+    if (this.#textJobs.size > MAX_REMEMBERED_JOBS) {
+      const oldest = this.#textJobs.keys().next();
+      if (oldest.done !== true) this.#textJobs.delete(oldest.value);
+    }
+  }
+
+  /**
+   * A text trigger whose job exists already (see the module comment): a deferred answer that
+   * waits for the running job, the recorded reply of a finished one (looked up in the store only
+   * when the caller marks the job id as its idempotency key), or undefined for a new job.
+   */
+  async #repeat(
+    store: TenantStore,
+    want: {
+      jobId: string;
+      userId: string;
+      agent: AgentRecord;
+      message: string;
+      idempotent: boolean;
+      agentInfo: TriggerReply["agent"];
+    },
+  ): Promise<unknown> {
+    const known = this.#textJobs.get(want.jobId);
+    if (known !== undefined) {
+      if (
+        known.userId !== want.userId ||
+        known.agentSlug !== want.agent.slug ||
+        known.message !== want.message
+      ) {
+        throw keyReused(want.jobId);
+      }
+      return deferReply(
+        known.ended.then(async (first): Promise<TriggerReply> => {
+          const result = turnResult(await store.findTurn(want.jobId));
+          if (result === undefined) {
+            throw new SfError(
+              DispatchOpErrorCodes.JOB_RESULT_UNAVAILABLE,
+              "the job ended without a recorded reply",
+              {
+                details: { job_id: want.jobId },
+              },
+            );
+          }
+          return { ...first, duplicate: true, result };
+        }),
+      );
+    }
+    if (!want.idempotent) return undefined;
+    const rows = await store.findTurn(want.jobId);
+    const result = turnResult(rows);
+    if (result === undefined) return undefined;
+    const user = rows.find((r) => r.role === "user") ?? rows[0];
+    if (
+      user === undefined ||
+      user.userId !== want.userId ||
+      (user.agentId !== null && user.agentId !== want.agent.id) ||
+      (user.role === "user" && (user.userMessage ?? user.content) !== want.message)
+    ) {
+      throw keyReused(want.jobId);
+    }
+    const reply: TriggerReply = {
+      job_id: want.jobId,
+      conversation_id: user.conversationId,
+      session_id: user.sessionId ?? user.conversationId,
+      worker_id: "",
+      claimed_at: user.createdAt.getTime(),
+      claim_ms: 0,
+      duplicate: true,
+      agent: want.agentInfo,
+      result,
+    };
+    return reply;
   }
 
   async #livekitCredentials(): Promise<LivekitCredentials> {

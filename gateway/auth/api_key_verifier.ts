@@ -1,8 +1,9 @@
 /**
  * API key checks for the gateway: `api-keys-verify` over NATS (any actor host answers), with a
- * short cache of positive answers keyed by the key's SHA-256 (never the key itself). Revocations
- * and client deletions, announced on `<prefix>.evt.client.<id>.*`, evict at once; the cache
- * lifetime bounds what a missed event can keep alive.
+ * short cache of positive answers keyed by the key's SHA-256 (never the key itself). An answer
+ * carries the tenant's CORS origins, so it is cached with them. Revocations, client deletions and
+ * settings changes, announced on `<prefix>.evt.client.<id>.*`, evict at once; the cache lifetime
+ * bounds what a missed event can keep alive.
  */
 import { createHash } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
@@ -77,7 +78,7 @@ export class ApiKeyVerifier {
     }
   }
 
-  /** Evicts on the platform's client events (key revoked, client deleted or its credentials changed). */
+  /** Evicts on the platform's client events (key revoked, client deleted, credentials or settings changed). */
   watch(log: Logger): Subscription {
     const { nc, subjects } = this.#options;
     const prefixTokens = subjects.prefix.split(".").length;
@@ -91,7 +92,13 @@ export class ApiKeyVerifier {
         const clientId = tokens[prefixTokens + 2];
         const what = tokens[prefixTokens + 3];
         if (!isToken(clientId)) return;
-        if (what === ClientEvents.apiKeys || what === ClientEvents.credentials) this.dropClient(clientId);
+        if (
+          what === ClientEvents.apiKeys ||
+          what === ClientEvents.credentials ||
+          what === ClientEvents.settings
+        ) {
+          this.dropClient(clientId);
+        }
       },
     });
   }

@@ -2,18 +2,31 @@
  * Who is calling. Admins present a Supabase Auth JWT (HS256, `role` among the admin roles) or
  * the embedded admin token; tenants present an API key (`Authorization: Bearer sk_…` or
  * `X-API-Key`). No credentials or bad ones answer 401 SF_ERR_UNAUTHENTICATED; valid ones that do
- * not reach the resource answer 403 SF_ERR_FORBIDDEN.
+ * not reach the resource answer 403 SF_ERR_FORBIDDEN. The caller is recorded on the request
+ * (`req.context.caller`) for the response's CORS headers; on a thin-client route, an API key used
+ * from a browser origin its tenant does not list answers 403 SF_ERR_CORS_ORIGIN_DENIED (cors.ts).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { API_KEY_PREFIX, ForbiddenError, UnauthenticatedError } from "../../actors/index.ts";
 import type { GatewayAuthConfig } from "../config.ts";
+import { isOriginAllowedForTenant, parseCorsOptions } from "../cors.ts";
+import type { CorsPolicy } from "../cors.ts";
+import { CorsOriginDeniedError } from "../errors.ts";
 import type { GatewayRequest } from "../http_types.ts";
 import type { ApiKeyVerifier } from "./api_key_verifier.ts";
 import { looksLikeJwt, verifyHs256Jwt } from "./jwt.ts";
 
 export type Principal =
   | { type: "admin"; via: "jwt" | "token"; /** `admin:<subject>`: the audit identity. */ actor: string }
-  | { type: "api_key"; keyId: string; clientId: string; scopes: readonly string[]; actor: string };
+  | {
+      type: "api_key";
+      keyId: string;
+      clientId: string;
+      scopes: readonly string[];
+      /** The tenant's `settings.cors_origins` (empty when it lists none). */
+      corsOrigins: readonly string[];
+      actor: string;
+    };
 
 export type AdminPrincipal = Extract<Principal, { type: "admin" }>;
 
@@ -31,17 +44,43 @@ function missing(): UnauthenticatedError {
 export class Authenticator {
   readonly #config: GatewayAuthConfig;
   readonly #keys: ApiKeyVerifier;
+  readonly #cors: CorsPolicy;
   readonly #adminTokenDigest: Buffer | undefined;
 
-  constructor(config: GatewayAuthConfig, keys: ApiKeyVerifier) {
+  /** `cors`: the gateway's global CORS policy (default: no origin). */
+  constructor(config: GatewayAuthConfig, keys: ApiKeyVerifier, cors?: CorsPolicy) {
     this.#config = config;
     this.#keys = keys;
+    this.#cors = cors ?? parseCorsOptions({ origins: [] });
     const token = config.adminToken?.reveal();
     this.#adminTokenDigest = token === undefined ? undefined : digest(token);
   }
 
-  /** The caller; throws 401 when it presents no credentials or bad ones. */
+  /** The caller (recorded on `req.context`); throws 401 when it presents no credentials or bad ones. */
   async authenticate(req: GatewayRequest): Promise<Principal> {
+    const principal = await this.#identify(req);
+    if (principal.type === "admin") {
+      req.context.caller = { type: "admin" };
+      return principal;
+    }
+    req.context.caller = {
+      type: "api_key",
+      clientId: principal.clientId,
+      corsOrigins: principal.corsOrigins,
+    };
+    const origin = req.headers["origin"];
+    if (req.context.cors === "tenant" && origin !== undefined && !this.originAllowed(principal, origin)) {
+      throw new CorsOriginDeniedError(origin, { details: { reason: "tenant" } });
+    }
+    return principal;
+  }
+
+  /** Whether a page at `origin` may use `principal`'s API key (the global list, or its tenant's). */
+  originAllowed(principal: Extract<Principal, { type: "api_key" }>, origin: string): boolean {
+    return isOriginAllowedForTenant(this.#cors, principal.corsOrigins, origin);
+  }
+
+  async #identify(req: GatewayRequest): Promise<Principal> {
     const authorization = req.headers["authorization"];
     let presented: string | undefined;
     if (authorization !== undefined && authorization !== "") {
@@ -86,6 +125,7 @@ export class Authenticator {
       keyId: verified.keyId,
       clientId: verified.clientId,
       scopes: verified.scopes,
+      corsOrigins: verified.corsOrigins ?? [],
       actor: `api_key:${verified.keyId}`,
     };
   }

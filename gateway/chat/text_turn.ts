@@ -2,7 +2,9 @@
  * One text turn, as every text front door (v1/v2 trigger, SSE, WebSocket) runs it: subscribe to
  * the session's chat subject BEFORE the trigger (so no token can be missed), send `trigger` to
  * the tenant's owner (answered once a worker has claimed the job), then follow that job's frames
- * until its final message or error, all within one reply deadline.
+ * until its final message or error, all within one reply deadline. A trigger that repeats a
+ * finished job (same Idempotency-Key) is answered with that job's recorded reply instead: it is
+ * passed on as one token, and no frames are awaited.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TriggerReply } from "../../actors/index.ts";
@@ -42,6 +44,11 @@ export interface TextTurnRequest {
   sessionId: string;
   /** Idempotency id of the job. */
   jobId: string;
+  /**
+   * The job id is the caller's Idempotency-Key: the tenant actor looks for a finished turn of it,
+   * and the trigger may wait for a first job still running (so it gets the whole reply deadline).
+   */
+  idempotent?: boolean;
   /** The `trigger` body without session_id/job_id/mode. */
   body: { agent_slug: string; user_id: string; message: string } & Record<string, unknown>;
   traceId: string;
@@ -119,18 +126,26 @@ export async function runTextTurn(bus: ChatBus, turn: TextTurnRequest): Promise<
   let timer: ReturnType<typeof setTimeout> | undefined;
   const onAbort = (): void => rejectFinal(new ClientGoneError());
   try {
-    // The server has the subscription before the job can exist.
-    await bus.nc.flush();
-    const triggerTimeoutMs = Math.min(bus.triggerTimeoutMs, bus.replyTimeoutMs);
+    // No flush: the subscription and the trigger go out on the same connection, in that order,
+    // so the server registers the subscription before the trigger (and so the job) can exist.
+    const triggerTimeoutMs =
+      turn.idempotent === true ? bus.replyTimeoutMs : Math.min(bus.triggerTimeoutMs, bus.replyTimeoutMs);
+    // Each call is its own request (the runtime dedupes only its retries); the job id is what
+    // makes a repeated trigger the same job, and the tenant actor answers it by that id.
     const reply = await requestReply<TriggerReply>(
       bus.nc,
       bus.subjects.tenantOp(turn.tenant, "trigger"),
-      { ...turn.body, mode: "text", session_id: turn.sessionId, job_id: turn.jobId },
+      {
+        ...turn.body,
+        mode: "text",
+        session_id: turn.sessionId,
+        job_id: turn.jobId,
+        ...(turn.idempotent === true ? { idempotent: true } : {}),
+      },
       {
         tenant: turn.tenant,
         timeoutMs: triggerTimeoutMs,
         attemptTimeoutMs: triggerTimeoutMs,
-        requestId: turn.jobId,
         traceId: turn.traceId,
         signal: turn.signal,
       },
@@ -141,6 +156,22 @@ export async function runTextTurn(bus: ChatBus, turn: TextTurnRequest): Promise<
       throw pendingError;
     }
     turn.onClaimed?.(reply.body);
+    const recorded = reply.body.result;
+    if (recorded !== undefined) {
+      // A finished job's reply: its frames went out long ago (to the first caller's session).
+      if (recorded.text !== "") turn.onToken?.(recorded.text, 0);
+      return {
+        reply: reply.body,
+        text: recorded.text,
+        citations: recorded.citations,
+        conversationId: reply.body.conversation_id,
+        timings: {
+          claim_ms: reply.body.claim_ms,
+          first_token_ms: null,
+          total_ms: round(performance.now() - started),
+        },
+      };
+    }
     for (const frame of early.splice(0)) onFrame(frame);
     const remainingMs = Math.max(0, bus.replyTimeoutMs - (performance.now() - started));
     timer = setTimeout(() => rejectFinal(new ReplyTimeoutError(bus.replyTimeoutMs)), remainingMs);

@@ -1,6 +1,12 @@
 /**
- * What every trigger front door shares: who the tenant is (and whether the caller may use it),
- * the rate limits, the client's display name, and the text and voice calls to the tenant actor.
+ * What every trigger front door shares: who the tenant is (and whether the caller may use it:
+ * an API key needs the scope `agents:trigger`, see auth/scopes.ts), the rate limits, the client's
+ * display name, and the text and voice calls to the tenant actor.
+ *
+ * `Idempotency-Key` (1–200 of `A-Za-z0-9._:-`) is the job's id: a retry with the same key never
+ * starts a second job. A text retry answers the first job's reply — waiting for it while it runs,
+ * at once (the recorded reply) once it has finished — with its text delivered as one token; a
+ * voice retry answers the same room and token while the owner remembers the first answer.
  */
 import { randomUUID } from "node:crypto";
 import { DispatchOpErrorCodes, PlatformOps } from "../../actors/index.ts";
@@ -8,6 +14,7 @@ import type { ClientDetailView, TriggerReply, VoiceTriggerInfo } from "../../act
 import { requestReply, SfError } from "../../bus/index.ts";
 import type { ActorClient } from "../actor_client.ts";
 import type { Authenticator, Principal } from "../auth/authenticator.ts";
+import { requireScope, Scopes } from "../auth/scopes.ts";
 import { ValidationError } from "../errors.ts";
 import type { GatewayRequest } from "../http_types.ts";
 import type { RateLimiter } from "../rate_limit.ts";
@@ -38,10 +45,15 @@ export function pickSessionId(given: unknown): string {
   return typeof given === "string" && SESSION_RE.test(given) ? given : `gw-${randomUUID()}`;
 }
 
+/** The request's `Idempotency-Key` when it is a sane one. */
+export function idempotencyKey(req: Pick<GatewayRequest, "headers">): string | undefined {
+  const given = req.headers["idempotency-key"];
+  return given !== undefined && IDEMPOTENCY_RE.test(given) ? given : undefined;
+}
+
 /** The job's idempotency id: the request's `Idempotency-Key` when sane, else a new uuid. */
 export function pickJobId(req: Pick<GatewayRequest, "headers">): string {
-  const given = req.headers["idempotency-key"];
-  return given !== undefined && IDEMPOTENCY_RE.test(given) ? given : randomUUID();
+  return idempotencyKey(req) ?? randomUUID();
 }
 
 export class TriggerService {
@@ -58,7 +70,8 @@ export class TriggerService {
 
   /**
    * The tenant of a trigger: `client_id` when given (an API key of another tenant gets 403),
-   * else the API key's tenant; admins must name the client (SF_ERR_VALIDATION_FAILED).
+   * else the API key's tenant; admins must name the client (SF_ERR_VALIDATION_FAILED). An API key
+   * without the scope `agents:trigger` gets 403.
    */
   async tenantOf(req: GatewayRequest, clientId: unknown): Promise<TenantCaller> {
     if (typeof clientId === "string" && clientId !== "") {
@@ -68,9 +81,12 @@ export class TriggerService {
         });
       }
       const tenant = clientId.toLowerCase();
-      return { tenant, principal: await this.#d.auth.tenant(req, tenant) };
+      const principal = await this.#d.auth.tenant(req, tenant);
+      requireScope(principal, Scopes.agentsTrigger);
+      return { tenant, principal };
     }
     const principal = await this.#d.auth.authenticate(req);
+    requireScope(principal, Scopes.agentsTrigger);
     if (principal.type === "api_key") return { tenant: principal.clientId, principal };
     throw new ValidationError("client_id is required with admin credentials", {
       details: { location: "body", issues: [{ path: "/client_id", message: "is required" }] },

@@ -3,6 +3,7 @@ import { AGENT_SLUG_PATTERN, AgentNotFoundError, TenantNotFoundError } from "../
 import type { ActorClient } from "../actor_client.ts";
 import type { ApiKeyVerifier } from "../auth/api_key_verifier.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
+import type { ListedOrigins } from "../cors_listed_origins.ts";
 import type { GatewayRequest } from "../http_types.ts";
 import { UUID_RE } from "./schemas.ts";
 
@@ -10,6 +11,8 @@ export interface ApiRouteDeps {
   auth: Authenticator;
   actors: ActorClient;
   keys: ApiKeyVerifier;
+  /** The preflight's cache of origins tenants list (dropped here when a client's settings change). */
+  origins?: Pick<ListedOrigins, "clear">;
 }
 
 /** The `{id}` of a client route; anything that is not a uuid names no client (404). */

@@ -3,6 +3,7 @@
  * validation and copied into the OpenAPI document, so the two never drift apart.
  */
 import type { SchemaObject } from "ajv/dist/2020.js";
+import { CORS_ORIGIN_PATTERN, MAX_CORS_ORIGIN_LENGTH, MAX_CORS_ORIGINS } from "../../actors/index.ts";
 
 export const UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 export const UUID_RE = new RegExp(UUID_PATTERN);
@@ -51,10 +52,23 @@ const EMBEDDING_SETTINGS_SCHEMA: SchemaObject = {
   },
 };
 
+/**
+ * Browser origins that may use the client's API keys on the thin-client routes and /ws (see
+ * gateway/cors.ts); `null` removes the list. The platform op checks the same rules (and that a
+ * web origin is written as a browser sends it).
+ */
+const CORS_ORIGINS_SCHEMA: SchemaObject = {
+  type: ["array", "null"],
+  maxItems: MAX_CORS_ORIGINS,
+  uniqueItems: true,
+  items: { type: "string", maxLength: MAX_CORS_ORIGIN_LENGTH, pattern: CORS_ORIGIN_PATTERN },
+  description: "Exact origins `scheme://host[:port]` (lower case, no path), or `*`; at most 50",
+};
+
 const CLIENT_SETTINGS_SCHEMA: SchemaObject = {
   type: "object",
   additionalProperties: false,
-  properties: { embedding: EMBEDDING_SETTINGS_SCHEMA },
+  properties: { embedding: EMBEDDING_SETTINGS_SCHEMA, cors_origins: CORS_ORIGINS_SCHEMA },
 };
 
 const CLIENT_FIELDS: Record<string, SchemaObject> = {
@@ -136,7 +150,9 @@ export const API_KEY_CREATE_BODY: SchemaObject = {
     scopes: {
       type: "array",
       maxItems: 32,
-      items: { type: "string", pattern: "^[a-z][a-z0-9_.:*-]{0,63}$" },
+      items: { type: "string", pattern: "^(?:\\*|[a-z][a-z0-9_.:*-]{0,63})$" },
+      description:
+        "`agents:trigger` (or none, for legacy WordPress keys), `documents:read`, `documents:write`, `<area>:*`, `*`",
     },
     site_url: { type: "string", pattern: "^https?://", maxLength: 2000 },
     expires_at: str(64),
@@ -175,7 +191,7 @@ export const CLIENT_SCHEMA: SchemaObject = {
     settings: {
       type: "object",
       description:
-        "`embedding` (provider, document_model, conversation_model, dimension) and `embedding_index`",
+        "`embedding` (provider, document_model, conversation_model, dimension), `embedding_index` and `cors_origins`",
     },
     created_at: { type: "string" },
     updated_at: { type: "string" },

@@ -9,7 +9,7 @@ import { errorResponse, publicError } from "../error_status.ts";
 import { MissingFieldError, ModeNotSupportedError, ValidationError } from "../errors.ts";
 import { json, stream } from "../http_types.ts";
 import type { GatewayRequest, GatewayResponse, Handler, RouteDefinition } from "../http_types.ts";
-import { pickJobId, pickSessionId } from "../chat/trigger_service.ts";
+import { idempotencyKey, pickJobId, pickSessionId } from "../chat/trigger_service.ts";
 import type { TenantCaller, TriggerService } from "../chat/trigger_service.ts";
 import type { TextTurnResult } from "../chat/text_turn.ts";
 import { AGENT_SLUG_PATTERN_TEXT, UUID_PATTERN } from "./schemas.ts";
@@ -199,6 +199,7 @@ export function triggerRoutes(svc: TriggerService): RouteDefinition[] {
       tenant,
       sessionId: pickSessionId(body.session_id),
       jobId: pickJobId(req),
+      idempotent: idempotencyKey(req) !== undefined,
       body: { ...actorBody(body), message: body.message ?? "" },
       traceId: req.id,
       signal: req.signal,
@@ -310,6 +311,7 @@ export function triggerRoutes(svc: TriggerService): RouteDefinition[] {
           tenant: caller.tenant,
           sessionId,
           jobId,
+          idempotent: idempotencyKey(req) !== undefined,
           body: { ...actorBody(body), message: body.message ?? "" },
           traceId: req.id,
           signal: sink.signal,
@@ -338,9 +340,12 @@ export function triggerRoutes(svc: TriggerService): RouteDefinition[] {
       method: "POST",
       path: "/api/v1/trigger-agent",
       operationId: "v1TriggerAgent",
-      summary: "Triggers an agent (legacy): text answers the reply, voice the room and the user's token",
+      summary:
+        "Triggers an agent (legacy): text answers the reply, voice the room and the user's token. " +
+        "A retry with the same Idempotency-Key answers the same job",
       tags: ["v1"],
       validationStatus: 422,
+      cors: "tenant",
       schema: { body: V1_TRIGGER_BODY },
       responses: { 200: { description: "The legacy success envelope", schema: V1_REPLY_SCHEMA } },
       handler: legacyValidation(v1),
@@ -349,8 +354,11 @@ export function triggerRoutes(svc: TriggerService): RouteDefinition[] {
       method: "POST",
       path: "/api/v2/trigger-agent",
       operationId: "v2TriggerAgent",
-      summary: "Triggers an agent of the API key's client: text answers the reply with timings",
+      summary:
+        "Triggers an agent of the API key's client: text answers the reply with timings. " +
+        "A retry with the same Idempotency-Key answers the same job",
       tags: ["v2"],
+      cors: "tenant",
       schema: { body: V2_TRIGGER_BODY },
       responses: { 200: { description: "The job and its reply", schema: V2_REPLY_SCHEMA } },
       handler: v2,
@@ -363,6 +371,7 @@ export function triggerRoutes(svc: TriggerService): RouteDefinition[] {
         'Streams a text reply as Server-Sent Events: `:stream-open`, `data: {"delta"}`…, then `done` or `error`',
       tags: ["v1", "embed"],
       validationStatus: 422,
+      cors: "tenant",
       schema: { body: EMBED_STREAM_BODY },
       responses: { 200: { description: "An event stream", contentType: "text/event-stream" } },
       handler: legacyValidation(embedStream),

@@ -32,7 +32,7 @@ const ID_PARAM = { type: "object", properties: { id: { type: "string", pattern: 
 type Body = Readonly<Record<string, unknown>>;
 
 export function v2ClientRoutes(deps: ApiRouteDeps): RouteDefinition[] {
-  const { auth, actors, keys } = deps;
+  const { auth, actors, keys, origins } = deps;
 
   const detailWithKeys = async (id: string, req: GatewayRequest) => {
     const [detail, apiKeys] = await Promise.all([
@@ -111,6 +111,7 @@ export function v2ClientRoutes(deps: ApiRouteDeps): RouteDefinition[] {
           req,
         );
         await setCredentials(created.id, admin.actor, body, req);
+        if (body["settings"] !== undefined) origins?.clear();
         return json(201, await detailWithKeys(created.id, req));
       },
     },
@@ -146,6 +147,11 @@ export function v2ClientRoutes(deps: ApiRouteDeps): RouteDefinition[] {
             { actor: admin.actor, id, ...Object.fromEntries(fields.map((f) => [f, body[f]])) },
             req,
           );
+        }
+        if (body["settings"] !== undefined) {
+          // Its CORS origins may have changed: this gateway sees it at once, others on the event.
+          keys.dropClient(id);
+          origins?.clear();
         }
         await setCredentials(id, admin.actor, body, req);
         return json(200, await detailWithKeys(id, req));

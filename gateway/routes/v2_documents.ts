@@ -14,7 +14,8 @@ import type { CreateDocumentReply, DocumentFileType, DocumentView } from "../../
 import { BadRequestError, UnsupportedMediaTypeError } from "../errors.ts";
 import { json } from "../http_types.ts";
 import type { GatewayRequest, RouteDefinition } from "../http_types.ts";
-import type { Principal } from "../auth/authenticator.ts";
+import { requireScope } from "../auth/scopes.ts";
+import type { Scope } from "../auth/scopes.ts";
 import type { ApiRouteDeps } from "./route_helpers.ts";
 import { clientIdParam, intQuery } from "./route_helpers.ts";
 import { AGENT_SLUG_PATTERN_TEXT, UUID_PATTERN } from "./schemas.ts";
@@ -102,20 +103,6 @@ const UPLOAD_RESPONSES = {
   },
   200: { description: "The same content was uploaded before: that document" },
 };
-
-/** An API key needs `scope` (or `documents:*`, or `*`); admins pass. */
-function requireScope(principal: Principal, scope: "documents:read" | "documents:write"): void {
-  if (principal.type !== "api_key") return;
-  const granted = principal.scopes;
-  const ok =
-    granted.includes("*") ||
-    granted.includes("documents:*") ||
-    granted.includes(scope) ||
-    (scope === "documents:read" && granted.includes("documents:write"));
-  if (!ok) {
-    throw new ForbiddenError(`this API key lacks the scope ${scope}`, { details: { scope } });
-  }
-}
 
 function textPart(data: ArrayBuffer, field: string, max: number): string {
   const bytes = new Uint8Array(data);
@@ -296,7 +283,7 @@ export function v2DocumentRoutes(deps: ApiRouteDeps, options: DocumentRouteOptio
   const adminDocParams = { type: "object", properties: { id: ID, documentId: ID } };
   const keyDocParams = { type: "object", properties: { documentId: ID } };
   /** The API key's own tenant, after its scope is checked. */
-  const keyTenant = async (req: GatewayRequest, scope: "documents:read" | "documents:write") => {
+  const keyTenant = async (req: GatewayRequest, scope: Extract<Scope, `documents:${string}`>) => {
     const principal = await auth.authenticate(req);
     if (principal.type !== "api_key") {
       throw new ForbiddenError("this route is for API keys; admins use /api/v2/clients/{id}/documents");
@@ -405,6 +392,7 @@ export function v2DocumentRoutes(deps: ApiRouteDeps, options: DocumentRouteOptio
     {
       method: "POST",
       path: "/api/v2/documents",
+      cors: "tenant",
       operationId: "v2UploadOwnDocument",
       summary: "Uploads a document to the API key's own tenant (scope documents:write)",
       tags: TAGS,
@@ -418,6 +406,7 @@ export function v2DocumentRoutes(deps: ApiRouteDeps, options: DocumentRouteOptio
     {
       method: "GET",
       path: "/api/v2/documents",
+      cors: "tenant",
       operationId: "v2ListOwnDocuments",
       summary: "The API key's tenant's documents (scope documents:read)",
       tags: TAGS,
@@ -431,6 +420,7 @@ export function v2DocumentRoutes(deps: ApiRouteDeps, options: DocumentRouteOptio
     {
       method: "GET",
       path: "/api/v2/documents/{documentId}",
+      cors: "tenant",
       operationId: "v2GetOwnDocument",
       summary: "One document of the API key's tenant (scope documents:read)",
       tags: TAGS,
@@ -444,6 +434,7 @@ export function v2DocumentRoutes(deps: ApiRouteDeps, options: DocumentRouteOptio
     {
       method: "DELETE",
       path: "/api/v2/documents/{documentId}",
+      cors: "tenant",
       operationId: "v2DeleteOwnDocument",
       summary: "Deletes a document of the API key's tenant (scope documents:write)",
       tags: TAGS,
@@ -457,6 +448,7 @@ export function v2DocumentRoutes(deps: ApiRouteDeps, options: DocumentRouteOptio
     {
       method: "PUT",
       path: "/api/v2/documents/{documentId}/agents",
+      cors: "tenant",
       operationId: "v2SetOwnDocumentAgents",
       summary: "Sets which agents a document of the API key's tenant is assigned to (scope documents:write)",
       tags: TAGS,

@@ -1,7 +1,7 @@
 /** An in-process GatewayApp with routes defined by the tests (never by product code). */
 import { createLogger } from "../../actors/index.ts";
 import { GatewayApp, json } from "../../gateway/index.ts";
-import type { CorsOptions, GatewayRequest, RouteDefinition } from "../../gateway/index.ts";
+import type { CorsOptions, GatewayRequest, RouteDefinition, TenantOriginIndex } from "../../gateway/index.ts";
 
 export const silentLog = createLogger({ name: "gateway-test", level: "silent" });
 
@@ -93,6 +93,7 @@ export function testApp(
     maxBodyBytes?: number;
     thrower?: () => unknown;
     extra?: RouteDefinition[];
+    tenantOrigins?: TenantOriginIndex;
   } = {},
 ): { app: GatewayApp; seen: Seen } {
   const seen: Seen = { last: undefined };
@@ -101,6 +102,7 @@ export function testApp(
     log: silentLog,
     maxBodyBytes: options.maxBodyBytes ?? 1024,
     cors: options.cors ?? { origins: ["https://allowed.example"] },
+    ...(options.tenantOrigins === undefined ? {} : { tenantOrigins: options.tenantOrigins }),
   });
   return { app, seen };
 }

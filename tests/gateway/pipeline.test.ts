@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { BusErrorCodes, fromWireError, SfError } from "../../bus/index.ts";
 import { ConfigError } from "../../actors/index.ts";
-import { GatewayErrorCodes, parseGatewayConfig, Router } from "../../gateway/index.ts";
+import { GatewayErrorCodes, json, parseGatewayConfig, Router } from "../../gateway/index.ts";
+import type { GatewayApp, InjectResponse, RouteDefinition } from "../../gateway/index.ts";
 import { testApp } from "./app_fixture.ts";
 import type { Envelope } from "./app_fixture.ts";
 
@@ -341,6 +342,60 @@ describe("gateway pipeline - CORS", () => {
     const plain = await app.inject({ method: "OPTIONS", url: "/items/42" });
     expect(plain.status).toBe(204);
     expect(plain.headers["allow"]).toBe("GET, HEAD, OPTIONS");
+  });
+});
+
+describe("gateway pipeline - per-tenant CORS", () => {
+  const listed = "https://shop-a.example";
+  const unlisted = "https://stranger.example";
+  /**
+   * A thin-client route whose handler stands in for the authenticator: `x-test-caller` names the
+   * key's tenant origins (comma list), `none` leaves the caller unknown and answers 401.
+   */
+  const thin: RouteDefinition = {
+    method: "POST",
+    path: "/thin",
+    operationId: "thin",
+    summary: "thin-client route",
+    cors: "tenant",
+    responses: { 200: { description: "ok" } },
+    handler: (req) => {
+      const caller = req.headers["x-test-caller"] ?? "none";
+      if (caller === "none") return Promise.resolve(json(401, { error: { code: "SF_ERR_UNAUTHENTICATED" } }));
+      req.context.caller =
+        caller === "admin"
+          ? { type: "admin" }
+          : { type: "api_key", clientId: "t1", corsOrigins: caller.split(",") };
+      return Promise.resolve(json(200, { ok: true }));
+    },
+  };
+  const app = (): GatewayApp =>
+    testApp({ extra: [thin], tenantOrigins: { listed: (origin) => Promise.resolve(origin === listed) } }).app;
+  const preflight = (url: string, origin: string) =>
+    app().inject({ method: "OPTIONS", url, headers: { origin, "access-control-request-method": "POST" } });
+
+  it("cors - a thin-client route's preflight passes for an origin some tenant lists; other routes keep the global list", async () => {
+    const ok = await preflight("/thin", listed);
+    expect([ok.status, ok.headers["access-control-allow-origin"]]).toEqual([204, listed]);
+    expect((await preflight("/thin", unlisted)).status).toBe(403);
+    expect((await preflight("/items", listed)).status).toBe(403);
+    expect((await preflight("/thin", "https://allowed.example")).status).toBe(204);
+  });
+
+  it("cors - the answer is readable by the key's tenant's origins only; admins get the global list; no caller, the listed origins", async () => {
+    const call = (origin: string, caller: string) =>
+      app().inject({ method: "POST", url: "/thin", headers: { origin, "x-test-caller": caller } });
+    const allow = (res: InjectResponse) => res.headers["access-control-allow-origin"];
+    expect(allow(await call(listed, `${listed},https://other.example`))).toBe(listed);
+    expect(allow(await call(listed, "https://other.example"))).toBeUndefined();
+    expect(allow(await call(unlisted, "*"))).toBe(unlisted);
+    expect(allow(await call(listed, "admin"))).toBeUndefined();
+    expect(allow(await call("https://allowed.example", "admin"))).toBe("https://allowed.example");
+    expect(allow(await call(listed, "none"))).toBe(listed);
+    expect(allow(await call(unlisted, "none"))).toBeUndefined();
+    // The global routes never read the tenant lists.
+    const global = await app().inject({ method: "GET", url: "/items", headers: { origin: listed } });
+    expect(allow(global)).toBeUndefined();
   });
 });
 
