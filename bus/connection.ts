@@ -16,6 +16,11 @@ export interface BusConnectionOptions {
   pingIntervalMs?: number;
   /** Give up on the first connect after this long. Default 10000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * Keep retrying the first connect until a server answers (services started before NATS).
+   * Default true; one-shot tools (the CLI) pass false to fail at once when NATS is unreachable.
+   */
+  waitOnFirstConnect?: boolean;
 }
 
 export type BusStatusEvent =
@@ -35,7 +40,7 @@ export async function connectBus(options: BusConnectionOptions): Promise<NatsCon
     reconnectJitter: 100,
     pingInterval: options.pingIntervalMs ?? 5000,
     maxPingOut: 2,
-    waitOnFirstConnect: true,
+    waitOnFirstConnect: options.waitOnFirstConnect ?? true,
     timeout: options.connectTimeoutMs ?? 10_000,
     // nats.js otherwise builds two Error objects (stack captures) for every request up front,
     // the largest single CPU cost of a request/reply on the calling side; our request helper

@@ -39,6 +39,8 @@ export interface Subjects {
   clientEvent(tenant: string, what: string): string;
   /** Per-host control subjects (diagnostics, test hooks). */
   hostControl(hostId: string, op: string): string;
+  /** Request/reply to any agent worker (queue group `<prefix>-worker-ops`): `<prefix>.workers.<op>`. */
+  workerOp(op: string): string;
   readonly streams: { readonly dispatch: string; readonly events: string; readonly ingest: string };
   readonly buckets: {
     readonly leases: string;
@@ -96,6 +98,7 @@ export function createSubjects(options: SubjectsOptions = {}): Subjects {
     clientEvent: (tenant: string, what: string) =>
       `${prefix}.evt.client.${assertToken("tenant", tenant)}.${assertToken("event", what)}`,
     hostControl: (hostId: string, op: string) => `${prefix}.host.${assertToken("host", hostId)}.${op}`,
+    workerOp: (op: string) => `${prefix}.workers.${assertToken("op", op)}`,
     streams: Object.freeze({
       dispatch: `${upper}_DISPATCH`,
       events: `${upper}_EVENTS`,
