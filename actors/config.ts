@@ -21,6 +21,8 @@ export interface ActorHostConfig {
   readonly mailboxCapacity: number;
   readonly idlePassivateMs: number;
   readonly metricsPort: number;
+  /** Interface the /metrics server binds (SF_METRICS_HOST, default loopback; 0.0.0.0 in containers). */
+  readonly metricsHost: string;
   readonly logLevel: string;
   readonly streamReplicas: number;
   /** How long a dispatched job may wait for a worker to claim it. */
@@ -56,6 +58,7 @@ export function parseActorHostConfig(env: Env = process.env): ActorHostConfig {
     mailboxCapacity: int(env, "SF_MAILBOX_CAPACITY", 1024, 1, 1_000_000),
     idlePassivateMs: int(env, "SF_IDLE_PASSIVATE_MS", 300_000, 1000, 86_400_000),
     metricsPort: int(env, "SF_METRICS_PORT", 9464, 0, 65_535),
+    metricsHost: env["SF_METRICS_HOST"] ?? "127.0.0.1",
     logLevel: env["SF_LOG_LEVEL"] ?? "info",
     streamReplicas: int(env, "SF_STREAM_REPLICAS", 1, 1, 5),
     claimTimeoutMs: int(env, "SF_CLAIM_TIMEOUT_MS", 10_000, 100, 600_000),

@@ -30,6 +30,14 @@ export { ClientSettingsCache } from "./tenant/client_settings.ts";
 export { ProviderKeyOps, PROVIDER_NAME_PATTERN } from "./tenant/provider_key_ops.ts";
 export type { ProviderKeyView } from "./tenant/provider_key_ops.ts";
 export { ingestPublisher } from "./dispatch/ingest_publisher.ts";
+export { WorkerOps } from "./dispatch/worker_ops.ts";
+export type {
+  WorkerOpName,
+  ProviderCheckKind,
+  ProviderCheckReply,
+  ProviderCheckRequest,
+  ProviderCheckResult,
+} from "./dispatch/worker_ops.ts";
 export type {
   CreateDocumentReply,
   DocumentView,
@@ -56,6 +64,7 @@ export type {
   JobContextReply,
   TenantDispatchOptions,
   TextJobContext,
+  TextJobResult,
   TriggerReply,
   VoiceTriggerInfo,
 } from "./tenant/dispatch_ops.ts";
@@ -250,6 +259,14 @@ export type { AgentOpName, AuditWriter, ConversationDetail } from "./tenant/agen
 export { PlatformErrorCodes, UnauthenticatedError, ForbiddenError } from "./platform/errors.ts";
 export type { PlatformErrorCode } from "./platform/errors.ts";
 export { PlatformOps, ClientEvents } from "./platform/messages.ts";
+export {
+  CORS_ORIGIN_PATTERN,
+  MAX_CORS_ORIGINS,
+  MAX_CORS_ORIGIN_LENGTH,
+  corsOriginProblem,
+  corsOriginsOf,
+  parseCorsOrigins,
+} from "./platform/cors_origins.ts";
 export type {
   PlatformOpName,
   ClientView,
@@ -270,6 +287,8 @@ export type {
   ApiKeysRevokeRequest,
   ApiKeysVerifyRequest,
   VerifiedApiKey,
+  CorsOriginListedRequest,
+  CorsOriginListedReply,
 } from "./platform/messages.ts";
 export type { VoiceJobLivekit } from "./tenant/dispatch_ops.ts";
 export {

@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const dispatcher = new Dispatcher({ nc, subjects, log, claimTimeoutMs: config.claimTimeoutMs });
   dispatcher.start();
   const metrics = createHostMetrics();
-  const metricsServer = await serveMetrics(metrics.registry, config.metricsPort);
+  const metricsServer = await serveMetrics(metrics.registry, config.metricsPort, config.metricsHost);
   const host = await ActorHost.create({
     nc,
     subjects,

@@ -20,7 +20,27 @@ export interface WorkerConfig {
   readonly minFreeMemoryMb: number;
   readonly providerEndpoints: ProviderEndpoints;
   readonly metricsPort: number;
+  /** Interface the /metrics server binds (SF_METRICS_HOST, default loopback; 0.0.0.0 in containers). */
+  readonly metricsHost: string;
+  /**
+   * Replicas of the streams and buckets this worker provisions (SF_STREAM_REPLICAS, default 1): must
+   * match the actor hosts', or each side would set the streams' replica count back to its own.
+   */
+  readonly streamReplicas: number;
+  /** Voice sessions' bounds, in ms (SF_VOICE_*_MS). */
+  readonly voice: VoiceTimeouts;
   readonly logLevel: string;
+}
+
+export interface VoiceTimeouts {
+  /** How long the agent stays in a room nobody joins (SF_VOICE_EMPTY_ROOM_TIMEOUT_MS, 30000). */
+  readonly emptyRoomTimeoutMs: number;
+  /** How long a reply in progress may finish after the last user left (SF_VOICE_DRAIN_TIMEOUT_MS, 10000). */
+  readonly drainTimeoutMs: number;
+  /** How long closing the agent session, then leaving the room, may each take (SF_VOICE_CLOSE_TIMEOUT_MS, 5000). */
+  readonly closeTimeoutMs: number;
+  /** How long joining the room and starting the agent may take (SF_VOICE_JOIN_TIMEOUT_MS, 30000). */
+  readonly joinTimeoutMs: number;
 }
 
 function endpoints(env: Env): ProviderEndpoints {
@@ -64,6 +84,14 @@ export function parseWorkerConfig(env: Env = process.env): WorkerConfig {
     minFreeMemoryMb: int(env, "SF_WORKER_MIN_FREE_MEMORY_MB", 256, 0, 1_000_000),
     providerEndpoints: endpoints(env),
     metricsPort: int(env, "SF_METRICS_PORT", 9465, 0, 65_535),
+    metricsHost: env["SF_METRICS_HOST"] ?? "127.0.0.1",
+    streamReplicas: int(env, "SF_STREAM_REPLICAS", 1, 1, 5),
+    voice: Object.freeze({
+      emptyRoomTimeoutMs: int(env, "SF_VOICE_EMPTY_ROOM_TIMEOUT_MS", 30_000, 100, 3_600_000),
+      drainTimeoutMs: int(env, "SF_VOICE_DRAIN_TIMEOUT_MS", 10_000, 0, 600_000),
+      closeTimeoutMs: int(env, "SF_VOICE_CLOSE_TIMEOUT_MS", 5000, 100, 600_000),
+      joinTimeoutMs: int(env, "SF_VOICE_JOIN_TIMEOUT_MS", 30_000, 1000, 600_000),
+    }),
     logLevel: env["SF_LOG_LEVEL"] ?? "info",
   });
 }

@@ -1,5 +1,7 @@
 // Public surface of agent-worker/: provider clients and their coded errors. Other folders import
 // only this file.
+import type * as VoiceRuntime from "./voice/voice_runtime.ts";
+
 export {
   AgentWorkerErrorCodes,
   ProviderMisconfiguredError,
@@ -58,9 +60,19 @@ export type {
   EmbeddingTarget,
   EmbeddingRole,
 } from "./providers/embeddings_client.ts";
-export { DeepgramSttClient, CartesiaSttClient } from "./providers/stt_client.ts";
+export {
+  DeepgramSttClient,
+  CartesiaSttClient,
+  OpenAiTranscriptionSttClient,
+} from "./providers/stt_client.ts";
 export type { SttClient, Transcript, TranscribeOptions } from "./providers/stt_client.ts";
-export { ElevenLabsTtsClient, CartesiaTtsClient, TTS_SAMPLE_RATE } from "./providers/tts_client.ts";
+export {
+  ElevenLabsTtsClient,
+  CartesiaTtsClient,
+  OpenAiSpeechTtsClient,
+  TTS_SAMPLE_RATE,
+  OPENAI_SPEECH_SAMPLE_RATE,
+} from "./providers/tts_client.ts";
 export type { TtsClient, SynthesizeOptions } from "./providers/tts_client.ts";
 export { encodeWav, pcmDurationMs } from "./providers/audio.ts";
 export type { PcmAudio } from "./providers/audio.ts";
@@ -78,8 +90,37 @@ export { parseWorkerConfig } from "./config.ts";
 export type { WorkerConfig } from "./config.ts";
 export { voiceJobHandler, VoiceJobErrorCodes } from "./voice/voice_job.ts";
 export type { VoiceJobOptions } from "./voice/voice_job.ts";
-export { VoiceSession, VoiceSessionError, CHAT_TOPIC, TRANSCRIPTION_TOPIC } from "./voice/voice_session.ts";
-export type { VoiceSessionOptions, SessionEndReason, RecordedExchange } from "./voice/voice_session.ts";
+export {
+  VoiceSession,
+  VoiceSessionError,
+  VoiceSessionErrorCodes,
+  CHAT_TOPIC,
+  TRANSCRIPTION_TOPIC,
+  AGENT_AUDIO_SAMPLE_RATE,
+} from "./voice/voice_session.ts";
+export type {
+  VoiceSessionOptions,
+  SessionEndReason,
+  RecordedExchange,
+  AgentExchange,
+  TurnContext,
+} from "./voice/voice_session.ts";
+/** The `@livekit/agents` side of voice sessions, loaded on demand (the library takes >1 s to import). */
+export function loadVoiceRuntime(): Promise<typeof VoiceRuntime> {
+  return import("./voice/voice_runtime.ts");
+}
+export type {
+  AgentRuntime,
+  AgentRuntimeOptions,
+  TurnPrompts,
+  TurnPromptOptions,
+  EnergyVadPlugin,
+  EnergyVadPluginOptions,
+  ProviderReports,
+} from "./voice/voice_runtime.ts";
+export { closeAgentRuntime, settleWithin } from "./voice/bounded_close.ts";
+export type { CloseRuntimeOptions, RuntimeCloseOutcome } from "./voice/bounded_close.ts";
+export { releaseClosedRoom } from "./voice/room_release.ts";
 export { listRoomUsers } from "./voice/room_presence.ts";
 export type { RoomPresenceOptions } from "./voice/room_presence.ts";
 export { EnergyVad, frameRms } from "./voice/energy_vad.ts";

@@ -20,6 +20,7 @@ import { voiceJobHandler } from "./voice/voice_job.ts";
 import { Capacity } from "./worker/capacity.ts";
 import { JobConsumer, ingestQueue } from "./worker/job_consumer.ts";
 import { ingestJobHandler } from "./rag/ingest_job.ts";
+import { ProviderCheckService } from "./worker/provider_check.ts";
 import type { JobContext } from "./worker/job_consumer.ts";
 
 const config = parseWorkerConfig();
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   const nc = await connectBus({ servers: config.natsUrl, name: `sf-worker-${config.workerId}` });
   void watchBusStatus(nc, (event) => log.info({ event }, "nats status"));
   const subjects = createSubjects({ prefix: config.subjectPrefix, partitions: config.partitions });
-  const { workers } = await provisionBus(nc, subjects);
+  const { workers } = await provisionBus(nc, subjects, { replicas: config.streamReplicas });
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "sf_" });
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
 
   const text = textJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints });
   const ingestHandler = ingestJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints });
-  const voice = voiceJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints });
+  const voice = voiceJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints, ...config.voice });
   const handler = async (job: DispatchJob, ctx: JobContext): Promise<void> => {
     const started = performance.now();
     try {
@@ -123,13 +124,22 @@ async function main(): Promise<void> {
       this.set(consumer.inFlight);
     },
   });
+  // Diagnostics for `sidekick doctor`: cheap real calls to a tenant's providers from this worker.
+  const providerChecks = new ProviderCheckService({
+    nc,
+    subjects,
+    workerId: config.workerId,
+    log,
+    endpoints: config.providerEndpoints,
+  });
   await consumer.start();
   await ingest?.start();
+  providerChecks.start();
   await capacity.publish();
   const timer = setInterval(() => {
     capacity.publish().catch((err: unknown) => log.warn({ err: toWireError(err) }, "capacity report failed"));
   }, 1000);
-  const metricsServer = await serveMetrics(registry, config.metricsPort);
+  const metricsServer = await serveMetrics(registry, config.metricsPort, config.metricsHost);
   log.info(
     { worker: config.workerId, slots: config.slots, metricsPort: metricsServer.port, nats: config.natsUrl },
     "agent worker ready",
@@ -141,7 +151,8 @@ async function main(): Promise<void> {
       clearInterval(timer);
       return capacity.withdraw();
     },
-    () => Promise.all([consumer.stop(config.ackWaitMs), ingest?.stop(config.ackWaitMs)]),
+    () =>
+      Promise.all([consumer.stop(config.ackWaitMs), ingest?.stop(config.ackWaitMs), providerChecks.stop()]),
     () => nc.drain(),
     () => metricsServer.close(),
   ]);
