@@ -14,6 +14,8 @@ const benches: Record<string, () => Promise<Bench>> = {
   "store-vector": async () => (await import("./store_vector.ts")).run,
   dispatch: async () => (await import("./dispatch.ts")).run,
   rag: async () => (await import("./rag.ts")).run,
+  gateway: async () => (await import("./gateway.ts")).run,
+  voice: async () => (await import("./voice.ts")).run,
 };
 
 async function runOne(name: string, quick: boolean): Promise<void> {

@@ -1,0 +1,719 @@
+/**
+ * voice: what a voice session costs, measured through the process interfaces only (spawned
+ * processes, the tenant actor's `trigger` op over NATS, the job's events, a LiveKit room), so it
+ * measures whatever voice path the agent worker runs.
+ *
+ * Processes: a nats-server of its own, an actor host (tenant on the shared PostgreSQL, the shared
+ * livekit-server's credentials in the platform store), one agent worker (agent-worker/main.ts)
+ * pointed at the provider fixture, and this process as the users. The agent is a speech agent
+ * (groq LLM, deepgram STT, elevenlabs TTS, all on the fixture).
+ *
+ * Memory first, on the fresh worker: its resident set (VmRSS of the worker and any processes it
+ * started) with no session; after one warm-up session came and went (the baseline, RSS(0)); then
+ * with 1, 10 and 25 sessions held open (1 and 3 with --quick), each a room in which a user joined
+ * with the trigger's token and publishes a microphone track of quiet noise at real time (below the
+ * VAD threshold: the agent listens, nothing is transcribed). Per session: (RSS(n) − RSS(0)) / n.
+ *
+ * Latency next, one room at a time (50 rooms, 5 with --quick): `trigger` (mode voice, a new
+ * room) → the reply (room created, user token minted, job claimed; its `claim_ms` is the actor's
+ * publish-to-claim time) → the job's `joined` event on `<prefix>.job.<tenant>.<job>.joined`
+ * (subscribed before the trigger) → the agent participant visible in the user's room. The user
+ * joins as soon as the reply is in (the worker leaves a room nobody joins), publishes its
+ * microphone once the agent is there, and leaves a second later; the next room starts once the
+ * job is `done` (a job still running 15 s after its user left gets its room deleted, and is
+ * counted). Every room is deleted at the end.
+ */
+import { randomUUID } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import {
+  AudioFrame,
+  AudioSource,
+  LocalAudioTrack,
+  ParticipantKind,
+  Room,
+  RoomEvent,
+  TrackPublishOptions,
+  TrackSource,
+} from "@livekit/rtc-node";
+import type { RemoteParticipant } from "@livekit/rtc-node";
+import { RoomServiceClient } from "livekit-server-sdk";
+import {
+  createPostgresDatabase,
+  openTenantStore,
+  provisionTenantDatabase,
+  quoteIdent,
+} from "../actors/index.ts";
+import type { JobEvent, PlatformStore, TenantDatabaseConfig, TriggerReply } from "../actors/index.ts";
+import { connectBus, createSubjects, decodeBody, requestReply } from "../bus/index.ts";
+import type { Subjects } from "../bus/index.ts";
+import { startProviderFixture } from "../tests/fixtures/providers/provider_fixture.ts";
+import type { ProviderFixture } from "../tests/fixtures/providers/provider_fixture.ts";
+import { NatsTestServer } from "../tests/helpers/nats_server.ts";
+import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../tests/helpers/processes.ts";
+import type { TestProcess } from "../tests/helpers/processes.ts";
+import { sharedServices } from "../tests/helpers/services.ts";
+import type { SharedServices } from "../tests/helpers/services.ts";
+import { openTestPlatform } from "../tests/helpers/stack.ts";
+import { percentile } from "./harness.ts";
+import type { BenchOptions, BenchResult } from "./harness.ts";
+
+const P = 16;
+const AGENT = "helper";
+const SAMPLE_RATE = 16_000;
+const FRAME_SAMPLES = 320; // 20 ms
+/** How far ahead of real time a user's microphone may run. */
+const AUDIO_LEAD_MS = 200;
+/** Quiet noise: well below the energy VAD's speech threshold. */
+const NOISE_AMPLITUDE = 20;
+const TRIGGER_TIMEOUT_MS = 20_000;
+const JOIN_TIMEOUT_MS = 20_000;
+/** After the user left: the worker's own drain limit (10 s) and a margin. */
+const DONE_TIMEOUT_MS = 15_000;
+/** Sessions opened at once while ramping up. */
+const OPEN_PARALLEL = 5;
+/** How long a latency-run user stays after the agent appeared. */
+const USER_DWELL_MS = 1000;
+/** The stock agents-js worker's job process, as reported (one process per job). */
+const AGENTS_JS_JOB_PROCESS_MB = 300;
+
+interface Sizes {
+  rooms: number;
+  levels: number[];
+  settleMs: number;
+  sampleMs: number;
+}
+
+const FULL: Sizes = { rooms: 50, levels: [1, 10, 25], settleMs: 5000, sampleMs: 5000 };
+const QUICK: Sizes = { rooms: 5, levels: [1, 3], settleMs: 1500, sampleMs: 1500 };
+
+const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const MIB = 1024 * 1024;
+
+// ---- memory ----------------------------------------------------------------------------------
+
+/** The process and every process it started (for a worker that forks helpers). */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    const p = out[i] as number;
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const task of tasks) {
+      try {
+        const children = readFileSync(`/proc/${p}/task/${task}/children`, "utf8").trim();
+        if (children !== "") out.push(...children.split(/\s+/).map(Number));
+      } catch {
+        // The task ended meanwhile.
+      }
+    }
+  }
+  return out;
+}
+
+function commandLine(pid: number): string {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .filter((a) => a !== "");
+    return argv
+      .map((a) => (a.length > 60 ? `…${a.slice(-60)}` : a))
+      .join(" ")
+      .slice(0, 200);
+  } catch {
+    return `${pid} (gone)`;
+  }
+}
+
+function vmRssBytes(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m?.[1] === undefined ? 0 : Number(m[1]) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+interface MemorySample {
+  /** The worker process alone. */
+  rss_mib: number;
+  /** The worker and the processes it started. */
+  tree_rss_mib: number;
+  processes: number;
+  /** What the worker's child processes run (command lines, shortened), when it has any. */
+  children: string;
+  /** V8 heap in use, from the worker's /metrics (NaN when unavailable). */
+  heap_used_mib: number;
+}
+
+async function heapUsedMib(metricsPort: number | undefined): Promise<number> {
+  if (metricsPort === undefined) return Number.NaN;
+  try {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const text = await res.text();
+    const m = /^sf_nodejs_heap_size_used_bytes\s+([\d.e+]+)/m.exec(text);
+    return m?.[1] === undefined ? Number.NaN : round(Number(m[1]) / MIB, 1);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The median of samples taken every 250 ms for `ms` (one sample when `ms` is 0). */
+async function sampleMemory(pid: number, metricsPort: number | undefined, ms: number): Promise<MemorySample> {
+  const rss: number[] = [];
+  const tree: number[] = [];
+  let processes = 1;
+  let children = "";
+  const until = performance.now() + ms;
+  do {
+    const pids = processTree(pid);
+    processes = pids.length;
+    if (pids.length > 1) children = pids.slice(1).map(commandLine).join("; ");
+    rss.push(vmRssBytes(pid));
+    tree.push(pids.reduce((sum, p) => sum + vmRssBytes(p), 0));
+    if (performance.now() >= until) break;
+    await sleep(250);
+  } while (performance.now() < until);
+  const median = (values: number[]): number =>
+    percentile(
+      [...values].sort((a, b) => a - b),
+      50,
+    );
+  return {
+    rss_mib: round(median(rss) / MIB, 1),
+    tree_rss_mib: round(median(tree) / MIB, 1),
+    processes,
+    children,
+    heap_used_mib: await heapUsedMib(metricsPort),
+  };
+}
+
+// ---- jobs and rooms --------------------------------------------------------------------------
+
+/** Arrival times (performance.now) of every job event of the tenant, by job id and type. */
+class JobEvents {
+  readonly #seen = new Map<string, Map<string, { at: number; event: JobEvent }>>();
+  readonly #waiters = new Set<() => void>();
+  readonly #sub: Subscription;
+
+  constructor(nc: NatsConnection, subjects: Subjects, tenant: string) {
+    this.#sub = nc.subscribe(`${subjects.prefix}.job.${tenant}.*.*`, {
+      callback: (err, msg) => {
+        if (err) return;
+        const at = performance.now();
+        const event = decodeBody(msg.data) as JobEvent;
+        let byType = this.#seen.get(event.jobId);
+        if (byType === undefined) {
+          byType = new Map();
+          this.#seen.set(event.jobId, byType);
+        }
+        if (!byType.has(event.type)) byType.set(event.type, { at, event });
+        for (const wake of this.#waiters) wake();
+      },
+    });
+  }
+
+  get(jobId: string, type: string): { at: number; event: JobEvent } | undefined {
+    return this.#seen.get(jobId)?.get(type);
+  }
+
+  /** Resolves with the event's arrival time; rejects on the job's final failure or the deadline. */
+  async wait(jobId: string, type: "joined" | "done", timeoutMs: number): Promise<number> {
+    const until = performance.now() + timeoutMs;
+    for (;;) {
+      const hit = this.get(jobId, type);
+      if (hit !== undefined) return hit.at;
+      const failed = this.get(jobId, "failed")?.event;
+      if (failed?.type === "failed" && failed.final) {
+        throw new Error(`job ${jobId} failed: ${failed.error.code} ${failed.error.message}`);
+      }
+      const left = until - performance.now();
+      if (left <= 0) throw new Error(`no ${type} event for job ${jobId} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          this.#waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, Math.min(left, 250));
+        this.#waiters.add(wake);
+      });
+    }
+  }
+
+  close(): void {
+    this.#sub.unsubscribe();
+  }
+}
+
+/** A user in a room: connected with the trigger's token, optionally talking (quiet noise). */
+class User {
+  readonly room = new Room();
+  #agentAt: number | undefined;
+  #agentSeen: ((at: number) => void) | undefined;
+  #source: AudioSource | undefined;
+  #pump: Promise<void> | undefined;
+  #talking = false;
+
+  constructor() {
+    this.room.on(RoomEvent.ParticipantConnected, (p: RemoteParticipant) => {
+      if (p.kind === ParticipantKind.AGENT) this.#agent();
+    });
+  }
+
+  #agent(): void {
+    const at = (this.#agentAt ??= performance.now());
+    this.#agentSeen?.(at);
+  }
+
+  async join(url: string, token: string): Promise<void> {
+    await this.room.connect(url, token, { autoSubscribe: true, dynacast: false });
+    for (const p of this.room.remoteParticipants.values())
+      if (p.kind === ParticipantKind.AGENT) this.#agent();
+  }
+
+  /** When the agent participant became visible to this user. */
+  async agentVisible(timeoutMs: number): Promise<number> {
+    if (this.#agentAt !== undefined) return this.#agentAt;
+    return new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the agent never appeared in the room")), timeoutMs);
+      this.#agentSeen = (at) => {
+        clearTimeout(timer);
+        resolve(at);
+      };
+    });
+  }
+
+  /** Publishes a microphone track fed with quiet noise at real time. */
+  async talk(): Promise<void> {
+    const local = this.room.localParticipant;
+    if (local === undefined) throw new Error("not connected");
+    const source = new AudioSource(SAMPLE_RATE, 1);
+    this.#source = source;
+    const track = LocalAudioTrack.createAudioTrack("mic", source);
+    await local.publishTrack(track, new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }));
+    const noise = new Int16Array(FRAME_SAMPLES * 50);
+    for (let i = 0; i < noise.length; i++) noise[i] = Math.round((Math.random() * 2 - 1) * NOISE_AMPLITUDE);
+    this.#talking = true;
+    this.#pump = (async () => {
+      const start = performance.now();
+      let frames = 0;
+      while (this.#talking) {
+        const at = (frames % 50) * FRAME_SAMPLES;
+        await source.captureFrame(
+          new AudioFrame(noise.slice(at, at + FRAME_SAMPLES), SAMPLE_RATE, 1, FRAME_SAMPLES),
+        );
+        frames += 1;
+        const ahead = frames * 20 - (performance.now() - start);
+        if (ahead > AUDIO_LEAD_MS) await sleep(ahead - AUDIO_LEAD_MS);
+      }
+    })();
+  }
+
+  async leave(): Promise<void> {
+    this.#talking = false;
+    try {
+      await this.#pump;
+    } finally {
+      await this.#source?.close();
+      if (this.room.isConnected) await this.room.disconnect();
+    }
+  }
+}
+
+interface Stack {
+  lk: SharedServices;
+  nc: NatsConnection;
+  subjects: Subjects;
+  tenant: string;
+  events: JobEvents;
+  roomPrefix: string;
+  rooms: string[];
+  livekitRooms: RoomServiceClient;
+}
+
+interface Session {
+  jobId: string;
+  room: string;
+  user: User;
+  triggerMs: number;
+  claimMs: number;
+  joinedMs: number;
+  agentVisibleMs: number;
+}
+
+/** Trigger a voice job in a new room, join it as the user, wait for the agent's `joined`. */
+async function openSession(s: Stack, n: number, talk: boolean): Promise<Session> {
+  const jobId = randomUUID();
+  const room = `${s.roomPrefix}-${n}`;
+  s.rooms.push(room);
+  const t0 = performance.now();
+  const reply = (
+    await requestReply<TriggerReply>(
+      s.nc,
+      s.subjects.tenantOp(s.tenant, "trigger"),
+      { agent_slug: AGENT, mode: "voice", user_id: `bench-user-${n}`, room_name: room, job_id: jobId },
+      { tenant: s.tenant, timeoutMs: TRIGGER_TIMEOUT_MS, attemptTimeoutMs: TRIGGER_TIMEOUT_MS },
+    )
+  ).body;
+  const tReply = performance.now();
+  if (reply.voice === undefined) throw new Error("the voice trigger's reply has no room details");
+  if (reply.job_id !== jobId) throw new Error(`the reply names job ${reply.job_id}, not ${jobId}`);
+  const user = new User();
+  try {
+    await user.join(reply.voice.server_url, reply.voice.user_token);
+    const joinedAt = await s.events.wait(jobId, "joined", JOIN_TIMEOUT_MS);
+    const visibleAt = await user.agentVisible(JOIN_TIMEOUT_MS);
+    if (talk) await user.talk();
+    return {
+      jobId,
+      room,
+      user,
+      triggerMs: tReply - t0,
+      claimMs: reply.claim_ms,
+      joinedMs: joinedAt - t0,
+      agentVisibleMs: visibleAt - t0,
+    };
+  } catch (err) {
+    await user.leave();
+    throw err;
+  }
+}
+
+/**
+ * The user leaves; resolves once the job is `done` (the agent left too), with how it ended. A job
+ * not done within the bound gets its room deleted (which must end any session), then one more
+ * bound; a job still not done after that is reported, not waited for.
+ */
+async function closeSession(
+  s: Stack,
+  session: Session,
+): Promise<"done" | "done_after_room_deleted" | "stuck"> {
+  await session.user.leave();
+  try {
+    await s.events.wait(session.jobId, "done", DONE_TIMEOUT_MS);
+    return "done";
+  } catch (err) {
+    if (!/no done event/.test(String(err))) throw err;
+  }
+  console.warn(
+    `voice bench: job ${session.jobId} not done ${DONE_TIMEOUT_MS} ms after its user left; deleting its room`,
+  );
+  try {
+    await s.livekitRooms.deleteRoom(session.room);
+  } catch (err) {
+    console.warn(`voice bench: could not delete room ${session.room}: ${String(err)}`);
+  }
+  try {
+    await s.events.wait(session.jobId, "done", DONE_TIMEOUT_MS);
+    return "done_after_room_deleted";
+  } catch (err) {
+    if (!/no done event/.test(String(err))) throw err;
+    return "stuck";
+  }
+}
+
+// ---- setup -----------------------------------------------------------------------------------
+
+interface Env {
+  server: NatsTestServer;
+  fixture: ProviderFixture;
+  procs: TestProcess[];
+  platform?: PlatformStore;
+  schema: string;
+}
+
+async function createTenant(e: Env, lk: SharedServices): Promise<string> {
+  const platform = await openTestPlatform(e.server.url);
+  e.platform = platform;
+  const client = await platform.createClient({ slug: `bench-voice-${e.server.port}`, name: "Bench voice" });
+  const database: TenantDatabaseConfig = { kind: "postgres", url: lk.databaseUrl, schema: e.schema };
+  await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
+  await platform.setTenantDatabase(client.id, database);
+  await platform.setLivekitCredentials(client.id, {
+    url: lk.livekitUrl,
+    apiKey: lk.livekitApiKey,
+    apiSecret: lk.livekitApiSecret,
+  });
+  const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
+  try {
+    await store.createAgent({
+      slug: AGENT,
+      name: "Helper",
+      systemPrompt: "You are the bench's voice helper.",
+      voiceSettings: {
+        llm_provider: "groq",
+        llm_model: "llama-3.3-70b-versatile",
+        stt_provider: "deepgram",
+        tts_provider: "elevenlabs",
+        voice_id: "voice-1",
+      },
+    });
+    await store.setProviderKey("groq", e.fixture.keys.groq);
+    await store.setProviderKey("deepgram", e.fixture.keys.deepgram);
+    await store.setProviderKey("elevenlabs", e.fixture.keys.elevenlabs);
+  } finally {
+    await store.close();
+  }
+  return client.id;
+}
+
+function roomService(lk: SharedServices): RoomServiceClient {
+  return new RoomServiceClient(lk.livekitUrl.replace(/^ws/, "http"), lk.livekitApiKey, lk.livekitApiSecret);
+}
+
+async function teardown(e: Env, lk: SharedServices, rooms: readonly string[]): Promise<void> {
+  for (const p of [...e.procs].reverse()) await p.kill();
+  await e.platform?.close();
+  const service = roomService(lk);
+  for (const room of rooms) {
+    try {
+      await service.deleteRoom(room);
+    } catch (err) {
+      // Already gone (the server's empty timeout); anything else is worth a line.
+      if (!/not found/i.test(String(err)))
+        console.warn(`voice bench: could not delete room ${room}: ${String(err)}`);
+    }
+  }
+  const db = createPostgresDatabase({ connectionString: lk.databaseUrl, maxConnections: 1 });
+  try {
+    await db.exec(`drop schema if exists ${quoteIdent(e.schema)} cascade`);
+    await db.exec(`drop schema if exists ${quoteIdent(defaultPlatformSchema(e.server.url))} cascade`);
+  } finally {
+    await db.close();
+  }
+}
+
+// ---- the bench -------------------------------------------------------------------------------
+
+function latencyStats(values: number[]): { p50_ms: number; p99_ms: number; max_ms: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    p50_ms: round(percentile(sorted, 50)),
+    p99_ms: round(percentile(sorted, 99)),
+    max_ms: round(sorted.at(-1) ?? Number.NaN),
+  };
+}
+
+interface VoiceBenchResult extends BenchResult {
+  setup: Record<string, unknown>;
+  memory: Array<Record<string, number | string>>;
+}
+
+export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
+  const sizes = options.quick === true ? QUICK : FULL;
+  const lk = sharedServices();
+  await using server = await NatsTestServer.start();
+  await using fixture = await startProviderFixture();
+  const e: Env = { server, fixture, procs: [], schema: `bench_voice_${server.port}` };
+  const subjects = createSubjects({ partitions: P });
+  const rooms: string[] = [];
+  let nc: NatsConnection | undefined;
+  let events: JobEvents | undefined;
+  const open: Session[] = [];
+  try {
+    e.procs.push(
+      await spawnActorHost({ natsUrl: server.url, hostId: "bench", partitions: P, tenantMaxJobs: 200 }),
+    );
+    const worker = await spawnTs("voice worker", "agent-worker/main.ts", {
+      readyLine: "agent worker ready",
+      env: {
+        NATS_URL: server.url,
+        SF_PARTITIONS: String(P),
+        SF_WORKER_ID: "bench-voice",
+        SF_WORKER_SLOTS: "64",
+        SF_METRICS_PORT: "0",
+        SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
+      },
+    });
+    e.procs.push(worker);
+    const ready = await worker.waitForLine("agent worker ready");
+    const metricsPort = (JSON.parse(ready) as { metricsPort?: unknown }).metricsPort;
+    const port = typeof metricsPort === "number" && metricsPort > 0 ? metricsPort : undefined;
+    const fresh = await sampleMemory(worker.pid, port, 1000);
+
+    const tenant = await createTenant(e, lk);
+    nc = await connectBus({ servers: server.url, name: "bench-voice" });
+    events = new JobEvents(nc, subjects, tenant);
+    await nc.flush();
+    const s: Stack = {
+      lk,
+      nc,
+      subjects,
+      tenant,
+      events,
+      roomPrefix: `sf-bench-voice-${server.port}-${randomUUID().slice(0, 8)}`,
+      rooms,
+      livekitRooms: roomService(lk),
+    };
+    const endings = { done: 0, done_after_room_deleted: 0, stuck: 0 };
+    const close = async (session: Session): Promise<void> => {
+      endings[await closeSession(s, session)] += 1;
+    };
+    let n = 0;
+
+    // ---- memory: RSS(0) after a warm-up session, then sessions held open --------------------
+    const warmup = await openSession(s, n++, true);
+    await sleep(USER_DWELL_MS);
+    await close(warmup);
+    await sleep(sizes.settleMs);
+    const idle = await sampleMemory(worker.pid, port, sizes.sampleMs);
+    const memory: VoiceBenchResult["memory"] = [
+      { sessions: "fresh (no session yet)", ...fresh },
+      { sessions: 0, ...idle },
+    ];
+    const table: BenchResult["table"] = [];
+    const summary: BenchResult["summary"] = {
+      rooms: sizes.rooms,
+      rss_fresh_mib: fresh.rss_mib,
+      rss_idle_mib: idle.rss_mib,
+      rss_first_session_leftover_mib: round(idle.rss_mib - fresh.rss_mib, 1),
+    };
+    for (const [what, m] of [
+      ["worker memory, fresh", fresh],
+      ["worker memory, RSS(0): after a warm-up session", idle],
+    ] as const) {
+      table.push({
+        what,
+        sessions: 0,
+        rss_mib: m.rss_mib,
+        heap_used_mib: m.heap_used_mib,
+        tree_rss_mib: m.tree_rss_mib,
+        processes: m.processes,
+      });
+    }
+    const rampJoins: number[] = [];
+    for (const level of sizes.levels) {
+      while (open.length < level) {
+        const batch = Math.min(OPEN_PARALLEL, level - open.length);
+        const opened = await Promise.allSettled(
+          Array.from({ length: batch }, () => openSession(s, n++, true)),
+        );
+        for (const r of opened) {
+          if (r.status !== "fulfilled") continue;
+          open.push(r.value);
+          rampJoins.push(r.value.joinedMs);
+        }
+        const failed = opened.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        if (failed !== undefined) throw failed.reason;
+      }
+      await sleep(sizes.settleMs);
+      const m = await sampleMemory(worker.pid, port, sizes.sampleMs);
+      const perSession = round((m.rss_mib - idle.rss_mib) / level, 1);
+      const perSessionTree = round((m.tree_rss_mib - idle.tree_rss_mib) / level, 1);
+      memory.push({
+        sessions: level,
+        ...m,
+        per_session_mib: perSession,
+        per_session_tree_mib: perSessionTree,
+      });
+      table.push({
+        what: "worker memory, sessions open",
+        sessions: level,
+        rss_mib: m.rss_mib,
+        heap_used_mib: m.heap_used_mib,
+        per_session_mib: perSession,
+        tree_rss_mib: m.tree_rss_mib,
+        processes: m.processes,
+      });
+      summary[`rss_${level}_sessions_mib`] = m.rss_mib;
+      summary[`rss_per_session_mib_at_${level}`] = perSession;
+      // With the worker's one-time cost of its first session (libraries, native runtime) shared out.
+      summary[`rss_per_session_from_fresh_mib_at_${level}`] = round((m.rss_mib - fresh.rss_mib) / level, 1);
+      summary[`heap_used_per_session_mib_at_${level}`] = round(
+        (m.heap_used_mib - idle.heap_used_mib) / level,
+        1,
+      );
+      if (m.processes > 1) summary[`tree_rss_per_session_mib_at_${level}`] = perSessionTree;
+    }
+    const closing = open.splice(0);
+    await Promise.all(closing.map(close));
+    await sleep(sizes.settleMs);
+    const after = await sampleMemory(worker.pid, port, sizes.sampleMs);
+    memory.push({ sessions: "0 (after closing all)", ...after });
+    summary["rss_after_close_mib"] = after.rss_mib;
+    summary["agents_js_job_process_mb_reported"] = AGENTS_JS_JOB_PROCESS_MB;
+    const top = sizes.levels.at(-1) as number;
+    summary[`rss_per_session_at_${top}_over_agents_js_job`] = round(
+      (summary[`rss_per_session_mib_at_${top}`] as number) / AGENTS_JS_JOB_PROCESS_MB,
+      3,
+    );
+
+    // ---- latency: one room at a time ---------------------------------------------------------
+    const samples: Session[] = [];
+    const doneMs: number[] = [];
+    for (let i = 0; i < sizes.rooms; i++) {
+      const session = await openSession(s, n++, true);
+      samples.push(session);
+      // The user stays a moment, as anyone who asked for an agent does.
+      await sleep(USER_DWELL_MS);
+      const left = performance.now();
+      const ending = await closeSession(s, session);
+      endings[ending] += 1;
+      if (ending === "done") doneMs.push(performance.now() - left);
+    }
+    const trigger = latencyStats(samples.map((x) => x.triggerMs));
+    const claim = latencyStats(samples.map((x) => x.claimMs));
+    const joined = latencyStats(samples.map((x) => x.joinedMs));
+    const visible = latencyStats(samples.map((x) => x.agentVisibleMs));
+    const leave = latencyStats(doneMs);
+    table.push({ what: "trigger → reply (room, token, claim)", sessions: 1, ...trigger });
+    table.push({ what: "claim_ms (actor: publish → claimed)", sessions: 1, ...claim });
+    table.push({ what: "trigger → joined event", sessions: 1, ...joined });
+    table.push({ what: "trigger → agent visible to the user", sessions: 1, ...visible });
+    table.push({ what: "user left → job done", sessions: 1, ...leave });
+    Object.assign(summary, {
+      trigger_reply_p50_ms: trigger.p50_ms,
+      trigger_reply_p99_ms: trigger.p99_ms,
+      claim_p50_ms: claim.p50_ms,
+      claim_p99_ms: claim.p99_ms,
+      joined_p50_ms: joined.p50_ms,
+      joined_p99_ms: joined.p99_ms,
+      agent_visible_p50_ms: visible.p50_ms,
+      agent_visible_p99_ms: visible.p99_ms,
+      user_left_to_done_p50_ms: leave.p50_ms,
+      user_left_to_done_p99_ms: leave.p99_ms,
+      ramp_joined_p50_ms: latencyStats(rampJoins).p50_ms,
+      jobs_done_after_user_left: endings.done,
+      jobs_done_only_after_room_deleted: endings.done_after_room_deleted,
+      jobs_stuck: endings.stuck,
+    });
+    return {
+      summary,
+      table,
+      memory,
+      setup: {
+        processes:
+          "own nats-server; actor host (actors/main.ts, tenant on the shared PostgreSQL, the shared livekit-server's credentials); one agent worker (agent-worker/main.ts, SF_WORKER_SLOTS=64) on the provider fixture; users in the bench process (@livekit/rtc-node)",
+        livekit: lk.livekitUrl,
+        agent: "speech agent: groq LLM, deepgram STT, elevenlabs TTS (provider fixture)",
+        trigger:
+          "tenant actor op `trigger` over NATS {agent_slug, mode: voice, user_id, room_name: new room, job_id}",
+        claim:
+          "claim_ms of the trigger reply (the actor's publish → claimed); trigger_reply is the caller's round trip (room created, user token minted, job claimed)",
+        joined:
+          "arrival of <prefix>.job.<tenant>.<job>.joined at the bench (subscribed before the trigger), from the trigger's start",
+        agent_visible: "the agent participant (kind AGENT) in the user's room, from the trigger's start",
+        latency_rooms: `${sizes.rooms} rooms one at a time; the user joins with the reply's token, publishes its microphone (quiet noise) once the agent is there, leaves ${USER_DWELL_MS} ms later; next room after the job's done event (room deleted if not done ${DONE_TIMEOUT_MS} ms after the user left)`,
+        memory: `VmRSS of the worker (and of processes it started) from /proc, median of samples every 250 ms over ${sizes.sampleMs} ms after ${sizes.settleMs} ms settling; RSS(0) after one warm-up session ended; sessions ${sizes.levels.join(", ")} held open, each with a user publishing a microphone track of quiet noise (below the VAD threshold) at real time; per session = (RSS(n) − RSS(0)) / n`,
+        reference: `a job process of the stock agents-js worker is reported at about ${AGENTS_JS_JOB_PROCESS_MB} MB`,
+      },
+    };
+  } catch (err) {
+    // What the processes said last is what explains a failed run.
+    const tails = e.procs.map((p) => `--- ${p.name} ---\n${p.tail(40)}`).join("\n");
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${tails}`, { cause: err });
+  } finally {
+    for (const x of open.splice(0)) await x.user.leave().catch((err: unknown) => console.warn(String(err)));
+    events?.close();
+    await nc?.close();
+    await teardown(e, lk, rooms);
+  }
+}
+
+export default run;
