@@ -78,6 +78,13 @@ export { encodeWav, pcmDurationMs } from "./providers/audio.ts";
 export type { PcmAudio } from "./providers/audio.ts";
 export { parseRetryAfterMs } from "./providers/http.ts";
 export type { FetchFn } from "./providers/http.ts";
+export { createProviderMetrics, errorCodeLabel, NO_PROVIDER_METRICS } from "./providers/provider_metrics.ts";
+export type {
+  ProviderMetrics,
+  ProviderCallReport,
+  ProviderCallOutcome,
+  PrometheusProviderMetrics,
+} from "./providers/provider_metrics.ts";
 export { withProviderRetry } from "./providers/retry.ts";
 export type { ProviderRetryOptions } from "./providers/retry.ts";
 export { JobConsumer } from "./worker/job_consumer.ts";
@@ -153,3 +160,5 @@ export { embeddingsFor, embedTurn, retrieve } from "./rag/retrieval.ts";
 export type { Retrieval, RetrievalDeps, RetrievalInput } from "./rag/retrieval.ts";
 export { ingestJobHandler } from "./rag/ingest_job.ts";
 export type { IngestJobOptions } from "./rag/ingest_job.ts";
+export { createRagMetrics, NO_RAG_METRICS } from "./rag/rag_metrics.ts";
+export type { RagMetrics, RagStep, IngestDocumentOutcome, PrometheusRagMetrics } from "./rag/rag_metrics.ts";

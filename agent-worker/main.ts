@@ -21,6 +21,8 @@ import { Capacity } from "./worker/capacity.ts";
 import { JobConsumer, ingestQueue } from "./worker/job_consumer.ts";
 import { ingestJobHandler } from "./rag/ingest_job.ts";
 import { ProviderCheckService } from "./worker/provider_check.ts";
+import { createProviderMetrics } from "./providers/provider_metrics.ts";
+import { createRagMetrics } from "./rag/rag_metrics.ts";
 import type { JobContext } from "./worker/job_consumer.ts";
 
 const config = parseWorkerConfig();
@@ -48,9 +50,27 @@ async function main(): Promise<void> {
     registers: [registry],
   });
 
-  const text = textJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints });
-  const ingestHandler = ingestJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints });
-  const voice = voiceJobHandler({ nc, subjects, log, endpoints: config.providerEndpoints, ...config.voice });
+  const providerOptions = { metrics: createProviderMetrics(registry) };
+  const ragMetrics = createRagMetrics(registry);
+  const endpoints = config.providerEndpoints;
+  const text = textJobHandler({ nc, subjects, log, endpoints, providerOptions, ragMetrics });
+  const ingestHandler = ingestJobHandler({
+    nc,
+    subjects,
+    log,
+    endpoints,
+    providerOptions,
+    metrics: ragMetrics,
+  });
+  const voice = voiceJobHandler({
+    nc,
+    subjects,
+    log,
+    endpoints,
+    providerOptions,
+    ragMetrics,
+    ...config.voice,
+  });
   const handler = async (job: DispatchJob, ctx: JobContext): Promise<void> => {
     const started = performance.now();
     try {
@@ -78,6 +98,18 @@ async function main(): Promise<void> {
     maxRssMb: config.maxRssMb,
     minFreeMemoryMb: config.minFreeMemoryMb,
   });
+  // Each free slot asks again every 100 ms while the worker refuses work for memory.
+  const refusals = new Counter({
+    name: "sf_worker_admission_refusals_total",
+    help: "Times a free slot did not pull a job because the worker is over its memory limits (SF_WORKER_MAX_RSS_MB, SF_WORKER_MIN_FREE_MEMORY_MB), by queue; each free slot asks again every 100 ms",
+    labelNames: ["queue"],
+    registers: [registry],
+  });
+  const admitting = (queue: "dispatch" | "ingest") => (): boolean => {
+    const admitted = capacity.admit();
+    if (!admitted) refusals.inc({ queue });
+    return admitted;
+  };
   const consumer = new JobConsumer({
     nc,
     subjects,
@@ -87,7 +119,7 @@ async function main(): Promise<void> {
     slots: config.slots,
     ackWaitMs: config.ackWaitMs,
     maxDeliver: config.maxDeliver,
-    admit: () => capacity.admit(),
+    admit: admitting("dispatch"),
   });
   const ingest =
     config.ingestSlots === 0
@@ -113,7 +145,7 @@ async function main(): Promise<void> {
           slots: config.ingestSlots,
           ackWaitMs: config.ackWaitMs,
           maxDeliver: config.maxDeliver,
-          admit: () => capacity.admit(),
+          admit: admitting("ingest"),
         });
   inFlight.count = () => consumer.inFlight + (ingest?.inFlight ?? 0);
   new Gauge({
@@ -124,6 +156,11 @@ async function main(): Promise<void> {
       this.set(consumer.inFlight);
     },
   });
+  new Gauge({
+    name: "sf_worker_slots_total",
+    help: "Dispatch job slots of this worker (SF_WORKER_SLOTS)",
+    registers: [registry],
+  }).set(config.slots);
   // Diagnostics for `sidekick doctor`: cheap real calls to a tenant's providers from this worker.
   const providerChecks = new ProviderCheckService({
     nc,

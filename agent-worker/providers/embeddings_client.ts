@@ -92,7 +92,8 @@ export class HttpEmbeddingsClient implements EmbeddingsClient {
     } else {
       body["encoding_format"] = "float";
     }
-    const json = await callProvider(
+    // The vectors are checked inside the call, so a malformed answer is measured as a failed call.
+    return await callProvider(
       target,
       this.url,
       {
@@ -101,9 +102,8 @@ export class HttpEmbeddingsClient implements EmbeddingsClient {
         body: JSON.stringify(body),
       },
       { timeoutMs: this.options.requestTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
-      (response) => readJson(target, response),
+      async (response) => this.vectorsOf(await readJson(target, response), batch.length, model),
     );
-    return this.vectorsOf(json, batch.length, model);
   }
 
   private vectorsOf(json: unknown, expected: number, model: string): number[][] {

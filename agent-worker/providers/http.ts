@@ -2,10 +2,12 @@
  * HTTP calls to providers: deadlines, the caller's AbortSignal, and the mapping of HTTP
  * statuses and network failures to coded errors. Every error names the provider and kind; a
  * response body appears only as a short excerpt with the API key scrubbed out, and the key
- * itself never reaches a message or `details`.
+ * itself never reaches a message or `details`. Every call is timed and its outcome reported to
+ * the target's `ProviderMetrics` (`CallMeter`).
  */
 import { SfError } from "../../bus/index.ts";
 import {
+  AgentWorkerErrorCodes,
   ProviderAbortedError,
   ProviderAuthError,
   ProviderBadResponseError,
@@ -15,6 +17,8 @@ import {
   ProviderTimeoutError,
   ProviderUnavailableError,
 } from "../errors.ts";
+import { NO_PROVIDER_METRICS } from "./provider_metrics.ts";
+import type { ProviderMetrics } from "./provider_metrics.ts";
 import type { ProviderKind } from "./registry.ts";
 
 /** The `fetch` the clients use (Node's global one unless a caller injects another). */
@@ -26,6 +30,8 @@ export interface ProviderTarget {
   readonly kind: ProviderKind;
   readonly apiKey: string;
   readonly fetch: FetchFn;
+  /** Where each call's duration and outcome go. Default: nowhere. */
+  readonly metrics?: ProviderMetrics;
 }
 
 const EXCERPT_CHARS = 200;
@@ -204,6 +210,61 @@ export class CallControl {
   }
 }
 
+/**
+ * Times one call from its request and reports how it ended: `ok()` once the answer is read,
+ * `failed(err)` with the coded error, and `end()` in `finally`, which reports a call that did
+ * neither (a stream whose reader stopped reading) as aborted. Reports once.
+ */
+export class CallMeter {
+  readonly #target: ProviderTarget;
+  readonly #metrics: ProviderMetrics;
+  readonly #started = performance.now();
+  #ended = false;
+  #firstToken = false;
+
+  constructor(target: ProviderTarget) {
+    this.#target = target;
+    this.#metrics = target.metrics ?? NO_PROVIDER_METRICS;
+  }
+
+  /** A streamed answer's first token (reported once). */
+  firstToken(): void {
+    if (this.#firstToken) return;
+    this.#firstToken = true;
+    this.#metrics.firstToken(this.#target.provider, this.#target.kind, this.#seconds());
+  }
+
+  ok(): void {
+    this.#report("ok");
+  }
+
+  /** A caller's abort is `aborted`, anything else an `error` with its code. */
+  failed(err: SfError): void {
+    this.#report(err.code === AgentWorkerErrorCodes.PROVIDER_ABORTED ? "aborted" : "error", err.code);
+  }
+
+  end(): void {
+    this.#report("aborted");
+  }
+
+  #seconds(): number {
+    return (performance.now() - this.#started) / 1000;
+  }
+
+  #report(outcome: "ok" | "error" | "aborted", code?: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const { provider, kind } = this.#target;
+    this.#metrics.callEnded({
+      provider,
+      kind,
+      outcome,
+      seconds: this.#seconds(),
+      ...(code === undefined ? {} : { code }),
+    });
+  }
+}
+
 function phaseText(phase: string): string {
   if (phase === "first_token") return "first token";
   if (phase === "overall") return "complete answer";
@@ -227,7 +288,8 @@ function networkReason(err: unknown): string {
 
 /**
  * A request/response call (not streamed): `read` runs under the same deadline as the request,
- * so a body that trickles in is bounded too.
+ * so a body that trickles in is bounded too. `read` should also check the answer's shape, so
+ * that a malformed answer is measured as the failed call it is.
  */
 export async function callProvider<T>(
   target: ProviderTarget,
@@ -237,6 +299,7 @@ export async function callProvider<T>(
   read: (response: Response) => Promise<T>,
 ): Promise<T> {
   const control = new CallControl(target, options.signal);
+  const meter = new CallMeter(target);
   control.arm("request", options.timeoutMs);
   try {
     control.throwIfStopped("request");
@@ -244,11 +307,15 @@ export async function callProvider<T>(
     if (!response.ok) throw await httpStatusError(target, response);
     const value = await read(response);
     control.throwIfStopped("request");
+    meter.ok();
     return value;
   } catch (err) {
-    throw control.translate(err, "request");
+    const error = control.translate(err, "request");
+    meter.failed(error);
+    throw error;
   } finally {
     control.dispose();
+    meter.end();
   }
 }
 

@@ -5,7 +5,15 @@
  * that ends without `[DONE]` is an error, never a silent truncation.
  */
 import { ProviderUnavailableError } from "../errors.ts";
-import { CallControl, badResponse, excerptOf, httpStatusError, isRecord, joinUrl } from "./http.ts";
+import {
+  CallControl,
+  CallMeter,
+  badResponse,
+  excerptOf,
+  httpStatusError,
+  isRecord,
+  joinUrl,
+} from "./http.ts";
 import type { ProviderTarget } from "./http.ts";
 import { readSseData } from "./sse.ts";
 
@@ -68,6 +76,7 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
     options: ChatStreamOptions = {},
   ): AsyncGenerator<string, void, undefined> {
     const control = new CallControl(this.target, options.signal);
+    const meter = new CallMeter(this.target);
     control.arm("first_token", options.firstTokenTimeoutMs ?? this.options.firstTokenTimeoutMs);
     control.arm("overall", options.overallTimeoutMs ?? this.options.overallTimeoutMs);
     let delivered = 0;
@@ -95,7 +104,10 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
         }
         const delta = this.deltaOf(data, delivered);
         if (delta === "") continue;
-        if (delivered === 0) control.disarm("first_token");
+        if (delivered === 0) {
+          control.disarm("first_token");
+          meter.firstToken();
+        }
         delivered += 1;
         yield delta;
         control.throwIfStopped(stage, delivered);
@@ -104,10 +116,15 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
       if (!finished) {
         throw control.translate(new Error("the body ended before data: [DONE]"), "stream", delivered);
       }
+      meter.ok();
     } catch (err) {
-      throw control.translate(err, stage, delivered);
+      const error = control.translate(err, stage, delivered);
+      meter.failed(error);
+      throw error;
     } finally {
       control.dispose();
+      // A reader that stops iterating early ends the call here, reported as aborted.
+      meter.end();
     }
   }
 

@@ -14,6 +14,8 @@ import type { EmbeddingsClient } from "./embeddings_client.ts";
 import type { FetchFn, ProviderTarget } from "./http.ts";
 import { OpenAiCompatibleLlmClient } from "./llm_client.ts";
 import type { LlmClient } from "./llm_client.ts";
+import { NO_PROVIDER_METRICS } from "./provider_metrics.ts";
+import type { ProviderMetrics } from "./provider_metrics.ts";
 import {
   EMBEDDING_PROVIDERS,
   LLM_PROVIDERS,
@@ -62,6 +64,8 @@ export interface ProviderClientOptions {
   embeddingBatchSizes?: Readonly<Record<string, number>>;
   /** Default: Node's global `fetch`. */
   fetch?: FetchFn;
+  /** Where each call's duration and outcome are reported. Default: nowhere. */
+  metrics?: ProviderMetrics;
 }
 
 export interface ResolvedProviderClientOptions {
@@ -70,6 +74,7 @@ export interface ResolvedProviderClientOptions {
   readonly llmOverallTimeoutMs: number;
   readonly embeddingBatchSizes: Readonly<Record<string, number>>;
   readonly fetch: FetchFn;
+  readonly metrics: ProviderMetrics;
 }
 
 function positiveMs(name: string, value: number | undefined, fallback: number): number {
@@ -102,6 +107,7 @@ export function parseProviderClientOptions(
     llmOverallTimeoutMs: positiveMs("llmOverallTimeoutMs", options.llmOverallTimeoutMs, 120_000),
     embeddingBatchSizes: Object.freeze({ ...sizes }),
     fetch: options.fetch ?? ((input: string | URL, init?: RequestInit) => fetch(input, init)),
+    metrics: options.metrics ?? NO_PROVIDER_METRICS,
   });
 }
 
@@ -200,6 +206,7 @@ export function resolveProviders<K extends ProviderKind>(
     kind: p.kind,
     apiKey: p.apiKey,
     fetch: resolved.fetch,
+    metrics: resolved.metrics,
   });
 
   for (const kind of new Set<ProviderKind>(settings.kinds)) {

@@ -7,6 +7,7 @@
  *   `X-API-Key` and `Cartesia-Version`; answers `{ text, language, duration, words? }`.
  * - OpenAI (and Groq's Whisper, same API): `POST {base}/audio/transcriptions`, multipart `file` +
  *   `model` + `language` + `response_format=json`, `Authorization: Bearer`; answers `{ text }`.
+ * Each answer is checked inside `callProvider`, so a malformed one is measured as a failed call.
  */
 import { encodeWav, pcmDurationMs } from "./audio.ts";
 import type { PcmAudio } from "./audio.ts";
@@ -67,7 +68,7 @@ export class DeepgramSttClient implements SttClient {
       language: options.language ?? "en",
     });
     const url = `${joinUrl(this.options.baseUrl, "listen")}?${query.toString()}`;
-    const json = await callProvider(
+    return await callProvider(
       target,
       url,
       {
@@ -76,24 +77,27 @@ export class DeepgramSttClient implements SttClient {
         body: encodeWav(audio),
       },
       callOptions(this.options.requestTimeoutMs, options.signal),
-      (response) => readJson(target, response),
+      async (response) => deepgramTranscript(target, await readJson(target, response)),
     );
-    if (!isRecord(json) || !isRecord(json["results"])) throw badResponse(target, "no `results` object");
-    const channels = json["results"]["channels"];
-    const channel: unknown = Array.isArray(channels) ? channels[0] : undefined;
-    const alternatives = isRecord(channel) ? channel["alternatives"] : undefined;
-    const best: unknown = Array.isArray(alternatives) ? alternatives[0] : undefined;
-    if (!isRecord(best) || typeof best["transcript"] !== "string") {
-      throw badResponse(target, "no `results.channels[0].alternatives[0].transcript`");
-    }
-    const transcript: Transcript = { text: best["transcript"] };
-    if (typeof best["confidence"] === "number") transcript.confidence = best["confidence"];
-    const metadata = json["metadata"];
-    if (isRecord(metadata) && typeof metadata["duration"] === "number") {
-      transcript.durationMs = Math.round(metadata["duration"] * 1000);
-    }
-    return transcript;
   }
+}
+
+function deepgramTranscript(target: ProviderTarget, json: unknown): Transcript {
+  if (!isRecord(json) || !isRecord(json["results"])) throw badResponse(target, "no `results` object");
+  const channels = json["results"]["channels"];
+  const channel: unknown = Array.isArray(channels) ? channels[0] : undefined;
+  const alternatives = isRecord(channel) ? channel["alternatives"] : undefined;
+  const best: unknown = Array.isArray(alternatives) ? alternatives[0] : undefined;
+  if (!isRecord(best) || typeof best["transcript"] !== "string") {
+    throw badResponse(target, "no `results.channels[0].alternatives[0].transcript`");
+  }
+  const transcript: Transcript = { text: best["transcript"] };
+  if (typeof best["confidence"] === "number") transcript.confidence = best["confidence"];
+  const metadata = json["metadata"];
+  if (isRecord(metadata) && typeof metadata["duration"] === "number") {
+    transcript.durationMs = Math.round(metadata["duration"] * 1000);
+  }
+  return transcript;
 }
 
 export class CartesiaSttClient implements SttClient {
@@ -112,7 +116,7 @@ export class CartesiaSttClient implements SttClient {
     form.append("file", new Blob([encodeWav(audio)], { type: "audio/wav" }), "audio.wav");
     form.append("model", this.model);
     form.append("language", options.language ?? "en");
-    const json = await callProvider(
+    return await callProvider(
       target,
       joinUrl(this.options.baseUrl, "stt"),
       {
@@ -121,12 +125,15 @@ export class CartesiaSttClient implements SttClient {
         body: form,
       },
       callOptions(this.options.requestTimeoutMs, options.signal),
-      (response) => readJson(target, response),
+      async (response) => {
+        const json = await readJson(target, response);
+        if (!isRecord(json) || typeof json["text"] !== "string")
+          throw badResponse(target, "no `text` string");
+        const transcript: Transcript = { text: json["text"] };
+        if (typeof json["duration"] === "number") transcript.durationMs = Math.round(json["duration"] * 1000);
+        return transcript;
+      },
     );
-    if (!isRecord(json) || typeof json["text"] !== "string") throw badResponse(target, "no `text` string");
-    const transcript: Transcript = { text: json["text"] };
-    if (typeof json["duration"] === "number") transcript.durationMs = Math.round(json["duration"] * 1000);
-    return transcript;
   }
 }
 
@@ -147,14 +154,17 @@ export class OpenAiTranscriptionSttClient implements SttClient {
     form.append("model", this.model);
     form.append("language", options.language ?? "en");
     form.append("response_format", "json");
-    const json = await callProvider(
+    return await callProvider(
       target,
       joinUrl(this.options.baseUrl, "audio/transcriptions"),
       { method: "POST", headers: { authorization: `Bearer ${target.apiKey}` }, body: form },
       callOptions(this.options.requestTimeoutMs, options.signal),
-      (response) => readJson(target, response),
+      async (response): Promise<Transcript> => {
+        const json = await readJson(target, response);
+        if (!isRecord(json) || typeof json["text"] !== "string")
+          throw badResponse(target, "no `text` string");
+        return { text: json["text"], durationMs: Math.round(pcmDurationMs(audio)) };
+      },
     );
-    if (!isRecord(json) || typeof json["text"] !== "string") throw badResponse(target, "no `text` string");
-    return { text: json["text"], durationMs: Math.round(pcmDurationMs(audio)) };
   }
 }

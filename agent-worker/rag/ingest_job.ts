@@ -23,6 +23,8 @@ import type { JobContext } from "../worker/job_consumer.ts";
 import { chunkDocument } from "./chunker.ts";
 import type { ChunkOptions } from "./chunker.ts";
 import { extractText } from "./extract.ts";
+import { NO_RAG_METRICS } from "./rag_metrics.ts";
+import type { IngestDocumentOutcome, RagMetrics } from "./rag_metrics.ts";
 
 export interface IngestJobOptions {
   nc: NatsConnection;
@@ -37,6 +39,8 @@ export interface IngestJobOptions {
   batchSize?: number;
   /** Deadline of each call to the tenant actor. Default 15 000 ms. */
   actorTimeoutMs?: number;
+  /** Where chunks written and document outcomes are counted. Default: nowhere. */
+  metrics?: RagMetrics;
 }
 
 /** Transport problems: the job comes back later instead of failing the document. */
@@ -59,6 +63,7 @@ export function ingestJobHandler(
   const actorTimeoutMs = options.actorTimeoutMs ?? 15_000;
   const batchSize = options.batchSize ?? 32;
   const retry = { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 30_000, ...options.retry };
+  const metrics = options.metrics ?? NO_RAG_METRICS;
 
   const call = async <T>(tenant: string, op: string, body: Record<string, unknown>): Promise<T> => {
     try {
@@ -101,7 +106,11 @@ export function ingestJobHandler(
         jobLog.warn({ attempt, delayMs, code: error.code }, "embedding batch failed; retrying"),
     });
 
-  async function documentJob(job: Extract<IngestJob, { kind: "document" }>, ctx: JobContext): Promise<void> {
+  /** How the document ended; a throw means the job comes back (or, on its last delivery, fails). */
+  async function documentJob(
+    job: Extract<IngestJob, { kind: "document" }>,
+    ctx: JobContext,
+  ): Promise<IngestDocumentOutcome> {
     const jobLog = log.child({ tenant: job.tenant, documentId: job.documentId, generation: job.generation });
     const ids = { document_id: job.documentId, generation: job.generation };
     const progress = (status: string, extra: Record<string, unknown> = {}): Promise<unknown> =>
@@ -152,14 +161,16 @@ export function ingestJobHandler(
             chunk_metadata: { heading_path: c.headingPath, tokens: c.tokens },
           })),
         });
+        metrics.chunksIngested(batch.length);
         await progress(`embedding ${start + batch.length}/${chunks.length}`);
       }
       await progress("ready", { chunk_count: chunks.length, fingerprint: context.fingerprint });
       jobLog.info({ chunks: chunks.length }, "document ingested");
+      return "ready";
     } catch (err) {
       if (err instanceof Superseded) {
         jobLog.info({ reason: err.message }, "ingestion superseded; nothing more to do");
-        return;
+        return "superseded";
       }
       if (ctx.signal.aborted) throw err;
       const wire = toWireError(err);
@@ -168,9 +179,10 @@ export function ingestJobHandler(
       try {
         await progress(`failed: ${wire.message}`);
       } catch (reportErr) {
-        if (reportErr instanceof Superseded) return;
+        if (reportErr instanceof Superseded) return "superseded";
         throw reportErr;
       }
+      return "failed";
     }
   }
 
@@ -216,8 +228,14 @@ export function ingestJobHandler(
   }
 
   return async (job, ctx) => {
-    if (job.kind === "document") await documentJob(job, ctx);
-    else {
+    if (job.kind === "document") {
+      let outcome: IngestDocumentOutcome = ctx.finalAttempt && !ctx.signal.aborted ? "failed" : "requeued";
+      try {
+        outcome = await documentJob(job, ctx);
+      } finally {
+        metrics.documentIngested(outcome);
+      }
+    } else {
       try {
         await transcriptsJob(job, ctx);
       } catch (err) {

@@ -16,6 +16,8 @@ import { providerSettingsForAgent, resolveProviders } from "../providers/resolve
 import type { ProviderClientOptions, ProviderKeys } from "../providers/resolve_providers.ts";
 import { buildRagContext } from "./context.ts";
 import type { RagContext } from "./context.ts";
+import { NO_RAG_METRICS } from "./rag_metrics.ts";
+import type { RagMetrics } from "./rag_metrics.ts";
 
 export interface RetrievalDeps {
   nc: NatsConnection;
@@ -24,6 +26,8 @@ export interface RetrievalDeps {
   providerOptions?: ProviderClientOptions;
   /** Deadline of the call to the tenant actor. Default 10 000 ms. */
   actorTimeoutMs?: number;
+  /** Where each step's duration is reported (`sf_rag_step_seconds`). Default: nowhere. */
+  metrics?: RagMetrics;
 }
 
 export interface RetrievalInput {
@@ -103,7 +107,10 @@ export async function retrieve(input: RetrievalInput, deps: RetrievalDeps): Prom
   } catch (err) {
     return failed(err);
   }
+  const metrics = deps.metrics ?? NO_RAG_METRICS;
   const embedMs = performance.now() - started;
+  metrics.retrievalStep("embed", embedMs / 1000);
+  const searchStarted = performance.now();
   let reply: RagSearchReply;
   try {
     ({ body: reply } = await requestReply<RagSearchReply>(
@@ -121,7 +128,12 @@ export async function retrieve(input: RetrievalInput, deps: RetrievalDeps): Prom
   } catch (err) {
     return failed(err);
   }
+  const assembleStarted = performance.now();
+  metrics.retrievalStep("search", (assembleStarted - searchStarted) / 1000);
   const context = buildRagContext(reply.documents, reply.transcripts, settings.contextTokens);
+  const ended = performance.now();
+  metrics.retrievalStep("assemble", (ended - assembleStarted) / 1000);
+  metrics.retrievalStep("total", (ended - started) / 1000);
   return {
     context,
     embeddings: client,
@@ -130,7 +142,7 @@ export async function retrieve(input: RetrievalInput, deps: RetrievalDeps): Prom
       embed_ms: embedMs,
       documents_ms: reply.timings.documents_ms,
       transcripts_ms: reply.timings.transcripts_ms,
-      total_ms: performance.now() - started,
+      total_ms: ended - started,
     },
   };
 }

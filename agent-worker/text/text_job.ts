@@ -14,6 +14,7 @@ import type { Subjects } from "../../bus/index.ts";
 import type { ChatFrame, DispatchJob, HistoryTurn, JobContextReply } from "../../actors/index.ts";
 import { providerSettingsForAgent, resolveProviders } from "../providers/resolve_providers.ts";
 import type { ProviderClientOptions } from "../providers/resolve_providers.ts";
+import type { RagMetrics } from "../rag/rag_metrics.ts";
 import type { ProviderEndpoints } from "../providers/registry.ts";
 import type { ChatMessage } from "../providers/llm_client.ts";
 import type { JobContext } from "../worker/job_consumer.ts";
@@ -27,6 +28,8 @@ export interface TextJobOptions {
   /** Per-provider base URL overrides (platform configuration); default the real endpoints. */
   endpoints?: ProviderEndpoints;
   providerOptions?: ProviderClientOptions;
+  /** Where retrieval's step durations are reported. Default: nowhere. */
+  ragMetrics?: RagMetrics;
   /** Deadline of each call to the tenant actor. Default 10000 ms. */
   actorTimeoutMs?: number;
 }
@@ -59,6 +62,7 @@ export function textJobHandler(
         actorTimeoutMs,
         ...(options.endpoints === undefined ? {} : { endpoints: options.endpoints }),
         ...(options.providerOptions === undefined ? {} : { providerOptions: options.providerOptions }),
+        ...(options.ragMetrics === undefined ? {} : { metrics: options.ragMetrics }),
       };
       const retrieval = await retrieve(
         {

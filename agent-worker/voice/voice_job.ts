@@ -12,6 +12,7 @@ import type { Subjects } from "../../bus/index.ts";
 import type { DispatchJob, HistoryTurn, JobContextReply } from "../../actors/index.ts";
 import { providerSettingsForAgent, resolveProviders } from "../providers/resolve_providers.ts";
 import type { ProviderClientOptions } from "../providers/resolve_providers.ts";
+import type { RagMetrics } from "../rag/rag_metrics.ts";
 import type { ProviderEndpoints } from "../providers/registry.ts";
 import type { JobContext } from "../worker/job_consumer.ts";
 import { listRoomUsers } from "./room_presence.ts";
@@ -31,6 +32,8 @@ export interface VoiceJobOptions {
   log: Logger;
   endpoints?: ProviderEndpoints;
   providerOptions?: ProviderClientOptions;
+  /** Where retrieval's step durations are reported. Default: nowhere. */
+  ragMetrics?: RagMetrics;
   /** Deadline of each call to the tenant actor. Default 10000 ms. */
   actorTimeoutMs?: number;
   /** How long the agent stays in a room nobody joins. Default 30000 ms. */
@@ -90,6 +93,7 @@ export function voiceJobHandler(
       actorTimeoutMs,
       ...(options.endpoints === undefined ? {} : { endpoints: options.endpoints }),
       ...(options.providerOptions === undefined ? {} : { providerOptions: options.providerOptions }),
+      ...(options.ragMetrics === undefined ? {} : { metrics: options.ragMetrics }),
     };
     const embedder = agentRagSettings(context.agent).enabled
       ? embeddingsFor(

@@ -162,13 +162,14 @@ describe("alert rules and dashboard", () => {
     expect(stdout).toMatch(new RegExp(`SUCCESS: ${alertRules().length} rules found`));
   });
 
-  it("alerts - cover worker capacity, dispatch failures, consumer lag, lease churn, p99 and liveness", () => {
+  it("alerts - cover worker capacity, dispatch failures, consumer lag, lease churn, provider errors, p99 and liveness", () => {
     const exprs = new Map(alertRules().map((r) => [r.alert ?? r.record ?? "", r.expr]));
     const uses = (metric: string) => [...exprs.values()].some((e) => metricNamesIn(e).has(metric));
     expect(uses("jetstream_consumer_num_waiting"), "no worker with capacity").toBe(true);
     expect(uses("sf_worker_jobs_total"), "dispatch failures").toBe(true);
     expect(uses("jetstream_consumer_num_pending"), "consumer lag").toBe(true);
     expect(uses("sf_lease_changes_total"), "lease churn").toBe(true);
+    expect(uses("sf_provider_errors_total"), "provider error rate").toBe(true);
     expect(
       [...exprs.values()].some((e) => /histogram_quantile\(0\.99/.test(e)),
       "p99",
@@ -201,8 +202,14 @@ describe("alert rules and dashboard", () => {
       "actors per host",
       "partitions per host",
       "slots",
+      "admission refusals",
       "pending",
       "websocket",
+      "provider latency",
+      "provider error",
+      "first token",
+      "rag retrieval",
+      "ingestion",
     ]) {
       expect(titles, topic).toContain(topic);
     }
@@ -243,6 +250,20 @@ describe("metrics exported by the running processes", () => {
     };
     const exported = new Set<string>();
     for (const text of Object.values(expositions)) for (const name of exportedNames(text)) exported.add(name);
+    // The worker declares its provider, RAG and capacity metrics before any job has run.
+    const workerNames = exportedNames(expositions["agent-worker"]);
+    for (const name of [
+      "sf_provider_request_duration_seconds_bucket",
+      "sf_provider_errors_total",
+      "sf_provider_first_token_seconds_bucket",
+      "sf_rag_step_seconds_bucket",
+      "sf_ingest_chunks_total",
+      "sf_ingest_documents_total",
+      "sf_worker_slots_total",
+      "sf_worker_admission_refusals_total",
+    ]) {
+      expect(workerNames.has(name), name).toBe(true);
+    }
     // Every process exports under the sf_ prefix (STYLE.md), default Node metrics included.
     for (const [job, text] of Object.entries(expositions)) {
       const foreign = [...exportedNames(text)].filter((n) => !n.startsWith("sf_"));
