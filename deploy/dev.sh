@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm run dev`: start the shared services (deploy/services.sh), then run the platform's processes
-# with the services' addresses in their environment. One function per process.
+# `npm run dev`: install what is missing (npm dependencies; deploy/services.sh builds or installs
+# the services), start the shared services, then hand over to the supervisor, which runs the
+# platform's processes with the services' addresses in their environment and seeds a demo tenant.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,45 +43,42 @@ ensure_admin_token() {
   export SF_ADMIN_TOKEN
 }
 
-PIDS=()
-
-# start_process NAME SCRIPT: runs one platform process in the background, its output prefixed.
-start_process() {
-  local name=$1 script=$2
-  [[ -f $REPO_ROOT/$script ]] || {
-    echo "dev: $REPO_ROOT/$script does not exist" >&2
+# ensure_node: Node 20 or newer, and the npm dependencies installed from package-lock.json
+# (again when the lock file is newer than the install).
+ensure_node() {
+  command -v node >/dev/null || {
+    echo "dev: Node.js 20 or newer is needed (https://nodejs.org); node is not on PATH" >&2
     exit 1
   }
-  (cd "$REPO_ROOT" && exec node --import tsx "$script") > >(sed -u "s/^/[$name] /") 2>&1 &
-  PIDS+=("$!")
-}
-
-# stop_all: SIGTERM every process (they hand their work over and exit), then wait for them.
-stop_all() {
-  trap - INT TERM
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  ((major >= 20)) || {
+    echo "dev: Node.js 20 or newer is needed; this is $(node --version)" >&2
+    exit 1
+  }
+  local stamp=$REPO_ROOT/node_modules/.package-lock.json
+  if [[ ! -f $stamp || $REPO_ROOT/package-lock.json -nt $stamp ]]; then
+    echo "dev: installing the npm dependencies (npm ci)"
+    (cd "$REPO_ROOT" && npm ci --no-audit --no-fund)
+  fi
 }
 
 main() {
+  ensure_node
   start_services
   load_services_env
   ensure_master_key
   ensure_admin_token
   export SF_GATEWAY_PORT=${SF_GATEWAY_PORT:-8080}
-  trap 'stop_all; exit 0' INT TERM
-  start_process actor-host actors/main.ts
-  start_process gateway gateway/main.ts
-  start_process agent-worker agent-worker/main.ts
-  echo "dev: NATS $NATS_URL, LiveKit $LIVEKIT_URL"
-  echo "dev: gateway http://127.0.0.1:$SF_GATEWAY_PORT (try: curl http://127.0.0.1:$SF_GATEWAY_PORT/health/detailed); Ctrl-C stops everything"
-  echo "dev: admin token $SF_ADMIN_TOKEN (try: curl -H \"Authorization: Bearer \$SF_ADMIN_TOKEN\" http://127.0.0.1:$SF_GATEWAY_PORT/api/v2/clients)"
-  # When either process exits, stop the other and report the failure.
-  local status=0
-  wait -n || status=$?
-  echo "dev: a process exited (status $status); stopping the rest" >&2
-  stop_all
-  exit "$status"
+  # The platform and the demo tenant use embedded PGlite under ./.sidekick (platform/,
+  # tenants/demo/); set SF_PLATFORM_DATABASE_URL to keep the platform on PostgreSQL instead.
+  export SF_DATA_DIR=${SF_DATA_DIR:-./.sidekick}
+  echo "dev: NATS $NATS_URL, LiveKit $LIVEKIT_URL, data in $SF_DATA_DIR"
+  # The supervisor (actors/cli/dev/run_dev.ts) runs the actor host, the gateway and the agent
+  # worker, restarts one that exits (backoff 1 s doubling to 30 s), seeds the demo tenant once
+  # and prints the addresses, the admin token, the demo API key and curl commands. Ctrl-C stops all.
+  cd "$REPO_ROOT"
+  exec node --import tsx actors/cli/dev/run_dev.ts
 }
 
 main "$@"
