@@ -84,7 +84,18 @@ interface Sizes {
   sampleMs: number;
 }
 
-const FULL: Sizes = { rooms: 50, levels: [1, 10, 25], settleMs: 5000, sampleMs: 5000 };
+const FULL: Sizes = { rooms: 50, levels: levelsFromEnv() ?? [1, 10, 25], settleMs: 5000, sampleMs: 5000 };
+
+/** SF_BENCH_VOICE_LEVELS=1,10 measures memory at those session counts instead of 1, 10, 25. */
+function levelsFromEnv(): number[] | undefined {
+  const raw = process.env["SF_BENCH_VOICE_LEVELS"];
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const levels = raw.split(",").map((x) => Number(x.trim()));
+  if (levels.some((n) => !Number.isInteger(n) || n < 1 || n > 100)) {
+    throw new Error("SF_BENCH_VOICE_LEVELS must list integers from 1 to 100");
+  }
+  return levels;
+}
 const QUICK: Sizes = { rooms: 5, levels: [1, 3], settleMs: 1500, sampleMs: 1500 };
 
 const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -161,6 +172,28 @@ async function heapUsedMib(metricsPort: number | undefined): Promise<number> {
   } catch {
     return Number.NaN;
   }
+}
+
+/** The worker's jobs in flight (`sf_worker_slots_in_use`), NaN when unknown. */
+async function slotsInUse(metricsPort: number | undefined): Promise<number> {
+  if (metricsPort === undefined) return Number.NaN;
+  try {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const m = /^sf_worker_slots_in_use\s+([\d.e+]+)/m.exec(await res.text());
+    return m?.[1] === undefined ? Number.NaN : Number(m[1]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Waits (polling, with a deadline) until the worker has no job in flight; returns how long it took. */
+async function waitForIdleWorker(metricsPort: number | undefined, deadlineMs: number): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < deadlineMs) {
+    if ((await slotsInUse(metricsPort)) === 0) return performance.now() - started;
+    await sleep(250);
+  }
+  throw new Error(`the worker still had jobs in flight ${deadlineMs} ms after every session was closed`);
 }
 
 /** The median of samples taken every 250 ms for `ms` (one sample when `ms` is 0). */
@@ -589,7 +622,10 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
     }
     const rampJoins: number[] = [];
     for (const level of sizes.levels) {
-      while (open.length < level) {
+      // A session that does not join within its deadline is counted, not fatal: how many of the
+      // asked-for sessions a worker carries on this machine is part of the measurement.
+      let joinFailures = 0;
+      while (open.length < level && joinFailures < 3) {
         const batch = Math.min(OPEN_PARALLEL, level - open.length);
         const opened = await Promise.allSettled(
           Array.from({ length: batch }, () => openSession(s, n++, true)),
@@ -599,13 +635,19 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
           open.push(r.value);
           rampJoins.push(r.value.joinedMs);
         }
-        const failed = opened.find((r): r is PromiseRejectedResult => r.status === "rejected");
-        if (failed !== undefined) throw failed.reason;
+        for (const r of opened) {
+          if (r.status === "rejected") {
+            joinFailures += 1;
+            console.warn(`a session did not join at level ${level}: ${String(r.reason)}`);
+          }
+        }
       }
+      summary[`sessions_open_at_${level}`] = open.length;
+      summary[`join_failures_at_${level}`] = joinFailures;
       await sleep(sizes.settleMs);
       const m = await sampleMemory(worker.pid, port, sizes.sampleMs);
-      const perSession = round((m.rss_mib - idle.rss_mib) / level, 1);
-      const perSessionTree = round((m.tree_rss_mib - idle.tree_rss_mib) / level, 1);
+      const perSession = round((m.rss_mib - idle.rss_mib) / Math.max(1, open.length), 1);
+      const perSessionTree = round((m.tree_rss_mib - idle.tree_rss_mib) / Math.max(1, open.length), 1);
       memory.push({
         sessions: level,
         ...m,
@@ -624,15 +666,20 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
       summary[`rss_${level}_sessions_mib`] = m.rss_mib;
       summary[`rss_per_session_mib_at_${level}`] = perSession;
       // With the worker's one-time cost of its first session (libraries, native runtime) shared out.
-      summary[`rss_per_session_from_fresh_mib_at_${level}`] = round((m.rss_mib - fresh.rss_mib) / level, 1);
+      summary[`rss_per_session_from_fresh_mib_at_${level}`] = round(
+        (m.rss_mib - fresh.rss_mib) / Math.max(1, open.length),
+        1,
+      );
       summary[`heap_used_per_session_mib_at_${level}`] = round(
-        (m.heap_used_mib - idle.heap_used_mib) / level,
+        (m.heap_used_mib - idle.heap_used_mib) / Math.max(1, open.length),
         1,
       );
       if (m.processes > 1) summary[`tree_rss_per_session_mib_at_${level}`] = perSessionTree;
     }
     const closing = open.splice(0);
     await Promise.all(closing.map(close));
+    // Sessions of an overloaded worker take a while to end: the latency rooms wait for free slots.
+    summary["idle_after_close_ms"] = Math.round(await waitForIdleWorker(port, 180_000));
     await sleep(sizes.settleMs);
     const after = await sampleMemory(worker.pid, port, sizes.sampleMs);
     memory.push({ sessions: "0 (after closing all)", ...after });
