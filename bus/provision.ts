@@ -29,6 +29,11 @@ export interface ProvisionOptions {
   ingestMaxAgeMs?: number;
   /** How long job and client events are kept. Default 24 hours. */
   eventsMaxAgeMs?: number;
+  /**
+   * Most bytes SF_EVENTS may hold; the oldest events go first. Default 1 GiB: without a bound a
+   * busy platform fills the JetStream store, and a full store refuses every write, leases included.
+   */
+  eventsMaxBytes?: number;
   /** Window in which a repeated `Nats-Msg-Id` is dropped. Default 2 minutes. */
   duplicateWindowMs?: number;
 }
@@ -41,6 +46,7 @@ export interface ResolvedProvisionOptions {
   readonly dispatchMaxAgeMs: number;
   readonly ingestMaxAgeMs: number;
   readonly eventsMaxAgeMs: number;
+  readonly eventsMaxBytes: number;
   readonly duplicateWindowMs: number;
 }
 
@@ -54,6 +60,7 @@ export function parseProvisionOptions(options: ProvisionOptions = {}): ResolvedP
     dispatchMaxAgeMs: options.dispatchMaxAgeMs ?? 10 * 60_000,
     ingestMaxAgeMs: options.ingestMaxAgeMs ?? 24 * 3_600_000,
     eventsMaxAgeMs: options.eventsMaxAgeMs ?? 24 * 3_600_000,
+    eventsMaxBytes: options.eventsMaxBytes ?? 1024 * 1024 * 1024,
     duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
   });
 }
@@ -149,6 +156,7 @@ export async function provisionBus(
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
     max_age: nanos(o.eventsMaxAgeMs),
+    max_bytes: o.eventsMaxBytes,
     duplicate_window: nanos(o.duplicateWindowMs),
     num_replicas: o.replicas,
   });

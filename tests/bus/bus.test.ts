@@ -152,5 +152,9 @@ describe("bus - request/reply and provisioning against nats-server", () => {
     const shorter = await provisionBus(nc, subjects, { leaseTtlMs: 1000 });
     expect((await shorter.leases.status()).ttl).toBe(1000);
     expect((await jsm.streams.info("KV_prov_members")).config.max_age).toBe(500 * 1_000_000);
+    // Events are bounded in bytes (a full store would refuse every write), and a new bound applies.
+    expect((await jsm.streams.info("PROV_EVENTS")).config.max_bytes).toBe(1024 * 1024 * 1024);
+    await provisionBus(nc, subjects, { leaseTtlMs: 1000, eventsMaxBytes: 64 * 1024 * 1024 });
+    expect((await jsm.streams.info("PROV_EVENTS")).config.max_bytes).toBe(64 * 1024 * 1024);
   });
 });
