@@ -27,6 +27,7 @@ export type { ChatFrame, DispatchJob, JobEvent, JobEventType, JobMode } from "./
 export { TenantDispatch, DispatchOps, DispatchOpErrorCodes, asUuid } from "./tenant/dispatch_ops.ts";
 export { DocumentOps, TenantDocuments } from "./tenant/document_ops.ts";
 export { ClientSettingsCache } from "./tenant/client_settings.ts";
+export { AGENT_COLUMN_FIELDS, agentView, isoText } from "./tenant/agent_view.ts";
 export { ProviderKeyOps, PROVIDER_NAME_PATTERN } from "./tenant/provider_key_ops.ts";
 export type { ProviderKeyView } from "./tenant/provider_key_ops.ts";
 export { ingestPublisher } from "./dispatch/ingest_publisher.ts";

@@ -4,7 +4,7 @@
  * tenant's agent routes (another tenant's `client_id` answers 403). A query that fails its
  * schema answers 422, as legacy clients expect.
  */
-import { PlatformOps, TenantOps } from "../../actors/index.ts";
+import { agentView, PlatformOps, TenantOps } from "../../actors/index.ts";
 import type { AgentRecord, ClientDetailView, ClientsListReply } from "../../actors/index.ts";
 import type { Principal } from "../auth/authenticator.ts";
 import { errorResponse } from "../error_status.ts";
@@ -21,7 +21,6 @@ import {
   UUID_PATTERN,
   V1_CLIENT_QUERY,
 } from "./schemas.ts";
-import { agentView } from "./views.ts";
 
 const TAGS = ["v1"] as const;
 const V1_LIST_PAGE = 1000;

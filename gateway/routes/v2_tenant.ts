@@ -2,7 +2,7 @@
  * v2 tenant data (admin only): a client's agents and conversations, served by the owner of the
  * tenant from the tenant's own database.
  */
-import { AgentOps, TenantOps } from "../../actors/index.ts";
+import { AgentOps, agentView, TenantOps } from "../../actors/index.ts";
 import type { AgentRecord, ConversationDetail, ConversationRecord } from "../../actors/index.ts";
 import { empty, json } from "../http_types.ts";
 import type { RouteDefinition } from "../http_types.ts";
@@ -19,7 +19,7 @@ import {
   TRANSCRIPT_SCHEMA,
   UUID_PATTERN,
 } from "./schemas.ts";
-import { agentFieldsFromBody, agentView, conversationView, transcriptView } from "./views.ts";
+import { agentFieldsFromBody, conversationView, transcriptView } from "./views.ts";
 
 const AGENT_TAGS = ["v2", "agents"] as const;
 const CONVERSATION_TAGS = ["v2", "conversations"] as const;

@@ -3,58 +3,13 @@
  * ISO times, and secret-named properties inside JSON columns redacted (an old `voice_settings`
  * may still hold a provider key).
  */
-import { redactSecrets } from "../../actors/index.ts";
-import type { AgentPatch, AgentRecord, ConversationRecord, TranscriptRecord } from "../../actors/index.ts";
-
-function iso(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  if (value instanceof Date) return value.toISOString();
-  return typeof value === "string" || typeof value === "number" ? String(value) : null;
-}
-
-export function agentView(a: AgentRecord): Record<string, unknown> {
-  return {
-    id: a.id,
-    slug: a.slug,
-    name: a.name,
-    description: a.description,
-    system_prompt: a.systemPrompt,
-    agent_image: a.agentImage,
-    voice_settings: redactSecrets(a.voiceSettings),
-    webhooks: redactSecrets(a.webhooks),
-    tools_config: redactSecrets(a.toolsConfig),
-    enabled: a.enabled,
-    show_citations: a.showCitations,
-    rag_results_limit: a.ragResultsLimit,
-    model: a.model,
-    context_retention_minutes: a.contextRetentionMinutes,
-    max_context_messages: a.maxContextMessages,
-    text_chat_enabled: a.textChatEnabled,
-    voice_chat_enabled: a.voiceChatEnabled,
-    created_at: iso(a.createdAt),
-    updated_at: iso(a.updatedAt),
-  };
-}
+import { AGENT_COLUMN_FIELDS, isoText, redactSecrets } from "../../actors/index.ts";
+import type { AgentPatch, ConversationRecord, TranscriptRecord } from "../../actors/index.ts";
 
 /** HTTP field → the store's field name. */
 const AGENT_FIELD_NAMES: Readonly<Record<string, keyof AgentPatch | "id">> = {
   id: "id",
-  slug: "slug",
-  name: "name",
-  description: "description",
-  system_prompt: "systemPrompt",
-  agent_image: "agentImage",
-  model: "model",
-  voice_settings: "voiceSettings",
-  webhooks: "webhooks",
-  tools_config: "toolsConfig",
-  enabled: "enabled",
-  show_citations: "showCitations",
-  text_chat_enabled: "textChatEnabled",
-  voice_chat_enabled: "voiceChatEnabled",
-  rag_results_limit: "ragResultsLimit",
-  context_retention_minutes: "contextRetentionMinutes",
-  max_context_messages: "maxContextMessages",
+  ...AGENT_COLUMN_FIELDS,
 };
 
 /** A validated HTTP agent body in the store's field names. */
@@ -75,7 +30,7 @@ export function conversationView(c: ConversationRecord): Record<string, unknown>
     user_id: c.userId,
     channel: c.channel,
     metadata: redactSecrets(c.metadata),
-    created_at: iso(c.createdAt),
+    created_at: isoText(c.createdAt),
   };
 }
 
@@ -95,6 +50,6 @@ export function transcriptView(t: TranscriptRecord): Record<string, unknown> {
     sequence: t.sequence,
     user_message: t.userMessage,
     assistant_message: t.assistantMessage,
-    created_at: iso(t.createdAt),
+    created_at: isoText(t.createdAt),
   };
 }

@@ -4,27 +4,10 @@
  * boolean, integer, JSON); the tenant actor validates them and its error is what the user sees.
  */
 import type { AgentRecord } from "../../store/index.ts";
+import { AGENT_COLUMN_FIELDS } from "../../tenant/agent_view.ts";
 import { UsageError } from "./errors.ts";
 
-/** Column name (SEED_CONTRACT.md) → the tenant actor's field name. */
-const FIELD_NAMES: Readonly<Record<string, string>> = {
-  slug: "slug",
-  name: "name",
-  description: "description",
-  system_prompt: "systemPrompt",
-  agent_image: "agentImage",
-  model: "model",
-  voice_settings: "voiceSettings",
-  webhooks: "webhooks",
-  tools_config: "toolsConfig",
-  enabled: "enabled",
-  show_citations: "showCitations",
-  text_chat_enabled: "textChatEnabled",
-  voice_chat_enabled: "voiceChatEnabled",
-  rag_results_limit: "ragResultsLimit",
-  context_retention_minutes: "contextRetentionMinutes",
-  max_context_messages: "maxContextMessages",
-};
+const FIELD_NAMES: Readonly<Record<string, string>> = AGENT_COLUMN_FIELDS;
 
 const NULLABLE_TEXT = new Set(["description", "system_prompt", "agent_image", "model"]);
 const BOOLEANS = new Set(["enabled", "show_citations", "text_chat_enabled", "voice_chat_enabled"]);

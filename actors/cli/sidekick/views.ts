@@ -1,39 +1,6 @@
 /** Records as the CLI shows them: the API's snake_case shapes, secrets masked or redacted. */
-import { redactSecrets } from "../../crypto/index.ts";
 import type { ApiKeyView, ClientDetailView, ClientView } from "../../platform/messages.ts";
-import type { AgentRecord } from "../../store/index.ts";
 import type { Cell } from "./table.ts";
-
-function iso(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  if (value instanceof Date) return value.toISOString();
-  return typeof value === "string" || typeof value === "number" ? String(value) : null;
-}
-
-/** An agent with the column names of the tenant database (SEED_CONTRACT.md). */
-export function agentView(a: AgentRecord): Record<string, unknown> {
-  return {
-    id: a.id,
-    slug: a.slug,
-    name: a.name,
-    description: a.description,
-    system_prompt: a.systemPrompt,
-    agent_image: a.agentImage,
-    voice_settings: redactSecrets(a.voiceSettings),
-    webhooks: redactSecrets(a.webhooks),
-    tools_config: redactSecrets(a.toolsConfig),
-    enabled: a.enabled,
-    show_citations: a.showCitations,
-    rag_results_limit: a.ragResultsLimit,
-    model: a.model,
-    context_retention_minutes: a.contextRetentionMinutes,
-    max_context_messages: a.maxContextMessages,
-    text_chat_enabled: a.textChatEnabled,
-    voice_chat_enabled: a.voiceChatEnabled,
-    created_at: iso(a.createdAt),
-    updated_at: iso(a.updatedAt),
-  };
-}
 
 export function dateText(value: string | null | undefined): string | null {
   if (value === null || value === undefined) return null;

@@ -7,7 +7,7 @@ import { TenantOpNames } from "../ops.ts";
 import { CLI_ACTOR } from "../platform_client.ts";
 import { formatPairs, formatTable } from "../table.ts";
 import type { Cell } from "../table.ts";
-import { agentView } from "../views.ts";
+import { agentView } from "../../../tenant/agent_view.ts";
 
 function providerText(agent: AgentRecord): string {
   const v = agent.voiceSettings ?? {};
