@@ -100,6 +100,21 @@ function deepgramTranscript(target: ProviderTarget, json: unknown): Transcript {
   return transcript;
 }
 
+/** The multipart body both Cartesia's and OpenAI's transcription APIs take: a WAV file, model, language. */
+function wavForm(audio: PcmAudio, model: string, language: string): FormData {
+  const form = new FormData();
+  form.append("file", new Blob([encodeWav(audio)], { type: "audio/wav" }), "audio.wav");
+  form.append("model", model);
+  form.append("language", language);
+  return form;
+}
+
+/** The `text` of a `{ text, … }` transcription answer. */
+function textOf(target: ProviderTarget, json: unknown): string {
+  if (!isRecord(json) || typeof json["text"] !== "string") throw badResponse(target, "no `text` string");
+  return json["text"];
+}
+
 export class CartesiaSttClient implements SttClient {
   readonly kind = "stt" as const;
   readonly provider: string;
@@ -112,10 +127,7 @@ export class CartesiaSttClient implements SttClient {
 
   async transcribe(audio: PcmAudio, options: TranscribeOptions = {}): Promise<Transcript> {
     const target = this.options.target;
-    const form = new FormData();
-    form.append("file", new Blob([encodeWav(audio)], { type: "audio/wav" }), "audio.wav");
-    form.append("model", this.model);
-    form.append("language", options.language ?? "en");
+    const form = wavForm(audio, this.model, options.language ?? "en");
     return await callProvider(
       target,
       joinUrl(this.options.baseUrl, "stt"),
@@ -127,10 +139,10 @@ export class CartesiaSttClient implements SttClient {
       callOptions(this.options.requestTimeoutMs, options.signal),
       async (response) => {
         const json = await readJson(target, response);
-        if (!isRecord(json) || typeof json["text"] !== "string")
-          throw badResponse(target, "no `text` string");
-        const transcript: Transcript = { text: json["text"] };
-        if (typeof json["duration"] === "number") transcript.durationMs = Math.round(json["duration"] * 1000);
+        const text = textOf(target, json);
+        const transcript: Transcript = { text };
+        const duration = isRecord(json) ? json["duration"] : undefined;
+        if (typeof duration === "number") transcript.durationMs = Math.round(duration * 1000);
         return transcript;
       },
     );
@@ -149,10 +161,7 @@ export class OpenAiTranscriptionSttClient implements SttClient {
 
   async transcribe(audio: PcmAudio, options: TranscribeOptions = {}): Promise<Transcript> {
     const target = this.options.target;
-    const form = new FormData();
-    form.append("file", new Blob([encodeWav(audio)], { type: "audio/wav" }), "audio.wav");
-    form.append("model", this.model);
-    form.append("language", options.language ?? "en");
+    const form = wavForm(audio, this.model, options.language ?? "en");
     form.append("response_format", "json");
     return await callProvider(
       target,
@@ -161,9 +170,8 @@ export class OpenAiTranscriptionSttClient implements SttClient {
       callOptions(this.options.requestTimeoutMs, options.signal),
       async (response): Promise<Transcript> => {
         const json = await readJson(target, response);
-        if (!isRecord(json) || typeof json["text"] !== "string")
-          throw badResponse(target, "no `text` string");
-        return { text: json["text"], durationMs: Math.round(pcmDurationMs(audio)) };
+        const text = textOf(target, json);
+        return { text, durationMs: Math.round(pcmDurationMs(audio)) };
       },
     );
   }

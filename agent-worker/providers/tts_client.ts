@@ -52,60 +52,63 @@ async function readPcm(target: ProviderTarget, response: Response, sampleRate: n
   return { pcm: bytes, sampleRate, channels: 1 };
 }
 
-function callOptions(
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
-): { timeoutMs: number; signal?: AbortSignal } {
-  return signal === undefined ? { timeoutMs } : { timeoutMs, signal };
-}
-
-export class ElevenLabsTtsClient implements TtsClient {
+/**
+ * What every REST TTS client shares: its identity, and one JSON POST whose answer is raw PCM at
+ * the client's `sampleRate`. Subclasses supply the provider's path, headers and body.
+ */
+abstract class JsonPcmTtsClient implements TtsClient {
   readonly kind = "tts" as const;
   readonly provider: string;
   readonly model: string;
   readonly voiceId: string;
-  readonly sampleRate = TTS_SAMPLE_RATE;
+  abstract readonly sampleRate: number;
 
-  constructor(private readonly options: TtsClientOptions) {
+  constructor(protected readonly options: TtsClientOptions) {
     this.provider = options.target.provider;
     this.model = options.model;
     this.voiceId = options.voiceId;
   }
 
-  synthesize(text: string, options: SynthesizeOptions = {}): Promise<PcmAudio> {
+  abstract synthesize(text: string, options?: SynthesizeOptions): Promise<PcmAudio>;
+
+  protected postForPcm(
+    path: string,
+    headers: Record<string, string>,
+    body: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<PcmAudio> {
     const target = this.options.target;
-    const path = `text-to-speech/${encodeURIComponent(this.voiceId)}?output_format=pcm_${TTS_SAMPLE_RATE}`;
-    const body: Record<string, unknown> = { text, model_id: this.model };
-    if (options.language !== undefined) body["language_code"] = options.language;
     return callProvider(
       target,
       joinUrl(this.options.baseUrl, path),
       {
         method: "POST",
-        headers: { "xi-api-key": target.apiKey, "content-type": "application/json" },
+        headers: { ...headers, "content-type": "application/json" },
         body: JSON.stringify(body),
       },
-      callOptions(this.options.requestTimeoutMs, options.signal),
+      signal === undefined
+        ? { timeoutMs: this.options.requestTimeoutMs }
+        : { timeoutMs: this.options.requestTimeoutMs, signal },
       (response) => readPcm(target, response, this.sampleRate),
     );
   }
 }
 
-export class CartesiaTtsClient implements TtsClient {
-  readonly kind = "tts" as const;
-  readonly provider: string;
-  readonly model: string;
-  readonly voiceId: string;
+export class ElevenLabsTtsClient extends JsonPcmTtsClient {
   readonly sampleRate = TTS_SAMPLE_RATE;
 
-  constructor(private readonly options: TtsClientOptions) {
-    this.provider = options.target.provider;
-    this.model = options.model;
-    this.voiceId = options.voiceId;
+  synthesize(text: string, options: SynthesizeOptions = {}): Promise<PcmAudio> {
+    const path = `text-to-speech/${encodeURIComponent(this.voiceId)}?output_format=pcm_${TTS_SAMPLE_RATE}`;
+    const body: Record<string, unknown> = { text, model_id: this.model };
+    if (options.language !== undefined) body["language_code"] = options.language;
+    return this.postForPcm(path, { "xi-api-key": this.options.target.apiKey }, body, options.signal);
   }
+}
+
+export class CartesiaTtsClient extends JsonPcmTtsClient {
+  readonly sampleRate = TTS_SAMPLE_RATE;
 
   synthesize(text: string, options: SynthesizeOptions = {}): Promise<PcmAudio> {
-    const target = this.options.target;
     const body = {
       model_id: this.model,
       transcript: text,
@@ -113,50 +116,17 @@ export class CartesiaTtsClient implements TtsClient {
       output_format: { container: "raw", encoding: "pcm_s16le", sample_rate: TTS_SAMPLE_RATE },
       language: options.language ?? "en",
     };
-    return callProvider(
-      target,
-      joinUrl(this.options.baseUrl, "tts/bytes"),
-      {
-        method: "POST",
-        headers: {
-          "x-api-key": target.apiKey,
-          "cartesia-version": CARTESIA_VERSION,
-          "content-type": "application/json",
-        },
-        body: JSON.stringify(body),
-      },
-      callOptions(this.options.requestTimeoutMs, options.signal),
-      (response) => readPcm(target, response, this.sampleRate),
-    );
+    const headers = { "x-api-key": this.options.target.apiKey, "cartesia-version": CARTESIA_VERSION };
+    return this.postForPcm("tts/bytes", headers, body, options.signal);
   }
 }
 
-export class OpenAiSpeechTtsClient implements TtsClient {
-  readonly kind = "tts" as const;
-  readonly provider: string;
-  readonly model: string;
-  readonly voiceId: string;
+export class OpenAiSpeechTtsClient extends JsonPcmTtsClient {
   readonly sampleRate = OPENAI_SPEECH_SAMPLE_RATE;
 
-  constructor(private readonly options: TtsClientOptions) {
-    this.provider = options.target.provider;
-    this.model = options.model;
-    this.voiceId = options.voiceId;
-  }
-
   synthesize(text: string, options: SynthesizeOptions = {}): Promise<PcmAudio> {
-    const target = this.options.target;
     const body = { model: this.model, input: text, voice: this.voiceId, response_format: "pcm" };
-    return callProvider(
-      target,
-      joinUrl(this.options.baseUrl, "audio/speech"),
-      {
-        method: "POST",
-        headers: { authorization: `Bearer ${target.apiKey}`, "content-type": "application/json" },
-        body: JSON.stringify(body),
-      },
-      callOptions(this.options.requestTimeoutMs, options.signal),
-      (response) => readPcm(target, response, this.sampleRate),
-    );
+    const headers = { authorization: `Bearer ${this.options.target.apiKey}` };
+    return this.postForPcm("audio/speech", headers, body, options.signal);
   }
 }
