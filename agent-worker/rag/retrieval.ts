@@ -30,6 +30,27 @@ export interface RetrievalDeps {
   metrics?: RagMetrics;
 }
 
+/** What a job handler's options carry that retrieval needs. */
+export interface RetrievalDepsSource {
+  nc: NatsConnection;
+  subjects: Subjects;
+  endpoints?: ProviderEndpoints | undefined;
+  providerOptions?: ProviderClientOptions | undefined;
+  ragMetrics?: RagMetrics | undefined;
+}
+
+/** The retrieval dependencies of a job handler, from its options. */
+export function retrievalDeps(options: RetrievalDepsSource, actorTimeoutMs: number): RetrievalDeps {
+  return {
+    nc: options.nc,
+    subjects: options.subjects,
+    actorTimeoutMs,
+    ...(options.endpoints === undefined ? {} : { endpoints: options.endpoints }),
+    ...(options.providerOptions === undefined ? {} : { providerOptions: options.providerOptions }),
+    ...(options.ragMetrics === undefined ? {} : { metrics: options.ragMetrics }),
+  };
+}
+
 export interface RetrievalInput {
   tenant: string;
   agent: AgentRecord;
@@ -65,6 +86,17 @@ export function embeddingsFor(
     { ...deps.providerOptions, ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }) },
   );
   return { client: embeddings, fingerprint: embeddingFingerprint(embedding) };
+}
+
+/**
+ * The client that embeds a recorded turn for later retrieval: null when the agent has RAG off or
+ * the tenant has no embedding settings.
+ */
+export function turnEmbedder(
+  input: Pick<RetrievalInput, "agent" | "rag" | "providerKeys">,
+  deps: Pick<RetrievalDeps, "endpoints" | "providerOptions">,
+): { client: EmbeddingsClient; fingerprint: EmbeddingFingerprint } | null {
+  return agentRagSettings(input.agent).enabled ? embeddingsFor(input, deps) : null;
 }
 
 /** Null when the agent has RAG off, or has nothing to search (no embedding settings, no documents). */

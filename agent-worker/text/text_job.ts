@@ -18,8 +18,7 @@ import type { RagMetrics } from "../rag/rag_metrics.ts";
 import type { ProviderEndpoints } from "../providers/registry.ts";
 import type { ChatMessage } from "../providers/llm_client.ts";
 import type { JobContext } from "../worker/job_consumer.ts";
-import { embeddingsFor, embedTurn, retrieve } from "../rag/retrieval.ts";
-import { agentRagSettings } from "../../actors/index.ts";
+import { embedTurn, retrievalDeps, retrieve, turnEmbedder } from "../rag/retrieval.ts";
 
 export interface TextJobOptions {
   nc: NatsConnection;
@@ -56,14 +55,7 @@ export function textJobHandler(
         options.endpoints ?? {},
         options.providerOptions ?? {},
       );
-      const ragDeps = {
-        nc,
-        subjects,
-        actorTimeoutMs,
-        ...(options.endpoints === undefined ? {} : { endpoints: options.endpoints }),
-        ...(options.providerOptions === undefined ? {} : { providerOptions: options.providerOptions }),
-        ...(options.ragMetrics === undefined ? {} : { metrics: options.ragMetrics }),
-      };
+      const ragDeps = retrievalDeps(options, actorTimeoutMs);
       const retrieval = await retrieve(
         {
           tenant: job.tenant,
@@ -130,12 +122,10 @@ export function textJobHandler(
       const embedder =
         retrieval !== null
           ? { client: retrieval.embeddings, fingerprint: retrieval.fingerprint }
-          : agentRagSettings(context.agent).enabled
-            ? embeddingsFor(
-                { agent: context.agent, rag: context.rag, providerKeys: context.provider_keys },
-                ragDeps,
-              )
-            : null;
+          : turnEmbedder(
+              { agent: context.agent, rag: context.rag, providerKeys: context.provider_keys },
+              ragDeps,
+            );
       if (embedder !== null && recorded.recorded) {
         await embedTurn(ragDeps, job.tenant, embedder, recorded.turn_id, job.message ?? "", ctx.signal).catch(
           (err: unknown) =>

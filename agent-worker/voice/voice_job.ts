@@ -7,7 +7,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { requestReply, SfError, toWireError } from "../../bus/index.ts";
-import { agentRagSettings, redactTokens } from "../../actors/index.ts";
+import { redactTokens } from "../../actors/index.ts";
 import type { Subjects } from "../../bus/index.ts";
 import type { DispatchJob, HistoryTurn, JobContextReply } from "../../actors/index.ts";
 import { providerSettingsForAgent, resolveProviders } from "../providers/resolve_providers.ts";
@@ -17,7 +17,7 @@ import type { ProviderEndpoints } from "../providers/registry.ts";
 import type { JobContext } from "../worker/job_consumer.ts";
 import { listRoomUsers } from "./room_presence.ts";
 import { VoiceSession } from "./voice_session.ts";
-import { embeddingsFor, embedTurn, retrieve } from "../rag/retrieval.ts";
+import { embedTurn, retrievalDeps, retrieve, turnEmbedder } from "../rag/retrieval.ts";
 
 export const VoiceJobErrorCodes = {
   /** A voice job without a room, or a job context without LiveKit access. */
@@ -87,20 +87,11 @@ export function voiceJobHandler(
     const { llm } = clients;
     const history = (job as DispatchJob & { history?: HistoryTurn[] }).history ?? [];
     const livekit = context.livekit;
-    const ragDeps = {
-      nc,
-      subjects,
-      actorTimeoutMs,
-      ...(options.endpoints === undefined ? {} : { endpoints: options.endpoints }),
-      ...(options.providerOptions === undefined ? {} : { providerOptions: options.providerOptions }),
-      ...(options.ragMetrics === undefined ? {} : { metrics: options.ragMetrics }),
-    };
-    const embedder = agentRagSettings(context.agent).enabled
-      ? embeddingsFor(
-          { agent: context.agent, rag: context.rag, providerKeys: context.provider_keys },
-          ragDeps,
-        )
-      : null;
+    const ragDeps = retrievalDeps(options, actorTimeoutMs);
+    const embedder = turnEmbedder(
+      { agent: context.agent, rag: context.rag, providerKeys: context.provider_keys },
+      ragDeps,
+    );
     const session = new VoiceSession({
       livekit: context.livekit,
       llm,
