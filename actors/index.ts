@@ -176,6 +176,7 @@ export {
   fromPostgrestError,
   SUPABASE_REQUIRED_SCHEMA,
   SUPABASE_MIGRATION_HINT,
+  RealtimeNotUsed,
 } from "./store/supabase_tenant_store.ts";
 export type {
   SupabaseTenantStoreOptions,

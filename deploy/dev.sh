@@ -63,8 +63,14 @@ ensure_node() {
   fi
 }
 
+# build_assets: the console's stylesheet (Tailwind, compiled from the templates' classes).
+build_assets() {
+  (cd "$REPO_ROOT" && npm run --silent build)
+}
+
 main() {
   ensure_node
+  build_assets
   start_services
   load_services_env
   ensure_master_key

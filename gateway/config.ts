@@ -31,6 +31,7 @@ export interface GatewayConfig {
   readonly rateLimit: GatewayRateLimitConfig;
   readonly ws: GatewayWsConfig;
   readonly auth: GatewayAuthConfig;
+  readonly admin: GatewayAdminConfig;
 }
 
 export interface GatewayRateLimitConfig {
@@ -87,6 +88,22 @@ export interface GatewayAuthConfig {
   readonly jwtClockSkewMs: number;
   /** How long a verified API key is trusted without asking again (SF_API_KEY_CACHE_MS, 0–10 s, default 3 s). */
   readonly apiKeyCacheMs: number;
+}
+
+/** The operator's console at /admin (gateway/admin/). */
+export interface GatewayAdminConfig {
+  /** NATS KV bucket of console sessions, shared by every gateway (SF_ADMIN_SESSION_BUCKET, default `sf_admin_sessions`). */
+  readonly sessionBucket: string;
+  /** A session unused this long ends (SF_ADMIN_IDLE_TIMEOUT_MS, default 30 min). */
+  readonly idleTimeoutMs: number;
+  /** A session ends this long after login however busy it is (SF_ADMIN_SESSION_MAX_MS, default 12 h). */
+  readonly maxSessionMs: number;
+  /** Session cookie sent with `Secure` (SF_ADMIN_COOKIE_SECURE, default true; browsers accept it on loopback http). */
+  readonly cookieSecure: boolean;
+  /** The platform's Supabase (SF_SUPABASE_URL): email + password login through Supabase Auth; unset: token login only. */
+  readonly supabaseUrl: string | undefined;
+  /** The platform Supabase's anon key (SF_SUPABASE_ANON_KEY), needed with SF_SUPABASE_URL. */
+  readonly supabaseAnonKey: SecretValue | undefined;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -175,11 +192,42 @@ export function parseGatewayConfig(env: Env = process.env): GatewayConfig {
       maxInFlight: int(env, "SF_WS_MAX_IN_FLIGHT", 4, 1, 1000),
     }),
     auth: parseAuth(env),
+    admin: parseAdmin(env),
   });
 }
 
-function bucketName(raw: string): string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw))
-    throw new ConfigError("SF_RATE_LIMIT_BUCKET must be a KV bucket name");
+function parseAdmin(env: Env): GatewayAdminConfig {
+  const supabaseUrl = env["SF_SUPABASE_URL"]?.trim() || undefined;
+  const supabaseAnonKey = secret(env, "SF_SUPABASE_ANON_KEY", 16);
+  if (supabaseUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(supabaseUrl);
+    } catch (err) {
+      throw new ConfigError("SF_SUPABASE_URL must be an http(s) URL", { cause: err });
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      throw new ConfigError("SF_SUPABASE_URL must be an http(s) URL");
+    if (supabaseAnonKey === undefined)
+      throw new ConfigError("SF_SUPABASE_URL is set: SF_SUPABASE_ANON_KEY is required with it");
+  }
+  const secure = (env["SF_ADMIN_COOKIE_SECURE"] ?? "true").trim().toLowerCase();
+  if (secure !== "true" && secure !== "false")
+    throw new ConfigError("SF_ADMIN_COOKIE_SECURE must be true or false");
+  return Object.freeze({
+    sessionBucket: bucketName(
+      env["SF_ADMIN_SESSION_BUCKET"] ?? "sf_admin_sessions",
+      "SF_ADMIN_SESSION_BUCKET",
+    ),
+    idleTimeoutMs: int(env, "SF_ADMIN_IDLE_TIMEOUT_MS", 30 * 60_000, 10_000, 24 * 3_600_000),
+    maxSessionMs: int(env, "SF_ADMIN_SESSION_MAX_MS", 12 * 3_600_000, 60_000, 7 * 24 * 3_600_000),
+    cookieSecure: secure === "true",
+    supabaseUrl,
+    supabaseAnonKey,
+  });
+}
+
+function bucketName(raw: string, name = "SF_RATE_LIMIT_BUCKET"): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw)) throw new ConfigError(`${name} must be a KV bucket name`);
   return raw;
 }

@@ -3,6 +3,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { createSubjects } from "../bus/index.ts";
 import { ActorClient } from "./actor_client.ts";
+import { adminRoutes } from "./admin/admin_routes.ts";
+import { AdminSessions } from "./admin/sessions.ts";
 import { TriggerService } from "./chat/trigger_service.ts";
 import { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
 import { Authenticator } from "./auth/authenticator.ts";
@@ -43,6 +45,7 @@ export interface CreateGatewayOptions {
     | "rateLimit"
     | "ws"
     | "auth"
+    | "admin"
   >;
   log: Logger;
   healthTimeouts?: Partial<HealthTimeouts>;
@@ -115,6 +118,16 @@ export function createGatewayWithWs(options: CreateGatewayOptions): Gateway {
     ...v1Routes(api),
     ...triggerRoutes(triggers),
     wsRouteDocumentation(),
+    ...adminRoutes({
+      ...api,
+      config: config.admin,
+      sessions: new AdminSessions({
+        nc,
+        bucket: config.admin.sessionBucket,
+        idleTimeoutMs: config.admin.idleTimeoutMs,
+        maxSessionMs: config.admin.maxSessionMs,
+      }),
+    }),
   ];
   const app = new GatewayApp({
     routes,

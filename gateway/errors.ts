@@ -31,6 +31,12 @@ export const GatewayErrorCodes = {
   RATE_LIMITED: "SF_ERR_RATE_LIMITED",
   /** The caller went away before the reply was ready. */
   CLIENT_GONE: "SF_ERR_CLIENT_GONE",
+  /** A console form or HTMX request without the session's CSRF token (or from another site). */
+  CSRF_FAILED: "SF_ERR_CSRF_FAILED",
+  /** Console login refused: wrong token, email or password, or an account that is not an admin. */
+  LOGIN_FAILED: "SF_ERR_LOGIN_FAILED",
+  /** The console's session store (NATS KV) cannot be reached. */
+  ADMIN_SESSIONS_UNAVAILABLE: "SF_ERR_ADMIN_SESSIONS_UNAVAILABLE",
 } as const;
 
 export type GatewayErrorCode = (typeof GatewayErrorCodes)[keyof typeof GatewayErrorCodes];

@@ -120,3 +120,5 @@ export { v2TenantRoutes } from "./routes/v2_tenant.ts";
 export { v2DocumentRoutes, parseUpload, DOCUMENT_SCHEMA } from "./routes/v2_documents.ts";
 export { v2ProviderKeyRoutes } from "./routes/v2_provider_keys.ts";
 export type { ApiRouteDeps } from "./routes/route_helpers.ts";
+export { AdminSessions } from "./admin/sessions.ts";
+export type { AdminSession, AdminSessionsOptions } from "./admin/sessions.ts";

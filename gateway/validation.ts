@@ -55,3 +55,16 @@ export function assertValid(
     details: { location: what, issues: issues(validate.errors) },
   });
 }
+
+const shared = new Ajv2020({ allErrors: true, strict: true, coerceTypes: false });
+const compiled = new WeakMap<object, ValidateFunction>();
+
+/** Validates `value` against `schema` (compiled once per schema object), as a request body. */
+export function assertMatches(schema: object, value: unknown): void {
+  let validate = compiled.get(schema);
+  if (validate === undefined) {
+    validate = shared.compile(schema);
+    compiled.set(schema, validate);
+  }
+  assertValid(validate, value, "body");
+}

@@ -208,9 +208,9 @@ type LooseDatabase = Record<string, LooseSchema>;
  * on Node 20 (no global WebSocket), refuses to start without a transport. This one is never
  * constructed; if it ever were, it fails loudly.
  */
-class RealtimeNotUsed {
+export class RealtimeNotUsed {
   constructor() {
-    throw new DatabaseError("Supabase Realtime is not used by the tenant store");
+    throw new DatabaseError("Supabase Realtime is not used by Sidekick Forge");
   }
 }
 

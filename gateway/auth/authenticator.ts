@@ -102,6 +102,26 @@ export class Authenticator {
     return this.#adminToken(presented);
   }
 
+  /**
+   * An admin credential typed into (or obtained by) the console's login: the embedded admin token
+   * or a Supabase Auth JWT with an admin role. 401/403 otherwise.
+   */
+  verifyAdminCredential(credential: string): AdminPrincipal {
+    const principal = looksLikeJwt(credential) ? this.#jwt(credential) : this.#adminToken(credential);
+    if (principal.type !== "admin") throw new ForbiddenError("this credential is not an admin's");
+    return principal;
+  }
+
+  /** Whether the console can log in with the embedded admin token at all. */
+  get adminTokenEnabled(): boolean {
+    return this.#adminTokenDigest !== undefined;
+  }
+
+  /** Whether admin JWTs (Supabase Auth) are accepted at all. */
+  get jwtEnabled(): boolean {
+    return this.#config.jwtSecret !== undefined;
+  }
+
   /** An admin, or 401/403. */
   async admin(req: GatewayRequest): Promise<AdminPrincipal> {
     const principal = await this.authenticate(req);

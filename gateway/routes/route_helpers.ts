@@ -1,5 +1,10 @@
 /** What the API routes share: their dependencies and the reading of path and query values. */
-import { AGENT_SLUG_PATTERN, AgentNotFoundError, TenantNotFoundError } from "../../actors/index.ts";
+import {
+  AGENT_SLUG_PATTERN,
+  AgentNotFoundError,
+  PlatformOps,
+  TenantNotFoundError,
+} from "../../actors/index.ts";
 import type { ActorClient } from "../actor_client.ts";
 import type { ApiKeyVerifier } from "../auth/api_key_verifier.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
@@ -61,4 +66,17 @@ export function credentialFields(body: Json): { tenant_database?: unknown; livek
     out.livekit = lk === null ? null : rename(lk as Json, { api_key: "apiKey", api_secret: "apiSecret" });
   }
   return out;
+}
+
+/** Stores the credentials a client body carries (`tenant_database`, `livekit`; `null` removes), audited as `actor`. */
+export async function setClientCredentials(
+  actors: ActorClient,
+  id: string,
+  actor: string,
+  body: Json,
+  req: GatewayRequest,
+): Promise<void> {
+  const creds = credentialFields(body);
+  if (creds.tenant_database === undefined && creds.livekit === undefined) return;
+  await actors.platform(PlatformOps.clientsSetCredentials, { actor, id, ...creds }, req);
 }

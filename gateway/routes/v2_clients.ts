@@ -13,7 +13,7 @@ import type {
 import { empty, json } from "../http_types.ts";
 import type { GatewayRequest, RouteDefinition } from "../http_types.ts";
 import type { ApiRouteDeps } from "./route_helpers.ts";
-import { clientIdParam, credentialFields, intQuery } from "./route_helpers.ts";
+import { clientIdParam, intQuery, setClientCredentials } from "./route_helpers.ts";
 import {
   API_KEY_CREATE_BODY,
   API_KEY_SCHEMA,
@@ -42,11 +42,8 @@ export function v2ClientRoutes(deps: ApiRouteDeps): RouteDefinition[] {
     return { ...detail, api_keys: apiKeys.api_keys };
   };
 
-  const setCredentials = async (id: string, actor: string, body: Body, req: GatewayRequest) => {
-    const creds = credentialFields(body);
-    if (creds.tenant_database === undefined && creds.livekit === undefined) return;
-    await actors.platform(PlatformOps.clientsSetCredentials, { actor, id, ...creds }, req);
-  };
+  const setCredentials = (id: string, actor: string, body: Body, req: GatewayRequest) =>
+    setClientCredentials(actors, id, actor, body, req);
 
   return [
     {

@@ -217,8 +217,10 @@ describe("npm run dev - demo seeding", () => {
     expect(banner).toContain(gw.base);
     expect(banner).toContain(ADMIN);
     expect(banner).toContain(first.api_key.key);
-    // No admin UI is served yet: the banner says so and points at the admin API.
-    expect(banner).toMatch(/no admin UI yet .*\/api\/v2/);
+    // The console answers at /admin: the banner gives its address and the admin API's.
+    expect(banner).toContain(
+      `${gw.base}/admin  (console: log in with the admin token; admin API ${gw.base}/api/v2)`,
+    );
     expect(result.stderr).toContain("already");
 
     const trigger = /^ {2}curl -sS -X POST .*\\\n.*\\\n.*$/m.exec(banner)?.[0];

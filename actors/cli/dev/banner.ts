@@ -10,7 +10,7 @@ export interface BannerInput {
   gatewayUrl: string;
   /** Whether the gateway answered /health before printing. */
   gatewayUp: boolean;
-  /** `<gateway>/admin` when it answers, else null (no admin UI yet). */
+  /** `<gateway>/admin` when the console answers, else null. */
   adminUrl: string | null;
   /** SF_ADMIN_TOKEN; undefined when the gateway has no token login. */
   adminToken: string | undefined;
@@ -57,8 +57,9 @@ export function formatBanner(input: BannerInput): string {
     ],
     [
       "admin",
-      input.adminUrl ??
-        `no admin UI yet (${gatewayUrl}/admin is not served); admin API ${gatewayUrl}/api/v2 (routes: ${gatewayUrl}/openapi.json)`,
+      input.adminUrl === null
+        ? `console not answering (${gatewayUrl}/admin); admin API ${gatewayUrl}/api/v2 (routes: ${gatewayUrl}/openapi.json)`
+        : `${input.adminUrl}  (console: log in with the admin token; admin API ${gatewayUrl}/api/v2)`,
     ],
     ["admin token", token ?? "not set (SF_ADMIN_TOKEN): the admin API accepts only Supabase Auth JWTs"],
     [
