@@ -4,6 +4,9 @@
  * exit codes, `--json` output and what the tables and errors say.
  */
 import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -275,6 +278,73 @@ describe("sidekick CLI", () => {
     expect(show.stdout).not.toContain(issued.key);
     const wrongId = await cli(["keys", "revoke", acmeSlug, "not-a-uuid"]);
     expect(wrongId.code).toBe(2);
+  });
+
+  it("provider-keys and clients credentials - secrets come from files, are stored sealed and never printed", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sf-cli-secrets-"));
+    const keyFile = join(dir, "openai.key");
+    const openaiKey = `sk-openai-cli-${server.port}-abcdefgh`;
+    await writeFile(keyFile, `${openaiKey}\n`, { mode: 0o600 });
+    const set = await cli(["provider-keys", "set", acmeSlug, "openai", "--key-file", keyFile, "--json"]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({ provider: "openai", configured: true });
+    const listed = await cli(["provider-keys", "list", acmeSlug]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/^openai\s+set\s+/m);
+    expect(listed.stdout).toMatch(/^groq\s+set\s+/m);
+    for (const run of [set, listed]) expect(run.stdout + run.stderr).not.toContain(openaiKey);
+    // What a worker is given for a job (the agent `helper` comes from the agents test): the whole key.
+    const context = await requestReply<{ provider_keys: Record<string, string> }>(
+      nc,
+      subjects.tenantOp(acme.id, "job-context"),
+      { agent_slug: "helper" },
+      { tenant: acme.id, timeoutMs: 10_000 },
+    );
+    expect(context.body.provider_keys["openai"]).toBe(openaiKey);
+    // A key on the command line is refused (usage error), and so is an empty file.
+    expect((await cli(["provider-keys", "set", acmeSlug, "openai"])).code).toBe(2);
+    await writeFile(join(dir, "empty"), "\n");
+    expect(
+      (await cli(["provider-keys", "set", acmeSlug, "openai", "--key-file", join(dir, "empty")])).code,
+    ).toBe(2);
+    const removed = await cli(["provider-keys", "remove", acmeSlug, "openai", "--json"]);
+    expect(JSON.parse(removed.stdout)).toEqual({ provider: "openai", deleted: true });
+    expect((await cli(["provider-keys", "remove", acmeSlug, "openai"])).code).toBe(1);
+
+    const secretFile = join(dir, "livekit.secret");
+    const livekitSecret = `lk-secret-cli-${server.port}-0123456789`;
+    await writeFile(secretFile, livekitSecret, { mode: 0o600 });
+    const creds = await cli([
+      "clients",
+      "credentials",
+      acmeSlug,
+      "--livekit-url",
+      "wss://acme-cli.livekit.example",
+      "--livekit-api-key",
+      "APIcliKey42",
+      "--livekit-secret-file",
+      secretFile,
+    ]);
+    expect(creds.code, creds.stderr).toBe(0);
+    expect(creds.stdout).toMatch(/^livekit\s+wss:/m);
+    expect(creds.stdout).not.toContain(livekitSecret);
+    const detail = await platformOp<ClientDetailView>(PlatformOps.clientsGet, { id: acme.id });
+    expect(detail.credentials.livekit.configured).toBe(true);
+    expect(JSON.stringify(detail)).not.toContain(livekitSecret);
+    // Part of the LiveKit credentials is a usage error and changes nothing.
+    expect((await cli(["clients", "credentials", acmeSlug, "--livekit-url", "wss://x.example"])).code).toBe(
+      2,
+    );
+    const removedLk = await cliJson<{ credentials: ClientDetailView["credentials"] }>([
+      "clients",
+      "credentials",
+      acmeSlug,
+      "--remove-livekit",
+    ]);
+    expect(removedLk.credentials.livekit).toEqual({ configured: false });
+    // The database credentials were left as they were.
+    expect(removedLk.credentials.tenant_database.configured).toBe(true);
+    await rm(dir, { recursive: true, force: true });
   });
 
   it("dispatch test - a text trigger reaches the worker and the fixture LLM; claim, first token and done are timed", async () => {

@@ -12,6 +12,7 @@ import { parseArgs } from "./args.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { agentCommands } from "./commands/agents.ts";
 import { clientCommands } from "./commands/clients.ts";
+import { credentialCommands } from "./commands/credentials.ts";
 import { dispatchCommands } from "./commands/dispatch.ts";
 import { doctorCommands } from "./commands/doctor.ts";
 import { keyCommands } from "./commands/keys.ts";
@@ -26,6 +27,7 @@ const COMMANDS: readonly Command[] = [
   ...clientCommands,
   ...agentCommands,
   ...keyCommands,
+  ...credentialCommands,
   ...secretCommands,
   ...dispatchCommands,
   ...doctorCommands,
