@@ -23,5 +23,5 @@ export { requestReply } from "./request.ts";
 export { ReplyMux } from "./reply_mux.ts";
 export type { MuxOutcome } from "./reply_mux.ts";
 export type { RequestOptions, RequestResult } from "./request.ts";
-export { provisionBus, parseProvisionOptions } from "./provision.ts";
+export { provisionBus, parseProvisionOptions, ensureKvBucket } from "./provision.ts";
 export type { ProvisionOptions, ResolvedProvisionOptions, Provisioned } from "./provision.ts";

@@ -95,26 +95,38 @@ async function ensureStream(
   if (differs) await jsm.streams.update(config.name, { ...existing.config, ...config });
 }
 
-async function ensureBucket(
+/**
+ * A KV bucket with these settings: created when missing; an existing one brought up to date in
+ * place (its TTL, and its replicas raised or lowered to `replicas`: `Kvm.create` alone binds to
+ * an existing bucket without touching either). For every process that owns a bucket.
+ */
+export async function ensureKvBucket(
   nc: NatsConnection,
-  jsm: JetStreamManager,
   name: string,
-  ttlMs: number,
-  replicas: number,
+  options: { ttlMs: number; replicas: number },
+  jsm?: JetStreamManager,
 ): Promise<KV> {
-  const kvm = new Kvm(nc);
-  const kv = await kvm.create(name, { history: 1, ttl: ttlMs, markerTTL: ttlMs > 0 ? 1000 : 0, replicas });
-  // Kvm.create binds to an existing bucket without touching it: bring its TTL up to date.
+  const { ttlMs, replicas } = options;
+  const kv = await new Kvm(nc).create(name, {
+    history: 1,
+    ttl: ttlMs,
+    markerTTL: ttlMs > 0 ? 1000 : 0,
+    replicas,
+  });
+  const manager = jsm ?? (await jetstreamManager(nc));
   const stream = `KV_${name}`;
-  const info = await jsm.streams.info(stream);
-  if (info.config.max_age !== nanos(ttlMs)) {
+  const info = await manager.streams.info(stream);
+  const ageDiffers = info.config.max_age !== nanos(ttlMs);
+  const replicasDiffer = info.config.num_replicas !== replicas;
+  if (ageDiffers || replicasDiffer) {
     // The server refuses a duplicate window longer than the max age: shrink it along.
     const duplicateWindow =
       ttlMs > 0 ? Math.min(info.config.duplicate_window, nanos(ttlMs)) : info.config.duplicate_window;
-    await jsm.streams.update(stream, {
+    await manager.streams.update(stream, {
       ...info.config,
       max_age: nanos(ttlMs),
       duplicate_window: duplicateWindow,
+      num_replicas: replicas,
     });
   }
   return kv;
@@ -161,10 +173,10 @@ export async function provisionBus(
     num_replicas: o.replicas,
   });
   const [leases, members, workers, state] = await Promise.all([
-    ensureBucket(nc, jsm, subjects.buckets.leases, o.leaseTtlMs, o.replicas),
-    ensureBucket(nc, jsm, subjects.buckets.members, o.memberTtlMs, o.replicas),
-    ensureBucket(nc, jsm, subjects.buckets.workers, o.workerTtlMs, o.replicas),
-    ensureBucket(nc, jsm, subjects.buckets.state, 0, o.replicas),
+    ensureKvBucket(nc, subjects.buckets.leases, { ttlMs: o.leaseTtlMs, replicas: o.replicas }, jsm),
+    ensureKvBucket(nc, subjects.buckets.members, { ttlMs: o.memberTtlMs, replicas: o.replicas }, jsm),
+    ensureKvBucket(nc, subjects.buckets.workers, { ttlMs: o.workerTtlMs, replicas: o.replicas }, jsm),
+    ensureKvBucket(nc, subjects.buckets.state, { ttlMs: 0, replicas: o.replicas }, jsm),
   ]);
   return { leases, members, workers, state };
 }

@@ -32,6 +32,8 @@ export interface GatewayConfig {
   readonly ws: GatewayWsConfig;
   readonly auth: GatewayAuthConfig;
   readonly admin: GatewayAdminConfig;
+  /** Replicas of the KV buckets the gateway owns (rate limits, console sessions): SF_STREAM_REPLICAS, as the hosts. */
+  readonly streamReplicas: number;
 }
 
 export interface GatewayRateLimitConfig {
@@ -193,6 +195,7 @@ export function parseGatewayConfig(env: Env = process.env): GatewayConfig {
     }),
     auth: parseAuth(env),
     admin: parseAdmin(env),
+    streamReplicas: int(env, "SF_STREAM_REPLICAS", 1, 1, 5),
   });
 }
 

@@ -46,6 +46,7 @@ export interface CreateGatewayOptions {
     | "ws"
     | "auth"
     | "admin"
+    | "streamReplicas"
   >;
   log: Logger;
   healthTimeouts?: Partial<HealthTimeouts>;
@@ -126,6 +127,7 @@ export function createGatewayWithWs(options: CreateGatewayOptions): Gateway {
         bucket: config.admin.sessionBucket,
         idleTimeoutMs: config.admin.idleTimeoutMs,
         maxSessionMs: config.admin.maxSessionMs,
+        replicas: config.streamReplicas,
       }),
     }),
   ];

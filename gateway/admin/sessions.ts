@@ -6,10 +6,9 @@
  * `idleTimeoutMs` without a request, or `maxSessionMs` after login.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { Kvm } from "@nats-io/kv";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { SfError } from "../../bus/index.ts";
+import { ensureKvBucket, SfError } from "../../bus/index.ts";
 import { GatewayErrorCodes } from "../errors.ts";
 
 export interface AdminSession {
@@ -37,6 +36,8 @@ export interface AdminSessionsOptions {
   bucket: string;
   idleTimeoutMs: number;
   maxSessionMs: number;
+  /** Replicas of the bucket (SF_STREAM_REPLICAS). Default 1. */
+  replicas?: number;
   now?: () => number;
 }
 
@@ -132,16 +133,17 @@ export class AdminSessions {
   }
 
   #bucket(): Promise<KV> {
-    this.#kv ??= new Kvm(this.#o.nc)
-      .create(this.#o.bucket, { history: 1, ttl: this.#o.idleTimeoutMs, markerTTL: 1000 })
-      .catch((err: unknown) => {
-        this.#kv = undefined;
-        throw new SfError(
-          GatewayErrorCodes.ADMIN_SESSIONS_UNAVAILABLE,
-          "the console's session store is unavailable",
-          { cause: err, retryable: true },
-        );
-      });
+    this.#kv ??= ensureKvBucket(this.#o.nc, this.#o.bucket, {
+      ttlMs: this.#o.idleTimeoutMs,
+      replicas: this.#o.replicas ?? 1,
+    }).catch((err: unknown) => {
+      this.#kv = undefined;
+      throw new SfError(
+        GatewayErrorCodes.ADMIN_SESSIONS_UNAVAILABLE,
+        "the console's session store is unavailable",
+        { cause: err, retryable: true },
+      );
+    });
     return this.#kv;
   }
 }

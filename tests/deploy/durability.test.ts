@@ -10,6 +10,8 @@ import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { defaultPlatformSchema, spawnTs, TEST_MASTER_KEY, TestProcess } from "../helpers/processes.ts";
 import { binaryPaths, repoRoot, sharedServices } from "../helpers/services.ts";
@@ -126,6 +128,18 @@ describe("JetStream durability", () => {
         SF_STREAM_REPLICAS: "3",
         SF_METRICS_PORT: "0",
       };
+      // A deployment that started on one replica: its state bucket exists with R1 and must be raised.
+      const early = await connect({ servers: first });
+      try {
+        await new Kvm(early).create("sf_state", { history: 1, replicas: 1 });
+        // An R1 stream lives on one node only.
+        const copies = (await Promise.all(nodes.map(streamsOn)))
+          .flat()
+          .filter((x) => x.name === "KV_sf_state");
+        expect(copies.map((c) => c.config?.num_replicas)).toEqual([1]);
+      } finally {
+        await early.close();
+      }
       processes.push(
         await spawnTs("actor-host r3", "actors/main.ts", {
           readyLine: "actor host ready",
@@ -156,6 +170,7 @@ describe("JetStream durability", () => {
           "KV_sf_leases",
           "KV_sf_members",
           "KV_sf_workers",
+          "KV_sf_state",
         ]) {
           const stream = byName.get(name);
           expect(stream, `${name} on ${node.name}`).toBeDefined();
