@@ -159,6 +159,17 @@ export const API_KEY_CREATE_BODY: SchemaObject = {
   },
 };
 
+/** A provider's name in the provider-keys routes (`groq`, `deepgram`, …). */
+export const PROVIDER_NAME_SCHEMA: SchemaObject = { type: "string", pattern: "^[a-z][a-z0-9_-]{0,63}$" };
+
+/** Write-only: stored sealed in the tenant's database, never returned. */
+export const PROVIDER_KEY_BODY: SchemaObject = {
+  type: "object",
+  required: ["api_key"],
+  additionalProperties: false,
+  properties: { api_key: { type: "string", minLength: 8, maxLength: 4096, pattern: "^\\S+$" } },
+};
+
 export const CONVERSATION_LIST_QUERY: SchemaObject = {
   type: "object",
   properties: {

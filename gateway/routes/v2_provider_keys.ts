@@ -9,13 +9,12 @@ import { json } from "../http_types.ts";
 import type { RouteDefinition } from "../http_types.ts";
 import type { ApiRouteDeps } from "./route_helpers.ts";
 import { clientIdParam } from "./route_helpers.ts";
-import { UUID_PATTERN } from "./schemas.ts";
+import { PROVIDER_KEY_BODY, PROVIDER_NAME_SCHEMA, UUID_PATTERN } from "./schemas.ts";
 
 const TAGS = ["v2", "provider-keys"] as const;
-const PROVIDER = { type: "string", pattern: "^[a-z][a-z0-9_-]{0,63}$" };
 const PARAMS = {
   type: "object",
-  properties: { id: { type: "string", pattern: UUID_PATTERN }, provider: PROVIDER },
+  properties: { id: { type: "string", pattern: UUID_PATTERN }, provider: PROVIDER_NAME_SCHEMA },
 };
 const VIEW = {
   type: "object",
@@ -60,12 +59,7 @@ export function v2ProviderKeyRoutes(deps: ApiRouteDeps): RouteDefinition[] {
       tags: TAGS,
       schema: {
         params: PARAMS,
-        body: {
-          type: "object",
-          required: ["api_key"],
-          additionalProperties: false,
-          properties: { api_key: { type: "string", minLength: 8, maxLength: 4096, pattern: "^\\S+$" } },
-        },
+        body: PROVIDER_KEY_BODY,
       },
       responses: { 200: { description: "Stored", schema: VIEW } },
       handler: async (req) => {
