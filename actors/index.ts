@@ -18,9 +18,17 @@ export { TenantActor, TenantOps, tenantActorFactory } from "./tenant/tenant_acto
 export type { CounterReply, TenantActorDeps } from "./tenant/tenant_actor.ts";
 export { watchCredentialEvents } from "./tenant/credential_events.ts";
 export type { CredentialEventsOptions } from "./tenant/credential_events.ts";
-export { jobProblem, JobEventTypes } from "./dispatch/job.ts";
+export { chatSubject, jobProblem, JobEventTypes } from "./dispatch/job.ts";
 export { Dispatcher, DispatchErrorCodes } from "./dispatch/dispatcher.ts";
 export type { Claim, DispatcherOptions } from "./dispatch/dispatcher.ts";
+export {
+  DISPATCH_SERVICE,
+  DispatchStats,
+  mergeDispatchWindows,
+  parseDispatchWindow,
+  serveDispatchStats,
+} from "./dispatch/dispatch_stats.ts";
+export type { DispatchSummary, DispatchWindow, DispatchStatsOptions } from "./dispatch/dispatch_stats.ts";
 export { deferReply } from "./runtime/actor.ts";
 export type { DeferredReply } from "./runtime/actor.ts";
 export type { ChatFrame, DispatchJob, JobEvent, JobEventType, JobMode } from "./dispatch/job.ts";
@@ -32,6 +40,8 @@ export { ProviderKeyOps, PROVIDER_NAME_PATTERN } from "./tenant/provider_key_ops
 export type { ProviderKeyView } from "./tenant/provider_key_ops.ts";
 export { ingestPublisher } from "./dispatch/ingest_publisher.ts";
 export { WorkerOps } from "./dispatch/worker_ops.ts";
+export { WORKER_SERVICE, parseWorkerStats } from "./dispatch/worker_stats.ts";
+export type { ProviderErrorCount, QueueSlots, WorkerStatsReply } from "./dispatch/worker_stats.ts";
 export type {
   WorkerOpName,
   ProviderCheckKind,
@@ -280,6 +290,7 @@ export type {
   ClientsCreateRequest,
   ClientsListRequest,
   ClientsListReply,
+  ClientsCountReply,
   ClientsUpdateRequest,
   ClientsSetCredentialsRequest,
   ClientsDeleteReply,

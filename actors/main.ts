@@ -13,6 +13,7 @@ import { openPlatformStore, PgliteInstances, TenantStoreCache } from "./store/in
 import { watchCredentialEvents } from "./tenant/credential_events.ts";
 import { tenantActorFactory } from "./tenant/tenant_actor.ts";
 import { Dispatcher } from "./dispatch/dispatcher.ts";
+import { DispatchStats, serveDispatchStats } from "./dispatch/dispatch_stats.ts";
 import { LivekitCredentialsCache } from "./voice/livekit_credentials.ts";
 import { ClientSettingsCache } from "./tenant/client_settings.ts";
 import { ingestPublisher } from "./dispatch/ingest_publisher.ts";
@@ -55,8 +56,23 @@ async function main(): Promise<void> {
   });
   const platformService = new PlatformService({ nc, subjects, store: platform, hostId: config.hostId, log });
   platformService.start();
-  const dispatcher = new Dispatcher({ nc, subjects, log, claimTimeoutMs: config.claimTimeoutMs });
+  const dispatchStats = new DispatchStats();
+  const dispatcher = new Dispatcher({
+    nc,
+    subjects,
+    log,
+    claimTimeoutMs: config.claimTimeoutMs,
+    stats: dispatchStats,
+  });
   dispatcher.start();
+  // The last minute of this host's dispatch, for the console's dashboard (dispatch_stats.ts).
+  const dispatchService = await serveDispatchStats({
+    nc,
+    subjects,
+    hostId: config.hostId,
+    stats: dispatchStats,
+    log,
+  });
   const metrics = createHostMetrics();
   const metricsServer = await serveMetrics(metrics.registry, config.metricsPort, config.metricsHost);
   const host = await ActorHost.create({
@@ -87,6 +103,7 @@ async function main(): Promise<void> {
 
   onShutdown(log, [
     () => host.stop(),
+    () => dispatchService.stop(),
     () => platformService.stop(),
     () => dispatcher.stop(),
     () => credentialEvents.drain(),

@@ -1,5 +1,5 @@
 /** The agent worker's configuration: the one place that reads its environment. */
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { ConfigError, envInt as int } from "../actors/index.ts";
 import type { Env } from "../actors/index.ts";
 import type { ProviderEndpoints } from "./providers/registry.ts";
@@ -9,7 +9,26 @@ export interface WorkerConfig {
   readonly subjectPrefix: string;
   readonly partitions: number;
   readonly workerId: string;
+  /** Text jobs in flight at most (SF_WORKER_SLOTS, default 32). */
   readonly slots: number;
+  /**
+   * Voice sessions at most (SF_WORKER_VOICE_SLOTS; 0 = this worker runs no voice). Default 5 per
+   * core: what held on the voice bench (10 sessions on 2 shared cores; 25 did not, docs/capacity.md).
+   */
+  readonly voiceSlots: number;
+  /**
+   * The worker takes no new voice session while its event loop's p99 delay over the last second is
+   * above this (SF_WORKER_MAX_EVENT_LOOP_DELAY_MS, default 200), …
+   */
+  readonly maxEventLoopDelayMs: number;
+  /** …or while it used more than this share of the machine's cores (SF_WORKER_MAX_CPU_PERCENT, 90). */
+  readonly maxCpuRatio: number;
+  /** How long a text job may run, claim to outcome (SF_JOB_TIMEOUT_MS, default 300000). */
+  readonly jobTimeoutMs: number;
+  /** How long a voice session may run, claim to outcome (SF_VOICE_JOB_TIMEOUT_MS, default 3600000). */
+  readonly voiceJobTimeoutMs: number;
+  /** How long a document ingestion job may run (SF_INGEST_JOB_TIMEOUT_MS, default 1800000). */
+  readonly ingestJobTimeoutMs: number;
   /** Document ingestion jobs in flight at most (SF_WORKER_INGEST_SLOTS; 0 = no ingestion here). */
   readonly ingestSlots: number;
   readonly ackWaitMs: number;
@@ -77,6 +96,12 @@ export function parseWorkerConfig(env: Env = process.env): WorkerConfig {
     partitions: int(env, "SF_PARTITIONS", 256, 1, 65_536),
     workerId,
     slots: int(env, "SF_WORKER_SLOTS", 32, 1, 10_000),
+    voiceSlots: int(env, "SF_WORKER_VOICE_SLOTS", 5 * availableParallelism(), 0, 10_000),
+    maxEventLoopDelayMs: int(env, "SF_WORKER_MAX_EVENT_LOOP_DELAY_MS", 200, 10, 60_000),
+    maxCpuRatio: int(env, "SF_WORKER_MAX_CPU_PERCENT", 90, 1, 100) / 100,
+    jobTimeoutMs: int(env, "SF_JOB_TIMEOUT_MS", 300_000, 1000, 86_400_000),
+    voiceJobTimeoutMs: int(env, "SF_VOICE_JOB_TIMEOUT_MS", 3_600_000, 1000, 86_400_000),
+    ingestJobTimeoutMs: int(env, "SF_INGEST_JOB_TIMEOUT_MS", 1_800_000, 1000, 86_400_000),
     ingestSlots: int(env, "SF_WORKER_INGEST_SLOTS", 2, 0, 64),
     ackWaitMs: int(env, "SF_JOB_ACK_WAIT_MS", 30_000, 500, 3_600_000),
     maxDeliver: int(env, "SF_JOB_MAX_DELIVER", 3, 1, 100),

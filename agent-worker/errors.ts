@@ -26,6 +26,8 @@ export const AgentWorkerErrorCodes = {
   PROVIDER_TIMEOUT: "SF_ERR_PROVIDER_TIMEOUT",
   /** The caller's AbortSignal fired. */
   PROVIDER_ABORTED: "SF_ERR_PROVIDER_ABORTED",
+  /** A job ran past its queue's deadline (`details.limit_ms`); its slot was freed. Not retryable. */
+  JOB_TIMEOUT: "SF_ERR_JOB_TIMEOUT",
 } as const;
 
 export type AgentWorkerErrorCode = (typeof AgentWorkerErrorCodes)[keyof typeof AgentWorkerErrorCodes];
@@ -91,5 +93,13 @@ export class ProviderAbortedError extends SfError {
   override name = "ProviderAbortedError";
   constructor(message: string, options: SfErrorOptions = {}) {
     super(AgentWorkerErrorCodes.PROVIDER_ABORTED, message, { ...options, retryable: false });
+  }
+}
+
+/** A job outlasted its deadline: it is ended, reported failed for good, and its slot freed. */
+export class JobTimeoutError extends SfError {
+  override name = "JobTimeoutError";
+  constructor(message: string, options: SfErrorOptions = {}) {
+    super(AgentWorkerErrorCodes.JOB_TIMEOUT, message, { ...options, retryable: false });
   }
 }

@@ -13,6 +13,7 @@ export {
   ProviderStreamInterruptedError,
   ProviderTimeoutError,
   ProviderAbortedError,
+  JobTimeoutError,
 } from "./errors.ts";
 export type { AgentWorkerErrorCode } from "./errors.ts";
 export {
@@ -87,12 +88,20 @@ export type {
 } from "./providers/provider_metrics.ts";
 export { withProviderRetry } from "./providers/retry.ts";
 export type { ProviderRetryOptions } from "./providers/retry.ts";
-export { JobConsumer } from "./worker/job_consumer.ts";
-export type { JobConsumerOptions, JobContext, JobHandler } from "./worker/job_consumer.ts";
+export { JobConsumer, dispatchQueue, voiceQueue, ingestQueue } from "./worker/job_consumer.ts";
+export type {
+  JobConsumerOptions,
+  JobContext,
+  JobHandler,
+  WorkJob,
+  WorkQueue,
+} from "./worker/job_consumer.ts";
 export { textJobHandler } from "./text/text_job.ts";
 export type { TextJobOptions } from "./text/text_job.ts";
 export { Capacity } from "./worker/capacity.ts";
-export type { CapacityOptions, WorkerCapacity } from "./worker/capacity.ts";
+export type { AdmissionQueue, AdmissionRefusal, CapacityOptions, WorkerCapacity } from "./worker/capacity.ts";
+export { LoadPressure, processLoadProbe } from "./worker/load_pressure.ts";
+export type { LoadPressureOptions, LoadProbe, LoadReading, LoadState } from "./worker/load_pressure.ts";
 export { parseWorkerConfig } from "./config.ts";
 export type { WorkerConfig } from "./config.ts";
 export { voiceJobHandler, VoiceJobErrorCodes } from "./voice/voice_job.ts";
@@ -127,7 +136,8 @@ export type {
 } from "./voice/voice_runtime.ts";
 export { closeAgentRuntime, settleWithin } from "./voice/bounded_close.ts";
 export type { CloseRuntimeOptions, RuntimeCloseOutcome } from "./voice/bounded_close.ts";
-export { releaseClosedRoom } from "./voice/room_release.ts";
+export { disposeRoomHandle, releaseClosedRoom } from "./voice/room_release.ts";
+export type { RoomHandleRelease } from "./voice/room_release.ts";
 export { listRoomUsers } from "./voice/room_presence.ts";
 export type { RoomPresenceOptions } from "./voice/room_presence.ts";
 export { EnergyVad, frameRms } from "./voice/energy_vad.ts";

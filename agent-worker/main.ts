@@ -1,7 +1,8 @@
 /**
  * The agent worker process: `node --import tsx agent-worker/main.ts`. Pulls dispatch jobs from
- * SF_DISPATCH into a fixed number of slots, runs text jobs, reports its capacity in KV, and on
- * SIGTERM stops pulling, finishes its jobs and hands back what it cannot finish.
+ * SF_DISPATCH, text and voice each into their own slots (a voice session is admitted only while
+ * the worker has memory and is not saturated: load_pressure.ts), runs them, reports its capacity
+ * in KV, and on SIGTERM stops pulling, finishes its jobs and hands back what it cannot finish.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { createLogger, onShutdown, serveMetrics } from "../actors/index.ts";
@@ -18,9 +19,12 @@ import { parseWorkerConfig } from "./config.ts";
 import { textJobHandler } from "./text/text_job.ts";
 import { voiceJobHandler } from "./voice/voice_job.ts";
 import { Capacity } from "./worker/capacity.ts";
-import { JobConsumer, ingestQueue } from "./worker/job_consumer.ts";
+import { JobConsumer, ingestQueue, voiceQueue } from "./worker/job_consumer.ts";
+import { LoadPressure } from "./worker/load_pressure.ts";
+import type { AdmissionQueue } from "./worker/capacity.ts";
 import { ingestJobHandler } from "./rag/ingest_job.ts";
 import { ProviderCheckService } from "./worker/provider_check.ts";
+import { serveWorkerStats } from "./worker/worker_service.ts";
 import { createProviderMetrics } from "./providers/provider_metrics.ts";
 import { createRagMetrics } from "./rag/rag_metrics.ts";
 import type { JobContext } from "./worker/job_consumer.ts";
@@ -89,7 +93,12 @@ async function main(): Promise<void> {
       duration.observe({ mode: job.mode }, (performance.now() - started) / 1000);
     }
   };
-  const inFlight = { count: (): number => 0 };
+  const inFlight = { count: (): number => 0, voice: (): number => 0 };
+  const pressure = new LoadPressure({
+    maxEventLoopDelayMs: config.maxEventLoopDelayMs,
+    maxCpuRatio: config.maxCpuRatio,
+  });
+  pressure.start();
   const capacity = new Capacity({
     kv: workers,
     workerId: config.workerId,
@@ -97,19 +106,28 @@ async function main(): Promise<void> {
     inFlight: () => inFlight.count(),
     maxRssMb: config.maxRssMb,
     minFreeMemoryMb: config.minFreeMemoryMb,
+    voiceSlots: config.voiceSlots,
+    voiceInFlight: () => inFlight.voice(),
+    pressure,
   });
-  // Each free slot asks again every 100 ms while the worker refuses work for memory.
+  // Each free slot asks again every 100 ms while the worker refuses work.
   const refusals = new Counter({
     name: "sf_worker_admission_refusals_total",
-    help: "Times a free slot did not pull a job because the worker is over its memory limits (SF_WORKER_MAX_RSS_MB, SF_WORKER_MIN_FREE_MEMORY_MB), by queue; each free slot asks again every 100 ms",
+    help: "Times a free slot did not pull a job, by queue (dispatch: text, voice, ingest) and reason (memory: over SF_WORKER_MAX_RSS_MB or under SF_WORKER_MIN_FREE_MEMORY_MB; saturated: event loop delay or CPU over SF_WORKER_MAX_EVENT_LOOP_DELAY_MS / SF_WORKER_MAX_CPU_PERCENT, voice only; voice_slots); each free slot asks again every 100 ms",
+    labelNames: ["queue", "reason"],
+    registers: [registry],
+  });
+  const admitting = (queue: AdmissionQueue) => (): boolean => {
+    const refused = capacity.refusal(queue);
+    if (refused !== undefined) refusals.inc({ queue, reason: refused });
+    return refused === undefined;
+  };
+  const timeouts = new Counter({
+    name: "sf_worker_job_timeouts_total",
+    help: "Jobs ended at their deadline (SF_JOB_TIMEOUT_MS, SF_VOICE_JOB_TIMEOUT_MS, SF_INGEST_JOB_TIMEOUT_MS), by queue",
     labelNames: ["queue"],
     registers: [registry],
   });
-  const admitting = (queue: "dispatch" | "ingest") => (): boolean => {
-    const admitted = capacity.admit();
-    if (!admitted) refusals.inc({ queue });
-    return admitted;
-  };
   const consumer = new JobConsumer({
     nc,
     subjects,
@@ -119,8 +137,27 @@ async function main(): Promise<void> {
     slots: config.slots,
     ackWaitMs: config.ackWaitMs,
     maxDeliver: config.maxDeliver,
+    jobTimeoutMs: config.jobTimeoutMs,
     admit: admitting("dispatch"),
+    onJobTimeout: () => timeouts.inc({ queue: "dispatch" }),
   });
+  const voiceConsumer =
+    config.voiceSlots === 0
+      ? undefined
+      : new JobConsumer({
+          nc,
+          subjects,
+          workerId: config.workerId,
+          queue: voiceQueue(subjects),
+          handler,
+          log,
+          slots: config.voiceSlots,
+          ackWaitMs: config.ackWaitMs,
+          maxDeliver: config.maxDeliver,
+          jobTimeoutMs: config.voiceJobTimeoutMs,
+          admit: admitting("voice"),
+          onJobTimeout: () => timeouts.inc({ queue: "voice" }),
+        });
   const ingest =
     config.ingestSlots === 0
       ? undefined
@@ -145,22 +182,62 @@ async function main(): Promise<void> {
           slots: config.ingestSlots,
           ackWaitMs: config.ackWaitMs,
           maxDeliver: config.maxDeliver,
+          jobTimeoutMs: config.ingestJobTimeoutMs,
           admit: admitting("ingest"),
+          onJobTimeout: () => timeouts.inc({ queue: "ingest" }),
         });
   inFlight.count = () => consumer.inFlight + (ingest?.inFlight ?? 0);
+  inFlight.voice = () => voiceConsumer?.inFlight ?? 0;
   new Gauge({
     name: "sf_worker_slots_in_use",
-    help: "Jobs running on this worker",
+    help: "Dispatch jobs (text and voice) running on this worker",
     registers: [registry],
     collect() {
-      this.set(consumer.inFlight);
+      this.set(consumer.inFlight + inFlight.voice());
     },
   });
   new Gauge({
     name: "sf_worker_slots_total",
-    help: "Dispatch job slots of this worker (SF_WORKER_SLOTS)",
+    help: "Text dispatch job slots of this worker (SF_WORKER_SLOTS)",
     registers: [registry],
   }).set(config.slots);
+  new Gauge({
+    name: "sf_worker_voice_slots_in_use",
+    help: "Voice sessions running on this worker",
+    registers: [registry],
+    collect() {
+      this.set(inFlight.voice());
+    },
+  });
+  new Gauge({
+    name: "sf_worker_voice_slots_total",
+    help: "Voice session slots of this worker (SF_WORKER_VOICE_SLOTS)",
+    registers: [registry],
+  }).set(config.voiceSlots);
+  new Gauge({
+    name: "sf_worker_saturated",
+    help: "1 while the worker's event loop delay or CPU is over its limit and it takes no voice session",
+    registers: [registry],
+    collect() {
+      this.set(pressure.saturated ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "sf_worker_event_loop_delay_p99_seconds",
+    help: "p99 event loop delay over the last admission window (1 s), as voice admission reads it",
+    registers: [registry],
+    collect() {
+      this.set(pressure.state.reading.eventLoopDelayMs / 1000);
+    },
+  });
+  new Gauge({
+    name: "sf_worker_cpu_ratio",
+    help: "CPU the worker process used over the last admission window (1 s), as a share of the machine's cores",
+    registers: [registry],
+    collect() {
+      this.set(pressure.state.reading.cpuRatio);
+    },
+  });
   // Diagnostics for `sidekick doctor`: cheap real calls to a tenant's providers from this worker.
   const providerChecks = new ProviderCheckService({
     nc,
@@ -169,27 +246,59 @@ async function main(): Promise<void> {
     log,
     endpoints: config.providerEndpoints,
   });
+  // The text consumer first: it narrows a consumer made before the per-mode split, which a work
+  // queue requires before the voice consumer can exist.
   await consumer.start();
+  await voiceConsumer?.start();
   await ingest?.start();
   providerChecks.start();
+  // Slots per queue and provider errors, for the console's dashboard (worker_service.ts).
+  const statsService = await serveWorkerStats({
+    nc,
+    subjects,
+    workerId: config.workerId,
+    log,
+    queues: () => ({
+      text: { slots: config.slots, in_flight: consumer.inFlight },
+      voice: { slots: config.voiceSlots, in_flight: inFlight.voice() },
+      ingest: { slots: config.ingestSlots, in_flight: ingest?.inFlight ?? 0 },
+    }),
+    providerErrors: providerOptions.metrics.errors,
+  });
   await capacity.publish();
   const timer = setInterval(() => {
     capacity.publish().catch((err: unknown) => log.warn({ err: toWireError(err) }, "capacity report failed"));
   }, 1000);
   const metricsServer = await serveMetrics(registry, config.metricsPort, config.metricsHost);
   log.info(
-    { worker: config.workerId, slots: config.slots, metricsPort: metricsServer.port, nats: config.natsUrl },
+    {
+      worker: config.workerId,
+      slots: config.slots,
+      voiceSlots: config.voiceSlots,
+      metricsPort: metricsServer.port,
+      nats: config.natsUrl,
+    },
     "agent worker ready",
   );
 
   onShutdown(log, [
     () => {
-      log.info({ inFlight: consumer.inFlight }, "agent worker stopping");
+      log.info({ inFlight: consumer.inFlight, voice: inFlight.voice() }, "agent worker stopping");
       clearInterval(timer);
       return capacity.withdraw();
     },
     () =>
-      Promise.all([consumer.stop(config.ackWaitMs), ingest?.stop(config.ackWaitMs), providerChecks.stop()]),
+      Promise.all([
+        consumer.stop(config.ackWaitMs),
+        voiceConsumer?.stop(config.ackWaitMs),
+        ingest?.stop(config.ackWaitMs),
+        providerChecks.stop(),
+        statsService.stop(),
+      ]),
+    () => {
+      pressure.stop();
+      return Promise.resolve();
+    },
     () => nc.drain(),
     () => metricsServer.close(),
   ]);

@@ -39,7 +39,13 @@ import {
 } from "../actors/index.ts";
 import type { PlatformStore, TenantDatabaseConfig } from "../actors/index.ts";
 import { connectBus, createSubjects, decodeBody } from "../bus/index.ts";
-import { createGatewayWithWs, parseGatewayConfig, pickSessionId, runTextTurn } from "../gateway/index.ts";
+import {
+  ChatInbox,
+  createGatewayWithWs,
+  parseGatewayConfig,
+  pickSession,
+  runTextTurn,
+} from "../gateway/index.ts";
 import type { RawRequest } from "../gateway/index.ts";
 import { spawnGateway } from "../tests/helpers/gateway_process.ts";
 import { NatsTestServer } from "../tests/helpers/nats_server.ts";
@@ -326,23 +332,53 @@ function loopRow(path: string, s: LoopStats & { cpu_us_per_op: Record<string, nu
   };
 }
 
+/**
+ * Counts the NATS messages `nc` sends and receives per call of the ops it wraps (nc.stats()
+ * before the first call and when asked, right after its closed loop, whose calls have all ended).
+ */
+function messageCounter(nc: NatsConnection): {
+  count: <T>(op: (caller: number) => Promise<T>) => (caller: number) => Promise<T>;
+  perCall: () => { out: number; in: number };
+} {
+  let calls = 0;
+  let before: { inMsgs: number; outMsgs: number } | undefined;
+  return {
+    count: (op) => (caller) => {
+      before ??= nc.stats();
+      calls += 1;
+      return op(caller);
+    },
+    perCall: () => {
+      const after = nc.stats();
+      const start = before ?? after;
+      return {
+        out: calls > 0 ? round((after.outMsgs - start.outMsgs) / calls, 2) : Number.NaN,
+        in: calls > 0 ? round((after.inMsgs - start.inMsgs) / calls, 2) : Number.NaN,
+      };
+    },
+  };
+}
+
 /** The gateway's own text turn (`runTextTurn`) over NATS, no HTTP: one turn in a conversation. */
 function textTurn(
   nc: NatsConnection,
   prefix: string,
   tenant: string,
 ): (conversation: string) => Promise<void> {
+  const subjects = createSubjects({ prefix, partitions: P });
+  // As the gateway runs it: its chat inbox, and a session it made up.
   const bus = {
     nc,
-    subjects: createSubjects({ prefix, partitions: P }),
+    subjects,
     triggerTimeoutMs: 30_000,
     replyTimeoutMs: 60_000,
+    inbox: new ChatInbox({ nc, subjects }),
   };
   const signal = new AbortController().signal;
   return async (conversation) => {
     const turn = await runTextTurn(bus, {
       tenant,
-      sessionId: pickSessionId(undefined),
+      ...pickSession(undefined),
       jobId: randomUUID(),
       body: { agent_slug: AGENT, user_id: USER, message: MESSAGE, conversation_id: conversation },
       traceId: randomUUID(),
@@ -493,9 +529,14 @@ export async function run(options: BenchOptions): Promise<GatewayBenchResult> {
     const sizes = decodeBody((await nc.request("bench.backend.stats", new Uint8Array(0))).data) as Sizes;
     const request = new Uint8Array(sizes.trigger_request_bytes).fill(0x71);
     const pids = { caller: process.pid, nats_server: server.pid, responder: backend.pid };
+    const bareRrMsgs = messageCounter(nc);
     const bareRr = await cpuPerOp(pids, () =>
-      closedLoop(() => nc.request("bench.rr", request, { timeout: 10_000 }), natsLoop),
+      closedLoop(
+        bareRrMsgs.count(() => nc.request("bench.rr", request, { timeout: 10_000 })),
+        natsLoop,
+      ),
     );
+    const bareRrPerCall = bareRrMsgs.perCall();
     const inbox = `bench.chat.${randomUUID()}`;
     const waiting = new Map<string, () => void>();
     const chatSub = nc.subscribe(`${inbox}.*`, {
@@ -506,19 +547,28 @@ export async function run(options: BenchOptions): Promise<GatewayBenchResult> {
       },
     });
     const encoder = new TextEncoder();
+    const bareTurnMsgs = messageCounter(nc);
     const bareTurn = await cpuPerOp(pids, () =>
-      closedLoop(async () => {
-        const id = randomUUID();
-        const frame = new Promise<void>((resolve) => waiting.set(id, resolve));
-        const head = encoder.encode(`${inbox}.${id}\n`);
-        const data = new Uint8Array(Math.max(sizes.trigger_request_bytes, head.byteLength)).fill(0x71);
-        data.set(head);
-        await nc.request("bench.turn", data, { timeout: 10_000 });
-        await frame;
-      }, natsLoop),
+      closedLoop(
+        bareTurnMsgs.count(async () => {
+          const id = randomUUID();
+          const frame = new Promise<void>((resolve) => waiting.set(id, resolve));
+          const head = encoder.encode(`${inbox}.${id}\n`);
+          const data = new Uint8Array(Math.max(sizes.trigger_request_bytes, head.byteLength)).fill(0x71);
+          data.set(head);
+          await nc.request("bench.turn", data, { timeout: 10_000 });
+          await frame;
+        }),
+        natsLoop,
+      ),
     );
+    const bareTurnPerCall = bareTurnMsgs.perCall();
     chatSub.unsubscribe();
-    const gatewayTurn = await cpuPerOp(pids, () => closedLoop(natsTurn(nc, prefixA, tenantA), natsLoop));
+    const gatewayTurnMsgs = messageCounter(nc);
+    const gatewayTurn = await cpuPerOp(pids, () =>
+      closedLoop(gatewayTurnMsgs.count(natsTurn(nc, prefixA, tenantA)), natsLoop),
+    );
+    const gatewayTurnPerCall = gatewayTurnMsgs.perCall();
     const pipelineUs = await healthPipelineUs(nc, prefixA, quick ? 20_000 : 100_000);
 
     table.push(httpRow("GET /health", "uws (gateway/main.ts)", healthUws));
@@ -554,6 +604,17 @@ export async function run(options: BenchOptions): Promise<GatewayBenchResult> {
     put("nats_turn", asHttp(gatewayTurn));
     summary["nats_turn_caller_cpu_us_per_req"] = gatewayTurn.cpu_us_per_op["caller"] ?? Number.NaN;
     summary["bare_rr_caller_cpu_us_per_req"] = bareRr.cpu_us_per_op["caller"] ?? Number.NaN;
+    // What each needs of NATS by design, counted on the caller's connection: a bare request/reply
+    // is one message out and one in; the gateway's turn one out (trigger) and two in (its reply,
+    // then the job's final frame). Its API key check and client name come from caches.
+    for (const [name, perCall] of [
+      ["bare_rr", bareRrPerCall],
+      ["bare_rr_frame", bareTurnPerCall],
+      ["nats_turn", gatewayTurnPerCall],
+    ] as const) {
+      summary[`${name}_msgs_out_per_req`] = perCall.out;
+      summary[`${name}_msgs_in_per_req`] = perCall.in;
+    }
     const p50Ratio = round(triggerUws.p50_ms / bareRr.p50_ms);
     const rpsRatio = round(bareRr.ops_per_s / triggerUws.req_per_s);
     summary["trigger_uws_p50_over_bare_rr_p50"] = p50Ratio;
@@ -589,17 +650,19 @@ export async function run(options: BenchOptions): Promise<GatewayBenchResult> {
         nats_callers: `${CONNECTIONS} closed-loop callers in the bench process (one NATS connection), ${warmupS} s warm-up then ${durationS} s`,
         uws: "gateway/main.ts (tests/helpers/gateway_process.ts spawnGateway), rate limits off",
         node_http:
-          "bench/gateway_node_http.ts: the same parseGatewayConfig, ApiKeyVerifier and createGatewayWithWs app behind node:http, same environment",
+          "bench/gateway_node_http.ts: the same parseGatewayConfig, ApiKeyVerifier and createGatewayWithWs app behind node:http, same environment; it copies the uWS shell (the instant answer of a plain GET /health, requests of one loop turn started together)",
         health: "GET /health",
         trigger: `POST ${TRIGGER_PATH} {agent_slug, user_id, message, conversation_id} with Authorization: Bearer sk_… (the gateway's API key cache, SF_API_KEY_CACHE_MS, at its default 3 s); each wrk thread cycles through ${CONVERSATIONS_PER_THREAD} conversations`,
         gateway_path:
-          "the tenant actor op `trigger` answered at once by bench/gateway_backend.ts (TriggerReply, then the final {type:'message'} frame on <prefix>.chat.<session>.out); it also answers api-keys-verify and clients-get (cached by the gateway)",
+          "the tenant actor op `trigger` answered at once by bench/gateway_backend.ts (TriggerReply, then the final {type:'message'} frame on the gateway's chat inbox <prefix>.chat.<inbox>.<session>.out, as a worker sends it); it also answers api-keys-verify and clients-get (cached by the gateway)",
         bare_rr:
           "nc.request to a bare responder (bench/gateway_backend.ts), request and reply of the trigger request/reply sizes",
         bare_rr_frame:
           "the same plus one frame of the final message's size published to a subject the caller subscribes to (the gateway's two hops)",
         nats_turn:
-          "gateway runTextTurn called from the bench process over NATS: the gateway's NATS work without HTTP",
+          "gateway runTextTurn called from the bench process over NATS, with a chat inbox and a made-up session as the gateway runs it: the gateway's NATS work without HTTP",
+        nats_messages:
+          "*_msgs_out/in_per_req: NATS messages the caller's connection sent and received per request (nc.stats()); the gateway's own connection does the same as nats_turn for a trigger",
         health_pipeline:
           "GatewayApp.handle for GET /health in the bench process, no socket: the CPU of the request pipeline both servers share",
         dispatch_path:

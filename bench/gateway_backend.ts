@@ -6,8 +6,8 @@
  *   SF_ERR_UNAUTHENTICATED); `<prefix>.platform.clients-get`: the client's name. The gateway
  *   caches both, as it does with a real actor host.
  * - `<prefix>.t.<partition>.<tenant>.trigger`: answers a TriggerReply at once (our envelope),
- *   then publishes the job's final `{type:"message"}` frame on the session's chat subject, the
- *   order a real claim and a real worker produce.
+ *   then publishes the job's final `{type:"message"}` frame on the session's chat subject (the
+ *   gateway's chat inbox when the trigger names one), the order a real claim and a real worker produce.
  * - `bench.rr` / `bench.turn`: the bare NATS baselines with the payload sizes of those hops
  *   (measured on the first trigger): a plain request/reply, and a request/reply plus one frame
  *   published to the subject named on the request's first line.
@@ -15,7 +15,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Msg } from "@nats-io/transport-node";
-import { PlatformErrorCodes, PlatformOps } from "../actors/index.ts";
+import { chatSubject, PlatformErrorCodes, PlatformOps } from "../actors/index.ts";
 import type { ChatFrame, TriggerReply, VerifiedApiKey } from "../actors/index.ts";
 import {
   connectBus,
@@ -84,7 +84,13 @@ nc.subscribe(subjects.platformOp(PlatformOps.clientsGet), {
 nc.subscribe(subjects.tenantOp(tenant, "trigger"), {
   callback: (_err, msg) => {
     const { body } = readRequest(msg);
-    const b = body as { job_id: string; session_id: string; conversation_id?: string; agent_slug: string };
+    const b = body as {
+      job_id: string;
+      session_id: string;
+      chat_inbox?: string;
+      conversation_id?: string;
+      agent_slug: string;
+    };
     const conversationId = b.conversation_id ?? randomUUID();
     const reply: TriggerReply = {
       job_id: b.job_id,
@@ -106,7 +112,8 @@ nc.subscribe(subjects.tenantOp(tenant, "trigger"), {
       seq: 0,
     };
     const data = encodeBody(frame);
-    nc.publish(subjects.chatOut(b.session_id), data);
+    // Where a real worker sends it (actors' chatSubject): the gateway's inbox when the trigger names one.
+    nc.publish(chatSubject(subjects, { sessionId: b.session_id, chatInbox: b.chat_inbox }), data);
     if (sizes.triggers === 0) {
       sizes.trigger_request_bytes = msg.data.byteLength;
       sizes.trigger_reply_bytes = replyBytes;

@@ -2,9 +2,10 @@
  * The gateway served by `node:http` instead of uWebSockets.js, for the `gateway` bench: the same
  * configuration (gateway/config.ts, from the environment), the same NATS connection setup, API
  * key verifier and `createGatewayWithWs` app as gateway/main.ts; only the HTTP shell differs. It
- * copies what the uWS shell does: headers joined the same way, the body limit checked before and
- * while reading, an abort signal when the client goes away, `GatewayApp.handle`, then the
- * serialized response (streamed bodies written chunk by chunk). No `/ws` (not measured).
+ * copies what the uWS shell does: the instant answer of a plain `GET /health`; otherwise headers
+ * joined the same way, the body limit checked before and while reading, an abort signal when the
+ * client goes away, `GatewayApp.handle` started in the loop turn's batch (gateway/loop_batch.ts),
+ * then the serialized response (streamed bodies written chunk by chunk). No `/ws` (not measured).
  */
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -13,6 +14,7 @@ import { connectBus, createSubjects, toWireError } from "../bus/index.ts";
 import {
   ApiKeyVerifier,
   createGatewayWithWs,
+  LoopBatch,
   parseGatewayConfig,
   PayloadTooLargeError,
 } from "../gateway/index.ts";
@@ -30,8 +32,29 @@ const apiKeys = new ApiKeyVerifier({
 });
 const keyEvents = apiKeys.watch(log);
 const { app } = createGatewayWithWs({ nc, config, log, apiKeys });
+const instantPaths = new Set(app.instantPaths);
+const batch = new LoopBatch((err: unknown) => {
+  log.error({ err: toWireError(err) }, "request start failed");
+});
 
 function serve(req: IncomingMessage, res: ServerResponse): void {
+  // The uWS shell's instant path: a plain GET of an instant route is answered at once.
+  if (
+    req.method === "GET" &&
+    req.url !== undefined &&
+    instantPaths.has(req.url) &&
+    req.headers["origin"] === undefined &&
+    req.headers["content-length"] === undefined &&
+    req.headers["transfer-encoding"] === undefined
+  ) {
+    const requestId = req.headers["x-request-id"];
+    const out = app.answerInstant(req.url, typeof requestId === "string" ? requestId : undefined);
+    if (out !== undefined) {
+      res.writeHead(out.status, out.headers);
+      res.end(out.body);
+      return;
+    }
+  }
   const headers: Record<string, string> = {};
   const rawHeaders = req.rawHeaders;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
@@ -114,13 +137,16 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
   req.on("end", () => {
     if (refused) return;
     raw.body = chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, size);
-    app.handle(raw).then(
-      (out) => write(out, false),
-      (err: unknown) => {
-        log.error({ err: toWireError(err) }, "request pipeline failed");
-        write(app.reject(raw, err), true);
-      },
-    );
+    batch.push(() => {
+      if (done) return;
+      app.handle(raw).then(
+        (out) => write(out, false),
+        (err: unknown) => {
+          log.error({ err: toWireError(err) }, "request pipeline failed");
+          write(app.reject(raw, err), true);
+        },
+      );
+    });
   });
 }
 

@@ -4,7 +4,7 @@
  * after the outcome) with a handler that publishes the job's final `{type:"message"}` frame on
  * the session's chat subject at once: no job context, no LLM, no turn record.
  */
-import { createLogger } from "../actors/index.ts";
+import { chatSubject, createLogger } from "../actors/index.ts";
 import type { ChatFrame } from "../actors/index.ts";
 import { JobConsumer } from "../agent-worker/index.ts";
 import { connectBus, createSubjects, encodeBody, provisionBus } from "../bus/index.ts";
@@ -38,7 +38,7 @@ const consumer = new JobConsumer({
       citations: [],
       seq: 0,
     };
-    nc.publish(subjects.chatOut(job.sessionId), encodeBody(frame));
+    nc.publish(chatSubject(subjects, job), encodeBody(frame));
     return Promise.resolve();
   },
 });

@@ -186,6 +186,38 @@ async function slotsInUse(metricsPort: number | undefined): Promise<number> {
   }
 }
 
+/**
+ * The worker's voice admission as its /metrics show it: voice slots, load (event loop p99 delay,
+ * CPU share, saturated) and the refusals so far by reason. Empty when unavailable.
+ */
+async function admission(metricsPort: number | undefined): Promise<Record<string, number>> {
+  if (metricsPort === undefined) return {};
+  let text: string;
+  try {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) });
+    text = await res.text();
+  } catch {
+    return {};
+  }
+  const value = (pattern: RegExp): number => {
+    const m = pattern.exec(text);
+    return m?.[1] === undefined ? Number.NaN : Number(m[1]);
+  };
+  const out: Record<string, number> = {
+    voice_slots: value(/^sf_worker_voice_slots_total\s+([\d.e+-]+)/m),
+    voice_in_use: value(/^sf_worker_voice_slots_in_use\s+([\d.e+-]+)/m),
+    saturated: value(/^sf_worker_saturated\s+([\d.e+-]+)/m),
+    event_loop_delay_p99_ms: round(value(/^sf_worker_event_loop_delay_p99_seconds\s+([\d.e+-]+)/m) * 1000, 1),
+    cpu_ratio: round(value(/^sf_worker_cpu_ratio\s+([\d.e+-]+)/m), 3),
+  };
+  for (const m of text.matchAll(
+    /^sf_worker_admission_refusals_total\{queue="voice",reason="([a-z_]+)"\}\s+([\d.e+-]+)/gm,
+  )) {
+    out[`voice_refusals_${m[1] as string}`] = Number(m[2]);
+  }
+  return out;
+}
+
 /** Waits (polling, with a deadline) until the worker has no job in flight; returns how long it took. */
 async function waitForIdleWorker(metricsPort: number | undefined, deadlineMs: number): Promise<number> {
   const started = performance.now();
@@ -382,7 +414,7 @@ interface Session {
 
 /** Trigger a voice job in a new room, join it as the user, wait for the agent's `joined`. */
 async function openSession(s: Stack, n: number, talk: boolean): Promise<Session> {
-  const jobId = randomUUID();
+  const requestId = randomUUID();
   const room = `${s.roomPrefix}-${n}`;
   s.rooms.push(room);
   const t0 = performance.now();
@@ -390,13 +422,14 @@ async function openSession(s: Stack, n: number, talk: boolean): Promise<Session>
     await requestReply<TriggerReply>(
       s.nc,
       s.subjects.tenantOp(s.tenant, "trigger"),
-      { agent_slug: AGENT, mode: "voice", user_id: `bench-user-${n}`, room_name: room, job_id: jobId },
+      { agent_slug: AGENT, mode: "voice", user_id: `bench-user-${n}`, room_name: room, job_id: requestId },
       { tenant: s.tenant, timeoutMs: TRIGGER_TIMEOUT_MS, attemptTimeoutMs: TRIGGER_TIMEOUT_MS },
     )
   ).body;
   const tReply = performance.now();
   if (reply.voice === undefined) throw new Error("the voice trigger's reply has no room details");
-  if (reply.job_id !== jobId) throw new Error(`the reply names job ${reply.job_id}, not ${jobId}`);
+  // The tenant actor derives the job's id from the tenant and the id given (job ids are global).
+  const jobId = reply.job_id;
   const user = new User();
   try {
     await user.join(reply.voice.server_url, reply.voice.user_token);
@@ -625,6 +658,7 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
       // A session that does not join within its deadline is counted, not fatal: how many of the
       // asked-for sessions a worker carries on this machine is part of the measurement.
       let joinFailures = 0;
+      const failureCodes: Record<string, number> = {};
       while (open.length < level && joinFailures < 3) {
         const batch = Math.min(OPEN_PARALLEL, level - open.length);
         const opened = await Promise.allSettled(
@@ -638,14 +672,23 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
         for (const r of opened) {
           if (r.status === "rejected") {
             joinFailures += 1;
+            const code = /SF_ERR_[A-Z_]+/.exec(String((r.reason as { code?: unknown }).code ?? r.reason));
+            const key = code?.[0] ?? (/no joined event/.test(String(r.reason)) ? "no_joined_event" : "other");
+            failureCodes[key] = (failureCodes[key] ?? 0) + 1;
             console.warn(`a session did not join at level ${level}: ${String(r.reason)}`);
           }
         }
       }
       summary[`sessions_open_at_${level}`] = open.length;
       summary[`join_failures_at_${level}`] = joinFailures;
+      for (const [code, count] of Object.entries(failureCodes)) {
+        summary[`join_failures_at_${level}_${code}`] = count;
+      }
       await sleep(sizes.settleMs);
       const m = await sampleMemory(worker.pid, port, sizes.sampleMs);
+      for (const [what, v] of Object.entries(await admission(port))) {
+        summary[`worker_${what}_at_${level}`] = v;
+      }
       const perSession = round((m.rss_mib - idle.rss_mib) / Math.max(1, open.length), 1);
       const perSessionTree = round((m.tree_rss_mib - idle.tree_rss_mib) / Math.max(1, open.length), 1);
       memory.push({
@@ -736,7 +779,7 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
       memory,
       setup: {
         processes:
-          "own nats-server; actor host (actors/main.ts, tenant on the shared PostgreSQL, the shared livekit-server's credentials); one agent worker (agent-worker/main.ts, SF_WORKER_SLOTS=64) on the provider fixture; users in the bench process (@livekit/rtc-node)",
+          "own nats-server; actor host (actors/main.ts, tenant on the shared PostgreSQL, the shared livekit-server's credentials); one agent worker (agent-worker/main.ts, SF_WORKER_SLOTS=64, voice slots and load limits at their defaults: SF_WORKER_VOICE_SLOTS = 5 per core, event loop p99 200 ms, CPU 90%) on the provider fixture; users in the bench process (@livekit/rtc-node)",
         livekit: lk.livekitUrl,
         agent: "speech agent: groq LLM, deepgram STT, elevenlabs TTS (provider fixture)",
         trigger:

@@ -2,7 +2,12 @@
  * Errors with stable codes. Every error the platform raises on purpose is an `SfError` with a
  * `code` from a registry (fastify's FST_ERR_* is the model). Errors that cross NATS travel as
  * plain data (`WireError`) and are rebuilt into an `SfError` with the same code on the other side.
+ * The NATS client's own errors that mean "the server or JetStream did not answer now" (a timeout,
+ * no responders during a leader election, a closed connection) are coded retryable too, never
+ * SF_ERR_INTERNAL: their outcome is unknown, and a retry is what the caller should do.
  */
+import { JetStreamApiError } from "@nats-io/jetstream";
+import { errors } from "@nats-io/transport-node";
 
 export const BusErrorCodes = {
   /** No host answered within the caller's overall deadline. */
@@ -71,9 +76,53 @@ export class RemoteError extends SfError {
   override name = "RemoteError";
 }
 
-/** Turns anything thrown into wire data; unknown errors become SF_ERR_INTERNAL. */
+/** HTTP-like status JetStream answers with while a stream or the meta layer has no leader. */
+const JETSTREAM_UNAVAILABLE_STATUS = 503;
+
+/**
+ * A NATS client error that says the server, or JetStream behind it, did not answer now (the
+ * outcome of the call is unknown): coded SF_ERR_UNAVAILABLE, or SF_ERR_CONNECTION_CLOSED for a
+ * closed connection, both retryable. Undefined for anything else. The client wraps the first
+ * cause (a JetStream publish with no stream leader to answer is "jetstream is not enabled" caused
+ * by a request error caused by no responders), so the cause chain is read.
+ */
+export function natsUnavailableError(err: unknown): SfError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  let unanswered = false;
+  let link: unknown = err;
+  for (let depth = 0; depth < 4 && link instanceof Error; depth += 1, link = link.cause) {
+    if (link instanceof errors.ClosedConnectionError || link instanceof errors.DrainingConnectionError) {
+      return new SfError(BusErrorCodes.CONNECTION_CLOSED, "the NATS connection is closed", {
+        cause: err,
+        retryable: true,
+      });
+    }
+    if (
+      link instanceof errors.TimeoutError ||
+      link instanceof errors.NoRespondersError ||
+      link instanceof errors.ConnectionError ||
+      (link instanceof errors.RequestError && /^connection (closed|disconnected)$/.test(link.message)) ||
+      (link instanceof JetStreamApiError && link.status === JETSTREAM_UNAVAILABLE_STATUS)
+    ) {
+      unanswered = true;
+    }
+  }
+  if (!unanswered) return undefined;
+  // The client's text (subjects, key names) stays in the cause, for the logs.
+  return new SfError(BusErrorCodes.UNAVAILABLE, "NATS did not answer in time; the outcome is unknown", {
+    cause: err,
+    retryable: true,
+  });
+}
+
+/**
+ * Turns anything thrown into wire data: an SfError as it is, a NATS client error that means "no
+ * answer now" as SF_ERR_UNAVAILABLE (retryable), anything else as SF_ERR_INTERNAL.
+ */
 export function toWireError(err: unknown): WireError {
   if (err instanceof SfError) return err.toWire();
+  const unavailable = natsUnavailableError(err);
+  if (unavailable !== undefined) return unavailable.toWire();
   const message = err instanceof Error ? err.message : String(err);
   return { code: BusErrorCodes.INTERNAL, message, retryable: false };
 }

@@ -1,4 +1,12 @@
-export { SfError, RemoteError, toWireError, fromWireError, isWireError, BusErrorCodes } from "./errors.ts";
+export {
+  SfError,
+  RemoteError,
+  toWireError,
+  fromWireError,
+  isWireError,
+  natsUnavailableError,
+  BusErrorCodes,
+} from "./errors.ts";
 export type { WireError, BusErrorCode, SfErrorOptions } from "./errors.ts";
 export { fnv1a32, partitionOf } from "./partition.ts";
 export { createSubjects, assertToken, isToken } from "./subjects.ts";

@@ -35,12 +35,21 @@ export interface Subjects {
   jobEvent(tenant: string, jobId: string, event: string): string;
   /** Streamed reply tokens: `<prefix>.chat.<session>.out`. */
   chatOut(session: string): string;
+  /**
+   * Streamed reply tokens of a session that only one gateway follows, sent to that gateway's chat
+   * inbox: `<prefix>.chat.<inbox>.<session>.out` (one token more than `chatOut`, so the two never meet).
+   */
+  chatVia(inbox: string, session: string): string;
+  /** What a gateway subscribes to, once, for every session it routes to its inbox: `<prefix>.chat.<inbox>.*.out`. */
+  chatInbox(inbox: string): string;
   /** Tenant credential/config change events: `<prefix>.evt.client.<tenant>.<what>`. */
   clientEvent(tenant: string, what: string): string;
   /** Per-host control subjects (diagnostics, test hooks). */
   hostControl(hostId: string, op: string): string;
   /** Request/reply to any agent worker (queue group `<prefix>-worker-ops`): `<prefix>.workers.<op>`. */
   workerOp(op: string): string;
+  /** Request/reply to one agent worker (diagnostics, its stats): `<prefix>.worker.<id>.<op>`. */
+  workerControl(workerId: string, op: string): string;
   readonly streams: { readonly dispatch: string; readonly events: string; readonly ingest: string };
   readonly buckets: {
     readonly leases: string;
@@ -95,10 +104,15 @@ export function createSubjects(options: SubjectsOptions = {}): Subjects {
     jobEvent: (tenant: string, jobId: string, event: string) =>
       `${prefix}.job.${assertToken("tenant", tenant)}.${assertToken("job", jobId)}.${assertToken("event", event)}`,
     chatOut: (session: string) => `${prefix}.chat.${assertToken("session", session)}.out`,
+    chatVia: (inbox: string, session: string) =>
+      `${prefix}.chat.${assertToken("inbox", inbox)}.${assertToken("session", session)}.out`,
+    chatInbox: (inbox: string) => `${prefix}.chat.${assertToken("inbox", inbox)}.*.out`,
     clientEvent: (tenant: string, what: string) =>
       `${prefix}.evt.client.${assertToken("tenant", tenant)}.${assertToken("event", what)}`,
     hostControl: (hostId: string, op: string) => `${prefix}.host.${assertToken("host", hostId)}.${op}`,
     workerOp: (op: string) => `${prefix}.workers.${assertToken("op", op)}`,
+    workerControl: (workerId: string, op: string) =>
+      `${prefix}.worker.${assertToken("worker", workerId)}.${assertToken("op", op)}`,
     streams: Object.freeze({
       dispatch: `${upper}_DISPATCH`,
       events: `${upper}_EVENTS`,

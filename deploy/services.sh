@@ -12,7 +12,9 @@
 #   env     print the `export` lines of services.env
 #
 # Versions and the binary cache come from deploy/versions.env. nats-server and livekit-server are
-# built with `go install` into <cache root>/<tool>-<version>/; PostgreSQL comes from apt-get.
+# built with `go install` into <cache root>/<tool>-<version>/; PostgreSQL comes from apt-get, and
+# so do Chromium and ChromeDriver (/usr/bin/chromium), which the console's browser tests drive
+# through playwright-core (no browser is ever downloaded by a test tool).
 # State (data, logs, pid files) lives in $SF_STATE_DIR, by default <repo>/.sidekick/services.
 set -euo pipefail
 shopt -s inherit_errexit # so that die() inside "$(...)" stops the script too
@@ -35,6 +37,10 @@ NATS_PORT=4222
 NATS_MONITOR_PORT=8222
 PG_PORT=54329 # not 5432, so it never clashes with a system PostgreSQL
 LIVEKIT_PORT=7880
+
+# Debian's browser for tests/helpers/browser.ts (playwright-core launches this path).
+CHROMIUM_BIN=/usr/bin/chromium
+CHROMEDRIVER_BIN=/usr/bin/chromedriver
 
 NATS_CONF=$DEPLOY_DIR/nats/nats-dev.conf
 LIVEKIT_CONF=$DEPLOY_DIR/livekit/livekit-dev.yaml
@@ -143,28 +149,53 @@ ensure_go_binary() {
   exec 8>&-
 }
 
+# apt_install WHY PACKAGE...: install Debian packages with apt-get (as root; one install at a time
+# on the machine, under the cache's apt lock). WHY says what needs them, for the messages.
+apt_install() {
+  local why=$1
+  shift
+  local install="apt-get install -y --no-install-recommends $*"
+  ((EUID == 0)) || die "missing $* ($why); install with: sudo $install"
+  command -v apt-get >/dev/null || die "missing $* ($why) and no apt-get to install them with"
+  mkdir -p "$CACHE_ROOT"
+  exec 8>"$CACHE_ROOT/apt.lock"
+  lock_or_wait 8 "installing packages"
+  local apt_log=$LOG_DIR/apt-get.log
+  log "installing $* with apt-get ($why)"
+  if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"; } >"$apt_log" 2>&1; then
+    show_log_tail "$apt_log"
+    die "$install failed"
+  fi
+  exec 8>&-
+}
+
 # ensure_apt_packages: PostgreSQL (and curl, for the readiness probes) from Debian, when missing.
 ensure_apt_packages() {
   local missing=()
   [[ -x $PG_BIN/postgres ]] || missing+=("postgresql-$POSTGRES_MAJOR")
   command -v curl >/dev/null || missing+=(curl)
   ((${#missing[@]} > 0)) || return 0
-
-  local install="apt-get install -y ${missing[*]}"
-  ((EUID == 0)) || die "missing ${missing[*]}; install with: sudo $install"
-  command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them with"
-  mkdir -p "$CACHE_ROOT"
-  exec 8>"$CACHE_ROOT/apt.lock"
-  lock_or_wait 8 "installing packages"
-  local apt_log=$LOG_DIR/apt-get.log
-  log "installing ${missing[*]} with apt-get"
-  if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$apt_log" 2>&1; then
-    show_log_tail "$apt_log"
-    die "$install failed"
-  fi
-  exec 8>&-
+  apt_install "the shared services need them" "${missing[@]}"
   [[ -x $PG_BIN/postgres ]] || die "$PG_BIN/postgres is still missing after installing postgresql-$POSTGRES_MAJOR"
+}
+
+# ensure_chromium: Debian's Chromium and ChromeDriver for the console's browser tests, when
+# missing. Test tools never download a browser of their own (that fails on a closed network).
+ensure_chromium() {
+  local missing=()
+  [[ -x $CHROMIUM_BIN ]] || missing+=(chromium)
+  [[ -x $CHROMEDRIVER_BIN ]] || missing+=(chromium-driver)
+  ((${#missing[@]} > 0)) || return 0
+  apt_install "the console's browser tests drive $CHROMIUM_BIN" "${missing[@]}"
+  [[ -x $CHROMIUM_BIN ]] || die "$CHROMIUM_BIN is still missing after installing chromium"
+}
+
+# chromium_version: what $CHROMIUM_BIN says of itself ("Chromium 156.0.8078.108 built on Debian …").
+chromium_version() {
+  local version
+  version=$("$CHROMIUM_BIN" --version 2>/dev/null) || die "$CHROMIUM_BIN --version failed"
+  echo "${version%% built on*}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -458,6 +489,7 @@ cmd_up() {
   lock_or_wait 9 "starting or stopping the services in $STATE_DIR"
 
   ensure_apt_packages
+  ensure_chromium
   ensure_go_binary nats-server "$NATS_SERVER_VERSION" "$NATS_MODULE" nats-server
   ensure_go_binary livekit-server "$LIVEKIT_SERVER_VERSION" "$LIVEKIT_MODULE" server
 
@@ -466,6 +498,8 @@ cmd_up() {
     outcome=$(up_service "$service")
     printf '%-9s %s  %s\n' "$service" "$("${service}_address")" "$outcome"
   done
+
+  printf '%-9s %s  %s\n' chromium "$CHROMIUM_BIN" "$(chromium_version)"
 
   env_lines >"$SERVICES_ENV.tmp"
   mv "$SERVICES_ENV.tmp" "$SERVICES_ENV"

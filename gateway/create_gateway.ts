@@ -5,6 +5,7 @@ import { createSubjects } from "../bus/index.ts";
 import { ActorClient } from "./actor_client.ts";
 import { adminRoutes } from "./admin/admin_routes.ts";
 import { AdminSessions } from "./admin/sessions.ts";
+import { ChatInbox } from "./chat/chat_inbox.ts";
 import { TriggerService } from "./chat/trigger_service.ts";
 import { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
 import { Authenticator } from "./auth/authenticator.ts";
@@ -92,14 +93,23 @@ export function createGatewayWithWs(options: CreateGatewayOptions): Gateway {
   const triggers = new TriggerService({
     auth,
     actors: api.actors,
-    bus: { nc, subjects, triggerTimeoutMs: config.triggerTimeoutMs, replyTimeoutMs: config.replyTimeoutMs },
+    bus: {
+      nc,
+      subjects,
+      triggerTimeoutMs: config.triggerTimeoutMs,
+      replyTimeoutMs: config.replyTimeoutMs,
+      // One subscription for the frames of every session this gateway makes up (chat/chat_inbox.ts).
+      inbox: new ChatInbox({ nc, subjects }),
+    },
     limiter: new RateLimiter({
       nc,
       bucket: config.rateLimit.kvBucket,
       perMinuteKey: config.rateLimit.perMinuteKey,
       perMinuteTenant: config.rateLimit.perMinuteTenant,
+      replicas: config.streamReplicas,
     }),
   });
+  const maxUploadBytes = uploadLimit(config.maxUploadBytes, nc.info?.max_payload);
   let all: readonly RouteDefinition[] = [];
   const routes = [
     ...systemRoutes({
@@ -115,13 +125,21 @@ export function createGatewayWithWs(options: CreateGatewayOptions): Gateway {
     ...v2ClientRoutes(api),
     ...v2TenantRoutes(api),
     ...v2ProviderKeyRoutes(api),
-    ...v2DocumentRoutes(api, { maxUploadBytes: uploadLimit(config.maxUploadBytes, nc.info?.max_payload) }),
+    ...v2DocumentRoutes(api, { maxUploadBytes }),
     ...v1Routes(api),
     ...triggerRoutes(triggers),
     wsRouteDocumentation(),
     ...adminRoutes({
       ...api,
       config: config.admin,
+      health: {
+        nc,
+        subjects,
+        metrics,
+        ...(options.healthTimeouts === undefined ? {} : { timeouts: options.healthTimeouts }),
+      },
+      triggers,
+      maxUploadBytes,
       sessions: new AdminSessions({
         nc,
         bucket: config.admin.sessionBucket,

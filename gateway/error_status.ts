@@ -10,7 +10,7 @@ import {
   PlatformErrorCodes,
   StoreErrorCodes,
 } from "../actors/index.ts";
-import { BusErrorCodes, SfError } from "../bus/index.ts";
+import { BusErrorCodes, natsUnavailableError, SfError } from "../bus/index.ts";
 import { GatewayErrorCodes } from "./errors.ts";
 import { json } from "./http_types.ts";
 import type { GatewayResponse } from "./http_types.ts";
@@ -107,7 +107,9 @@ export interface ErrorEnvelope {
  * (legacy routes answer 422 for validation). Errors without a code, and codes that map to 500,
  * answer with a generic message: their text stays in the logs.
  */
-export function errorResponse(err: unknown, status?: number): GatewayResponse {
+export function errorResponse(thrown: unknown, status?: number): GatewayResponse {
+  // NATS or JetStream not answering (a restart, a leader election) is a 503 to retry, not a bug.
+  const err = thrown instanceof SfError ? thrown : (natsUnavailableError(thrown) ?? thrown);
   const coded = err instanceof SfError;
   const code = coded ? err.code : BusErrorCodes.INTERNAL;
   const base = statusForCode(code);

@@ -71,6 +71,8 @@ export interface InjectResponse {
   json<T = unknown>(): T;
 }
 
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
 export class GatewayApp {
   readonly router = new Router();
   readonly metrics: GatewayMetrics;
@@ -81,6 +83,10 @@ export class GatewayApp {
   /** Patterns of the routes whose responses follow the tenant's CORS list. */
   readonly #tenantCorsPaths = new Set<string>();
   readonly #validators = new Map<RouteDefinition, RouteValidators>();
+  /** The routes with a body limit of their own (uploads), for `bodyLimit`. */
+  readonly #ownLimits = new Router();
+  /** Instant responses of fixed GET paths (see `RouteDefinition.instant`). */
+  readonly #instant = new Map<string, () => GatewayResponse>();
 
   constructor(options: GatewayAppOptions) {
     this.#log = options.log;
@@ -93,7 +99,39 @@ export class GatewayApp {
       this.router.add(route);
       this.#validators.set(route, compileValidators(route));
       if (route.cors === "tenant") this.#tenantCorsPaths.add(route.path);
+      if (route.maxBodyBytes !== undefined) this.#ownLimits.add(route);
+      if (route.instant !== undefined) {
+        if (route.method !== "GET" || route.path.includes("{")) {
+          throw new Error(`route ${route.method} ${route.path}: only a GET of a fixed path can be instant`);
+        }
+        this.#instant.set(route.path, route.instant);
+      }
     }
+  }
+
+  /** Paths whose plain GET a transport may answer with `answerInstant`. */
+  get instantPaths(): readonly string[] {
+    return [...this.#instant.keys()];
+  }
+
+  /**
+   * The answer to a plain `GET <path>` of an instant route (no query string, no `Origin`, no
+   * body): the body, headers (`x-request-id` from `requestIdHeader` when sane) and metrics that
+   * `handle` gives the same request, without its async pipeline. undefined for any other path.
+   */
+  answerInstant(path: string, requestIdHeader: string | undefined): SerializedResponse | undefined {
+    const instant = this.#instant.get(path);
+    if (instant === undefined) return undefined;
+    const started = performance.now();
+    const requestId = pickRequestId(requestIdHeader);
+    let response: GatewayResponse;
+    try {
+      response = instant();
+    } catch (err) {
+      response = errorResponse(err);
+      this.#logError(err, "GET", path, requestId, response.status);
+    }
+    return this.#finish("GET", response, path, requestId, started, NO_HEADERS);
   }
 
   /** Runs one request through the pipeline. Never rejects: every failure becomes a response. */
@@ -110,23 +148,24 @@ export class GatewayApp {
       });
     } catch (err) {
       response = errorResponse(err);
-      this.#logError(err, raw, route, requestId, response.status);
+      this.#logError(err, raw.method, route, requestId, response.status);
     }
-    // A preflight answer carries its own CORS headers.
+    // A preflight answer carries its own CORS headers; a request without Origin needs none.
+    const origin = raw.headers["origin"];
     const cors =
-      response.headers?.["access-control-allow-methods"] === undefined
-        ? await this.#corsHeaders(raw.headers["origin"], context, requestId)
-        : {};
-    return this.#finish(raw, response, route, requestId, started, cors);
+      origin !== undefined && response.headers?.["access-control-allow-methods"] === undefined
+        ? await this.#corsHeaders(origin, context, requestId)
+        : NO_HEADERS;
+    return this.#finish(raw.method, response, route, requestId, started, cors);
   }
 
   /** The response for a request refused before it reached the pipeline (e.g. an oversized body). */
   reject(raw: RawRequest, err: unknown): SerializedResponse {
     const requestId = pickRequestId(raw.headers["x-request-id"]);
     const response = errorResponse(err);
-    this.#logError(err, raw, UNMATCHED_ROUTE, requestId, response.status);
+    this.#logError(err, raw.method, UNMATCHED_ROUTE, requestId, response.status);
     return this.#finish(
-      raw,
+      raw.method,
       response,
       UNMATCHED_ROUTE,
       requestId,
@@ -176,7 +215,11 @@ export class GatewayApp {
   /** The largest body a request to `url` may send: its route's limit, else the gateway's. */
   bodyLimit(method: string, url: string): number {
     if (!isHttpMethod(method) || method === "OPTIONS") return this.maxBodyBytes;
-    const match = this.router.match(method, parseUrl(url).path);
+    const path = parseUrl(url).path;
+    // Only the routes with a limit of their own can change the answer: when none of them matches,
+    // the route that does has the gateway's. When one does, the whole table says which route wins.
+    if (this.#ownLimits.find(method, path) === undefined) return this.maxBodyBytes;
+    const match = this.router.match(method, path);
     return match.type === "found" ? (match.route.maxBodyBytes ?? this.maxBodyBytes) : this.maxBodyBytes;
   }
 
@@ -297,12 +340,12 @@ export class GatewayApp {
   }
 
   #finish(
-    raw: RawRequest,
+    rawMethod: string,
     response: GatewayResponse,
     route: string,
     requestId: string,
     started: number,
-    cors: Record<string, string>,
+    cors: Readonly<Record<string, string>>,
   ): SerializedResponse {
     const headers: Record<string, string> = {};
     let body: Buffer;
@@ -329,7 +372,7 @@ export class GatewayApp {
     }
     Object.assign(headers, response.headers, cors);
     headers["x-request-id"] = requestId;
-    const method = methodLabel(raw.method);
+    const method = methodLabel(rawMethod);
     this.metrics.requests.inc({ route, method, status: String(response.status) });
     this.metrics.requestDuration.observe({ route, method }, (performance.now() - started) / 1000);
     return streamRun === undefined
@@ -337,11 +380,11 @@ export class GatewayApp {
       : { status: response.status, headers, body, stream: streamRun };
   }
 
-  #logError(err: unknown, raw: RawRequest, route: string, requestId: string, status: number): void {
+  #logError(err: unknown, method: string, route: string, requestId: string, status: number): void {
     const data = {
       requestId,
       route,
-      method: raw.method,
+      method,
       status,
       code: err instanceof SfError ? err.code : undefined,
     };

@@ -142,6 +142,13 @@ export interface RouteDefinition {
   /** `tenant` for thin-client routes called from tenants' sites and apps (see cors.ts). Default `global`. */
   cors?: RouteCors;
   handler: Handler;
+  /**
+   * For a GET route of a fixed path that reads nothing of the request (no credentials, body,
+   * parameters or query): its response, built at once. A transport may answer a plain GET of the
+   * path (no query, no `Origin`, no body) with `GatewayApp.answerInstant` instead of the async
+   * pipeline; the answer, its headers and its metrics are the same. `handler` must answer the same.
+   */
+  instant?: () => GatewayResponse;
 }
 
 export function json(status: number, value: unknown, headers?: Record<string, string>): GatewayResponse {

@@ -8,18 +8,34 @@ export {
   V2_TRIGGER_BODY,
   EMBED_STREAM_BODY,
 } from "./routes/trigger_routes.ts";
-export { TriggerService, idempotencyKey, pickJobId, pickSessionId } from "./chat/trigger_service.ts";
+export {
+  TriggerService,
+  idempotencyKey,
+  pickJobId,
+  pickSession,
+  pickSessionId,
+} from "./chat/trigger_service.ts";
 export type { TriggerServiceDeps, TenantCaller } from "./chat/trigger_service.ts";
 export { runTextTurn, isChatFrame } from "./chat/text_turn.ts";
+export { ChatInbox, readChatFrame } from "./chat/chat_inbox.ts";
+export type { ChatInboxOptions, ChatListener } from "./chat/chat_inbox.ts";
 export type { ChatBus, TextTurnRequest, TextTurnResult } from "./chat/text_turn.ts";
 export { RateLimiter, RateLimitErrorCodes } from "./rate_limit.ts";
 export type { RateLimiterOptions } from "./rate_limit.ts";
 export { WsChat, WsCloseCodes } from "./ws_chat.ts";
 export type { WsChatHandler, WsChatOptions, WsAdmission, ChatSocket } from "./ws_chat.ts";
 export { GatewayApp } from "./gateway_app.ts";
-export { parseUrl, pickRequestId, decodeParams, parseJsonBody } from "./request_parsing.ts";
+export {
+  parseUrl,
+  pickRequestId,
+  decodeParams,
+  parseJsonBody,
+  parseClientJson,
+  MAX_JSON_DEPTH,
+} from "./request_parsing.ts";
 export type { GatewayAppOptions, InjectRequest, InjectResponse } from "./gateway_app.ts";
 export { startUwsServer } from "./uws_server.ts";
+export { LoopBatch } from "./loop_batch.ts";
 export type { UwsServer, UwsServerOptions, StopResult } from "./uws_server.ts";
 export { Router } from "./router.ts";
 export type { RouteMatch } from "./router.ts";

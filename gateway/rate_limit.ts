@@ -5,10 +5,9 @@
  * bucket is the absence of an entry; entries expire once a bucket would have refilled anyway.
  * The clock is the wall clock of the gateway taking the token (gateways are assumed NTP-synced).
  */
-import { Kvm } from "@nats-io/kv";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { SfError } from "../bus/index.ts";
+import { ensureKvBucket, SfError } from "../bus/index.ts";
 import { RateLimitedError } from "./errors.ts";
 
 export interface RateLimiterOptions {
@@ -21,6 +20,11 @@ export interface RateLimiterOptions {
   perMinuteTenant: number;
   /** Compare-and-set attempts per bucket before giving up under contention. Default 50. */
   maxAttempts?: number;
+  /**
+   * Replicas of the KV bucket (SF_STREAM_REPLICAS, as the hosts' buckets). Default 1. On a
+   * cluster, one replica makes every trigger wait for the one node that holds it.
+   */
+  replicas?: number;
 }
 
 interface BucketState {
@@ -44,7 +48,7 @@ export class RateLimiter {
   #kv: Promise<KV> | undefined;
 
   constructor(options: RateLimiterOptions) {
-    this.#o = { maxAttempts: 50, ...options };
+    this.#o = { maxAttempts: 50, replicas: 1, ...options };
   }
 
   get enabled(): boolean {
@@ -72,7 +76,10 @@ export class RateLimiter {
 
   async #open(): Promise<KV> {
     try {
-      return await new Kvm(this.#o.nc).create(this.#o.bucket, { history: 1, ttl: 2 * MINUTE_MS });
+      return await ensureKvBucket(this.#o.nc, this.#o.bucket, {
+        ttlMs: 2 * MINUTE_MS,
+        replicas: this.#o.replicas,
+      });
     } catch (err) {
       // Try again on the next request rather than keep a failed handle.
       this.#kv = undefined;
@@ -85,14 +92,16 @@ export class RateLimiter {
     try {
       kv = await this.#bucket();
     } catch (err) {
-      throw new SfError(RateLimitErrorCodes.UNAVAILABLE, "the rate limit store is unavailable", {
-        cause: err,
-        retryable: true,
-      });
+      throw unavailable(err);
     }
     const perMs = perMinute / MINUTE_MS;
     for (let attempt = 0; attempt < this.#o.maxAttempts; attempt += 1) {
-      const entry = await kv.get(key);
+      let entry;
+      try {
+        entry = await kv.get(key);
+      } catch (err) {
+        throw unavailable(err);
+      }
       const now = Date.now();
       let revision = 0;
       let state: BucketState = { tokens: perMinute, at: now };
@@ -115,7 +124,7 @@ export class RateLimiter {
         return;
       } catch (err) {
         // Another gateway changed the bucket first (wrong last sequence): read it again.
-        if (!isCasConflict(err)) throw err;
+        if (!isCasConflict(err)) throw unavailable(err);
       }
     }
     throw new SfError(RateLimitErrorCodes.UNAVAILABLE, "the rate limit bucket stayed contended", {
@@ -123,6 +132,14 @@ export class RateLimiter {
       details: { scope },
     });
   }
+}
+
+/** The KV store did not answer (NATS restarting, its stream electing a leader): 503, retry. */
+function unavailable(err: unknown): SfError {
+  return new SfError(RateLimitErrorCodes.UNAVAILABLE, "the rate limit store is unavailable", {
+    cause: err,
+    retryable: true,
+  });
 }
 
 function isCasConflict(err: unknown): boolean {

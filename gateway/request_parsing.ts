@@ -1,4 +1,5 @@
 /** Reading a request's parts: request id, path and query, path parameters, JSON body. */
+import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import { BadJsonError, BadRequestError, UnsupportedMediaTypeError } from "./errors.ts";
 import type { RawRequest } from "./http_types.ts";
@@ -38,7 +39,66 @@ export function decodeParams(raw: Record<string, string>): Record<string, string
   return out;
 }
 
-/** Parses a JSON body (undefined when empty); a non-JSON content type is a 415, bad JSON a 400. */
+/**
+ * Deepest nesting of arrays and objects a JSON text may have. Deeper values cannot cross the bus
+ * (the msgpack encoder and JSON.stringify recurse, and overflow the stack past a few thousand
+ * levels) and no API document needs more than a handful.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** The deepest nesting in a JSON text, stopping as soon as it passes `limit` (strings skipped). */
+function nestingDepth(text: string, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i += 1;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) {
+      inString = true;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      depth += 1;
+      if (depth > deepest) {
+        deepest = depth;
+        if (deepest > limit) return deepest;
+      }
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth -= 1;
+    }
+  }
+  return deepest;
+}
+
+/**
+ * Parses JSON text from a client (a body, a form field): bad JSON, or JSON nested deeper than
+ * MAX_JSON_DEPTH, is a BadJsonError (400). `what` names it in the message.
+ */
+export function parseClientJson(text: string, what = "the body"): unknown {
+  if (nestingDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new BadJsonError(`${what} nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`, {
+      details: { max_depth: MAX_JSON_DEPTH },
+    });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new BadJsonError(`${what} is not valid JSON`, { cause: err });
+  }
+}
+
+/**
+ * Parses a JSON body (undefined when empty); a non-JSON content type is a 415; bad JSON, JSON
+ * that is not UTF-8 (RFC 8259: it is never replaced by U+FFFD here) or nested too deep a 400.
+ */
 export function parseJsonBody(raw: RawRequest): unknown {
   if (raw.body.length === 0) return undefined;
   const type = raw.headers["content-type"] ?? "";
@@ -47,9 +107,6 @@ export function parseJsonBody(raw: RawRequest): unknown {
       details: { content_type: type },
     });
   }
-  try {
-    return JSON.parse(raw.body.toString("utf8")) as unknown;
-  } catch (err) {
-    throw new BadJsonError("the body is not valid JSON", { cause: err });
-  }
+  if (!isUtf8(raw.body)) throw new BadJsonError("the body is not valid UTF-8");
+  return parseClientJson(raw.body.toString("utf8"));
 }

@@ -19,6 +19,7 @@ import type {
 import type { Logger } from "pino";
 import { PayloadTooLargeError, ShuttingDownError } from "./errors.ts";
 import type { GatewayApp } from "./gateway_app.ts";
+import { LoopBatch } from "./loop_batch.ts";
 import type { RawRequest, SerializedResponse, StreamSink } from "./http_types.ts";
 import type { ChatSocket, WsAdmission, WsChatHandler } from "./ws_chat.ts";
 
@@ -56,12 +57,51 @@ export interface UwsServer {
 /** `close()` exists on this build's App (it closes every socket) but is missing from its typings. */
 type ClosableApp = TemplatedApp & { close?: () => void };
 
+const statusLines = new Map<number, string>();
+
 function statusLine(status: number): string {
-  return `${status} ${STATUS_CODES[status] ?? "Unknown"}`;
+  let line = statusLines.get(status);
+  if (line === undefined) {
+    line = `${status} ${STATUS_CODES[status] ?? "Unknown"}`;
+    if (statusLines.size < 1000) statusLines.set(status, line);
+  }
+  return line;
 }
 
+/**
+ * A whole (not streamed) response, corked into one write. The body goes out with `tryEnd`: what
+ * the socket cannot take now is written from onWritable as it drains, never buffered by uWS. So a
+ * client that pipelines requests without reading the answers cannot make the gateway hold them
+ * all (with `end`, 8,000 pipelined GET /openapi.json held 500 MB): its next request arrives while
+ * a response is still pending, and uWS closes the connection.
+ */
+function writeWhole(res: HttpResponse, out: SerializedResponse, head: boolean, close: boolean): void {
+  let pending = false;
+  let start = 0;
+  res.cork(() => {
+    res.writeStatus(statusLine(out.status));
+    const headers = out.headers;
+    for (const key in headers) res.writeHeader(key, headers[key] as string);
+    if (head) res.endWithoutBody(out.body.length, close);
+    else if (close) res.end(out.body, true);
+    else {
+      start = res.getWriteOffset();
+      pending = !res.tryEnd(out.body, out.body.length)[1];
+    }
+  });
+  if (!pending) return;
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  res.onWritable((offset) => aborted || res.tryEnd(out.body.subarray(offset - start), out.body.length)[0]);
+}
+
+/** A copy of a body chunk (small ones from Node's buffer pool rather than a fresh allocation each). */
 function copyChunk(chunk: ArrayBuffer): Buffer {
-  return Buffer.from(new Uint8Array(chunk).slice());
+  const copy = Buffer.allocUnsafe(chunk.byteLength);
+  copy.set(new Uint8Array(chunk));
+  return copy;
 }
 
 export async function startUwsServer(options: UwsServerOptions): Promise<UwsServer> {
@@ -77,17 +117,22 @@ export async function startUwsServer(options: UwsServerOptions): Promise<UwsServ
     inFlight -= 1;
     if (inFlight === 0 && idle !== undefined) idle();
   };
+  // Requests whose bodies arrived in the same loop turn run together (see loop_batch.ts).
+  const batch = new LoopBatch((err: unknown) => {
+    log.error({ err: err instanceof Error ? err.message : String(err) }, "request start failed");
+  });
 
-  uwsApp.any("/*", (res: HttpResponse, req: HttpRequest) => {
+  const serve = (res: HttpResponse, req: HttpRequest): void => {
     // The HttpRequest dies when this callback returns: copy everything now.
     const headers: Record<string, string> = {};
     req.forEach((key, value) => {
       headers[key] = key in headers ? `${headers[key]}, ${value}` : value;
     });
-    const query = req.getQuery();
+    // No `?` at all gives undefined here, whatever the typings say.
+    const query = req.getQuery() as string | undefined;
     const raw: RawRequest = {
       method: req.getCaseSensitiveMethod().toUpperCase(),
-      url: query === "" ? req.getUrl() : `${req.getUrl()}?${query}`,
+      url: query === undefined || query === "" ? req.getUrl() : `${req.getUrl()}?${query}`,
       headers,
       body: Buffer.alloc(0),
       remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
@@ -116,13 +161,7 @@ export async function startUwsServer(options: UwsServerOptions): Promise<UwsServ
         streamOut(out, out.stream);
         return;
       }
-      const close = closeConnection || stopping;
-      res.cork(() => {
-        res.writeStatus(statusLine(out.status));
-        for (const [key, value] of Object.entries(out.headers)) res.writeHeader(key, value);
-        if (raw.method === "HEAD") res.endWithoutBody(out.body.length, close);
-        else res.end(out.body, close);
-      });
+      writeWhole(res, out, raw.method === "HEAD", closeConnection || stopping);
       finish();
     };
 
@@ -232,15 +271,41 @@ export async function startUwsServer(options: UwsServerOptions): Promise<UwsServ
       if (chunk.byteLength > 0) chunks.push(copyChunk(chunk));
       if (!isLast) return;
       raw.body = chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, size);
-      app.handle(raw).then(
-        (out) => write(out, false),
-        (err: unknown) => {
-          log.error({ err: err instanceof Error ? err.message : String(err) }, "request pipeline failed");
-          write(app.reject(raw, err), true);
-        },
-      );
+      batch.push(() => {
+        if (done) return;
+        app.handle(raw).then(
+          (out) => write(out, false),
+          (err: unknown) => {
+            log.error({ err: err instanceof Error ? err.message : String(err) }, "request pipeline failed");
+            write(app.reject(raw, err), true);
+          },
+        );
+      });
     });
-  });
+  };
+
+  // Instant routes (GET /health): a plain GET is answered here and now, without copying the
+  // request or entering the async pipeline; anything else about it goes the usual way.
+  for (const path of app.instantPaths) {
+    uwsApp.get(path, (res: HttpResponse, req: HttpRequest) => {
+      const query = req.getQuery() as string | undefined;
+      if (
+        stopping ||
+        (query !== undefined && query !== "") ||
+        req.getHeader("origin") !== "" ||
+        req.getHeader("content-length") !== "" ||
+        req.getHeader("transfer-encoding") !== ""
+      ) {
+        serve(res, req);
+        return;
+      }
+      const requestId = req.getHeader("x-request-id");
+      const out = app.answerInstant(path, requestId === "" ? undefined : requestId);
+      if (out === undefined) serve(res, req);
+      else writeWhole(res, out, false, false);
+    });
+  }
+  uwsApp.any("/*", serve);
 
   const host = options.host ?? "127.0.0.1";
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {

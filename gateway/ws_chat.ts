@@ -21,6 +21,7 @@ import { publicError, statusForCode } from "./error_status.ts";
 import { GatewayErrorCodes } from "./errors.ts";
 import type { GatewayRequest } from "./http_types.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import { pickRequestId } from "./request_parsing.ts";
 
 export const WsCloseCodes = {
   UNAUTHENTICATED: 4401,
@@ -205,6 +206,8 @@ export class WsChat implements WsChatHandler {
     const turn = await triggers.text({
       tenant,
       sessionId: conn.sessionId,
+      // `ws-<uuid>`, made up by this gateway: the connection's frames come through its chat inbox.
+      madeUpSession: true,
       jobId: randomUUID(),
       body: {
         agent_slug: m.agentSlug,
@@ -212,7 +215,9 @@ export class WsChat implements WsChatHandler {
         message: m.text,
         ...(m.conversationId === undefined ? {} : { conversation_id: m.conversationId }),
       },
-      traceId: m.requestId ?? randomUUID(),
+      // The caller's request_id is echoed in frames; it names the trace only when it is a sane
+      // token (it travels in a NATS header, where control characters are refused).
+      traceId: pickRequestId(m.requestId),
       signal: conn.controller.signal,
       onClaimed: (reply) => {
         jobId = reply.job_id;

@@ -12,8 +12,9 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { decodeBody, encodeBody, fromWireError, SfError } from "../../bus/index.ts";
+import { decodeBody, encodeBody, fromWireError, isWireError, SfError } from "../../bus/index.ts";
 import type { Subjects } from "../../bus/index.ts";
+import type { DispatchStats } from "./dispatch_stats.ts";
 import type { DispatchJob, JobEvent } from "./job.ts";
 
 export const DispatchErrorCodes = {
@@ -38,12 +39,37 @@ interface Waiter {
   onEvent(event: JobEvent): void;
 }
 
+/** The decoded body as a job event when it has every field its type needs, else undefined. */
+function asJobEvent(value: unknown): JobEvent | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v["jobId"] !== "string" || typeof v["workerId"] !== "string" || typeof v["at"] !== "number") {
+    return undefined;
+  }
+  switch (v["type"]) {
+    case "joined":
+    case "answered":
+    case "done":
+      return value as JobEvent;
+    case "claimed":
+      return typeof v["delivery"] === "number" ? (value as JobEvent) : undefined;
+    case "failed":
+      return typeof v["delivery"] === "number" && typeof v["final"] === "boolean" && isWireError(v["error"])
+        ? (value as JobEvent)
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
 export interface DispatcherOptions {
   nc: NatsConnection;
   subjects: Subjects;
   log: Logger;
   /** How long a job may wait for a worker to claim it. Default 10000 ms. */
   claimTimeoutMs?: number;
+  /** Where claims, withdrawals and final failures are counted (the dashboard's dispatch window). */
+  stats?: DispatchStats;
 }
 
 export class Dispatcher {
@@ -52,6 +78,7 @@ export class Dispatcher {
   readonly #log: Logger;
   readonly #claimTimeoutMs: number;
   readonly #js: JetStreamClient;
+  readonly #stats: DispatchStats | undefined;
   readonly #waiters = new Map<string, Set<Waiter>>();
   #sub: Subscription | undefined;
 
@@ -61,6 +88,7 @@ export class Dispatcher {
     this.#log = options.log;
     this.#claimTimeoutMs = options.claimTimeoutMs ?? 10_000;
     this.#js = jetstream(options.nc);
+    this.#stats = options.stats;
   }
 
   start(): void {
@@ -70,11 +98,17 @@ export class Dispatcher {
           this.#log.warn({ err: err.message }, "job event subscription error");
           return;
         }
-        let event: JobEvent;
+        let event: JobEvent | undefined;
         try {
-          event = decodeBody(msg.data) as JobEvent;
+          event = asJobEvent(decodeBody(msg.data));
         } catch (e) {
           this.#log.warn({ subject: msg.subject, err: (e as Error).message }, "undecodable job event");
+          return;
+        }
+        // Anything on these subjects may be published by anyone: a body that is not an event is
+        // skipped (a throw here would stop the connection's reader, and with it the whole host).
+        if (event === undefined) {
+          this.#log.warn({ subject: msg.subject }, "malformed job event skipped");
           return;
         }
         const waiters = this.#waiters.get(event.jobId);
@@ -130,6 +164,7 @@ export class Dispatcher {
           unwatch();
         }
         if (event.type === "failed" && event.final) {
+          this.#stats?.record("failed");
           const err = new SfError(
             DispatchErrorCodes.JOB_FAILED,
             `job ${job.jobId} failed: ${event.error.message}`,
@@ -176,18 +211,21 @@ export class Dispatcher {
     }, this.#claimTimeoutMs);
     try {
       const claim = await claimed;
+      const claimMs = Math.round((performance.now() - started) * 100) / 100;
+      if (!ack.duplicate) this.#stats?.claimed(job.mode, claimMs);
       return {
         claim: {
           jobId: job.jobId,
           workerId: claim.workerId,
           claimedAt: claim.at,
-          claimMs: Math.round((performance.now() - started) * 100) / 100,
+          claimMs,
           duplicate: ack.duplicate,
         },
         outcome,
       };
     } catch (err) {
       if (err instanceof SfError && err.code === DispatchErrorCodes.NO_AGENT_CAPACITY) {
+        this.#stats?.record("no_capacity");
         // Withdraw it so no worker starts it after the caller was told there was no capacity.
         await this.#withdraw(ack.seq, job);
         unwatch();
@@ -207,7 +245,8 @@ export class Dispatcher {
         const msg = await jsm.streams.getMessage(this.#subjects.streams.events, {
           last_by_subj: this.#subjects.jobEvent(job.tenant, job.jobId, type),
         });
-        if (msg !== null) events.push(decodeBody(msg.data) as JobEvent);
+        const event = msg === null ? undefined : asJobEvent(decodeBody(msg.data));
+        if (event !== undefined) events.push(event);
       } catch (err) {
         if (!(err instanceof Error && /no message found/i.test(err.message))) throw err;
       }

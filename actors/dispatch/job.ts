@@ -3,7 +3,8 @@
  * job on `<prefix>.dispatch.<tenant>.<mode>` (stream SF_DISPATCH, `Nats-Msg-Id` = job id) and
  * its lifecycle events on `<prefix>.job.<tenant>.<job>.<event>` (stream SF_EVENTS).
  */
-import type { WireError } from "../../bus/index.ts";
+import { isToken } from "../../bus/index.ts";
+import type { Subjects, WireError } from "../../bus/index.ts";
 
 export type JobMode = "text" | "voice";
 
@@ -14,6 +15,11 @@ export interface DispatchJob {
   readonly agentSlug: string;
   readonly conversationId: string;
   readonly sessionId: string;
+  /**
+   * Text jobs: the chat inbox of the gateway that alone follows this session; frames then go to
+   * `chatVia(chatInbox, sessionId)` instead of `chatOut(sessionId)`.
+   */
+  readonly chatInbox?: string;
   readonly userId: string;
   /** The user's message (text mode). */
   readonly message?: string;
@@ -51,14 +57,28 @@ export function jobProblem(value: unknown): string | undefined {
   for (const field of ["jobId", "tenant", "agentSlug", "conversationId", "sessionId", "userId"]) {
     if (typeof v[field] !== "string" || v[field] === "") return `job.${field} must be a non-empty string`;
   }
+  // They name the job's event subjects: a job whose events cannot be published is no job.
+  for (const field of ["jobId", "tenant"]) {
+    if (!isToken(v[field])) return `job.${field} must be a subject token`;
+  }
   if (typeof v["mode"] !== "string" || !MODES.includes(v["mode"])) return "job.mode must be text or voice";
   if (typeof v["createdAt"] !== "number") return "job.createdAt must be a number";
+  if (v["chatInbox"] !== undefined && !isToken(v["chatInbox"]))
+    return "job.chatInbox must be a subject token";
   return undefined;
+}
+
+/** Where a text job's chat frames go: the gateway's inbox when the job names one, else the session's subject. */
+export function chatSubject(subjects: Subjects, job: Pick<DispatchJob, "sessionId" | "chatInbox">): string {
+  return job.chatInbox === undefined
+    ? subjects.chatOut(job.sessionId)
+    : subjects.chatVia(job.chatInbox, job.sessionId);
 }
 
 /**
  * What a text job streams to the gateway holding the user's socket, on core subject
- * `<prefix>.chat.<session>.out`: tokens in order, then one final message, or one error.
+ * `<prefix>.chat.<session>.out` (or that gateway's inbox, see `chatSubject`): tokens in order,
+ * then one final message, or one error.
  * Every frame names its job, so several jobs can share a session.
  */
 export type ChatFrame =

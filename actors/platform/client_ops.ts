@@ -13,7 +13,12 @@ import {
 import type { ClientSecretField, ClientSettings, ClientStatus, PlatformStore } from "../store/index.ts";
 import { parseCorsOrigins } from "./cors_origins.ts";
 import { ClientEvents, PlatformOps } from "./messages.ts";
-import type { ClientDetailView, ClientsDeleteReply, ClientsListReply } from "./messages.ts";
+import type {
+  ClientDetailView,
+  ClientsCountReply,
+  ClientsDeleteReply,
+  ClientsListReply,
+} from "./messages.ts";
 import {
   actorField,
   objectBody,
@@ -138,6 +143,13 @@ export function clientOps(deps: PlatformOpDeps): Array<[string, PlatformOp]> {
     return { clients: clients.map(clientView), limit, offset };
   };
 
+  const count: PlatformOp = async (raw): Promise<ClientsCountReply> => {
+    const op = PlatformOps.clientsCount;
+    onlyFields(op, objectBody(op, raw ?? {}), []);
+    const byStatus = await store.countClientsByStatus();
+    return { total: Object.values(byStatus).reduce((a, b) => a + b, 0), by_status: byStatus };
+  };
+
   const get: PlatformOp = async (raw) => {
     const op = PlatformOps.clientsGet;
     const body = objectBody(op, raw);
@@ -240,6 +252,7 @@ export function clientOps(deps: PlatformOpDeps): Array<[string, PlatformOp]> {
   return [
     [PlatformOps.clientsCreate, create],
     [PlatformOps.clientsList, list],
+    [PlatformOps.clientsCount, count],
     [PlatformOps.clientsGet, get],
     [PlatformOps.clientsUpdate, update],
     [PlatformOps.clientsDelete, remove],

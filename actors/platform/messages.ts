@@ -16,6 +16,8 @@ export const PlatformOps = {
   health: "health",
   clientsCreate: "clients-create",
   clientsList: "clients-list",
+  /** How many clients there are of each status (the console's dashboard). */
+  clientsCount: "clients-count",
   clientsGet: "clients-get",
   clientsUpdate: "clients-update",
   clientsDelete: "clients-delete",
@@ -66,7 +68,18 @@ export type TenantDatabaseView =
 
 export type LivekitView =
   | { configured: false }
-  | { configured: true; url: string; api_key: string; api_secret: string; updated_at: string | null };
+  | {
+      configured: true;
+      url: string;
+      /**
+       * The server's origin (`wss://host:port`, no path or user info): not secret, every end user
+       * gets the full URL with a voice trigger's reply; the console's preview page allows it in its CSP.
+       */
+      origin: string | null;
+      api_key: string;
+      api_secret: string;
+      updated_at: string | null;
+    };
 
 export interface CredentialsView {
   tenant_database: TenantDatabaseView;
@@ -104,6 +117,11 @@ export interface ClientsListRequest {
   status?: ClientStatus;
   limit?: number;
   offset?: number;
+}
+
+export interface ClientsCountReply {
+  total: number;
+  by_status: Record<ClientStatus, number>;
 }
 
 export interface ClientsListReply {

@@ -73,6 +73,18 @@ function databaseView(
   }
 }
 
+/** `wss://host:port` of a LiveKit URL (`https:` → `wss:`, `http:` → `ws:`); null when it is not one. */
+export function serverOrigin(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return null;
+  }
+  const scheme = { "ws:": "ws:", "wss:": "wss:", "http:": "ws:", "https:": "wss:" }[parsed.protocol];
+  return scheme === undefined ? null : `${scheme}//${parsed.host}`;
+}
+
 function livekitView(
   credentials: LivekitCredentials | null,
   info: ClientSecretInfo | undefined,
@@ -81,6 +93,7 @@ function livekitView(
   return {
     configured: true,
     url: maskSecret(credentials.url),
+    origin: serverOrigin(credentials.url),
     api_key: maskSecret(credentials.apiKey),
     api_secret: maskSecret(credentials.apiSecret),
     updated_at: iso(info?.updatedAt ?? null),

@@ -179,9 +179,6 @@ export function toStoreError(err: unknown, what: string): SfError {
     return new AlreadyExistsError(`${what}: a row with that key already exists`, { cause: err, details });
   if (code === "23503")
     return new NotFoundError(`${what}: a referenced row does not exist`, { cause: err, details });
-  if (code === "22P02" || code === "23502" || code === "23514" || code === "22023") {
-    return new InvalidInputError(`${what}: ${message}`, { cause: err, details });
-  }
   if (code === "42P01" || code === "42883" || code === "3F000" || code === "42703") {
     return new SchemaMissingError(`${what}: ${message} (apply the tenant migrations)`, {
       cause: err,
@@ -190,6 +187,11 @@ export function toStoreError(err: unknown, what: string): SfError {
   }
   if (/different vector dimensions|expected \d+ dimensions/i.test(message)) {
     return new EmbeddingDimensionMismatchError(`${what}: ${message}`, { cause: err, details });
+  }
+  // Class 22 (any other data exception: a NUL character, a value too long or out of range, …) and the
+  // not-null and check violations are the caller's input, not the database failing.
+  if (code !== undefined && (code.startsWith("22") || code === "23502" || code === "23514")) {
+    return new InvalidInputError(`${what}: ${message}`, { cause: err, details });
   }
   if (
     (code !== undefined && CONNECTION_CODES.has(code)) ||

@@ -119,6 +119,16 @@ class PostgresDatabase implements SqlDatabase {
     this.#check();
     const client = await this.#pool.connect();
     let broken: Error | undefined;
+    // A checked-out client has none of the pool's listeners: without this one, a connection the
+    // server ends during the transaction (a PostgreSQL restart) is an unhandled 'error' event that
+    // ends the process. The client is not reused, and the transaction fails with that connection
+    // error (retryable once coded), not with the "not queryable" of the statement that came next.
+    let connectionLost: Error | undefined;
+    const onError = (err: Error): void => {
+      connectionLost ??= err;
+      broken = err;
+    };
+    client.on("error", onError);
     try {
       await client.query("begin");
       try {
@@ -131,10 +141,11 @@ class PostgresDatabase implements SqlDatabase {
         } catch (rollbackErr) {
           broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
         }
-        throw err;
+        throw connectionLost ?? err;
       }
     } finally {
-      // A connection whose rollback failed is not returned to the pool.
+      client.removeListener("error", onError);
+      // A connection whose rollback failed, or that broke, is not returned to the pool.
       client.release(broken);
     }
   }

@@ -275,6 +275,20 @@ export class SqlPlatformStore implements PlatformStore {
     });
   }
 
+  countClientsByStatus(): Promise<Record<ClientStatus, number>> {
+    return this.#run("count clients", async (db) => {
+      const rows = await db.query<Row>(
+        `select status, count(*)::int as n from ${this.#t("clients")} group by status`,
+      );
+      const counts = Object.fromEntries(CLIENT_STATUSES.map((s) => [s, 0])) as Record<ClientStatus, number>;
+      for (const r of rows) {
+        const st = r["status"] as ClientStatus;
+        if (CLIENT_STATUSES.includes(st)) counts[st] = Number(r["n"]);
+      }
+      return counts;
+    });
+  }
+
   isCorsOriginListed(origin: string): Promise<boolean> {
     return this.#run("find cors origin", async (db) => {
       const rows = await db.query<Row>(

@@ -170,7 +170,8 @@ export function fromPostgrestError(what: string, error: PostgrestLikeError, stat
   if (/different vector dimensions|expected \d+ dimensions/i.test(message)) {
     return new EmbeddingDimensionMismatchError(`${what}: ${message}`, { details });
   }
-  if (["22P02", "23502", "23514", "22023", "PGRST100", "PGRST102"].includes(code)) {
+  // Class 22 is a data exception (a NUL character, a value too long or out of range): the input's fault.
+  if (code.startsWith("22") || ["23502", "23514", "PGRST100", "PGRST102"].includes(code)) {
     return new InvalidInputError(`${what}: ${message}`, { details });
   }
   if (

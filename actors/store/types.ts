@@ -176,6 +176,8 @@ export interface PlatformStore {
   findClientBySlug(slug: string): Promise<ClientRecord | null>;
   /** `search` matches a case-insensitive substring of the slug or the name. */
   listClients(options?: ListPage & { status?: ClientStatus; search?: string }): Promise<ClientRecord[]>;
+  /** How many clients there are of each status (every status present, 0 when none). */
+  countClientsByStatus(): Promise<Record<ClientStatus, number>>;
   updateClient(id: string, patch: UpdateClientInput): Promise<ClientRecord>;
   /** Whether an active client lists `origin` (or `*`) in `settings.cors_origins`. */
   isCorsOriginListed(origin: string): Promise<boolean>;

@@ -6,10 +6,10 @@
  * needs with `job-context` and records the finished turn with `turn-record` (idempotent by job id,
  * which is the turn id), which also feeds the conversation's in-memory window.
  *
- * A text trigger is idempotent by its job id (the caller's `Idempotency-Key`): a repeat never
- * starts a second job. While the first runs, the repeat's answer waits for it; once it has
- * finished, the answer carries the recorded reply (`result`, read back from the transcripts by
- * turn id). A job that no worker claimed is forgotten, so a retry after "no capacity" runs again.
+ * A text trigger is idempotent by its job id (derived from the tenant and the caller's
+ * `Idempotency-Key`, see `jobIdFor`): a repeat never starts a second job. While the first runs,
+ * the repeat's answer waits for it; once it has finished, the answer carries the recorded reply
+ * (`result`, read back from the transcripts by turn id). A job that no worker claimed is forgotten, so a retry after "no capacity" runs again.
  * A repeat that names another user, agent or message is refused (SF_ERR_IDEMPOTENCY_KEY_REUSED).
  */
 import { createHash, randomUUID } from "node:crypto";
@@ -157,6 +157,21 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 /** A stable uuid for any id (name-based, SHA-1, version 5 layout); uuids pass through. */
 export function asUuid(namespace: string, id: string): string {
   if (UUID_RE.test(id)) return id.toLowerCase();
+  return nameUuid(namespace, id);
+}
+
+/**
+ * A job's id: always derived from the tenant and the id its caller gave (the Idempotency-Key,
+ * or a request id), uuids included. Job ids are global (SF_DISPATCH's dedupe window, the events
+ * of SF_EVENTS, chat frames on a session subject any tenant may name), while the ids callers give
+ * are only theirs: one tenant naming another's job id gets a job of its own, never the other's
+ * dedupe, events or frames.
+ */
+export function jobIdFor(tenant: string, given: string): string {
+  return nameUuid(`job:${tenant}`, given);
+}
+
+function nameUuid(namespace: string, id: string): string {
   const h = createHash("sha1").update(`sidekick-forge:${namespace}:${id}`).digest();
   h[6] = ((h[6] as number) & 0x0f) | 0x50;
   h[8] = ((h[8] as number) & 0x3f) | 0x80;
@@ -301,7 +316,7 @@ export class TenantDispatch {
       voice_provider: agent.voiceSettings?.tts_provider ?? agent.voiceSettings?.provider ?? null,
       voice_id: agent.voiceSettings?.voice_id ?? null,
     };
-    const jobId = asUuid(`job:${tenant}`, str(body, "job_id", false, 200) ?? meta.requestId);
+    const jobId = jobIdFor(tenant, str(body, "job_id", false, 200) ?? meta.requestId);
     const userId = asUuid(`user:${tenant}`, externalUser);
     if (message !== undefined) {
       const repeat = await this.#repeat(store, {
@@ -329,6 +344,13 @@ export class TenantDispatch {
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(sessionId)) {
       throw new InvalidArgumentError("session_id may hold only A-Z a-z 0-9 _ -", {
         details: { field: "session_id" },
+      });
+    }
+    // The gateway that alone follows this session names its chat inbox (see chatSubject).
+    const chatInbox = str(body, "chat_inbox", false, 128);
+    if (chatInbox !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(chatInbox)) {
+      throw new InvalidArgumentError("chat_inbox may hold only A-Z a-z 0-9 _ -", {
+        details: { field: "chat_inbox" },
       });
     }
     const known = this.#windows.get(conversationId);
@@ -378,6 +400,7 @@ export class TenantDispatch {
       agentSlug: slug,
       conversationId,
       sessionId,
+      ...(chatInbox === undefined ? {} : { chatInbox }),
       userId: externalUser,
       ...(typeof context === "object" && context !== null
         ? { context: context as Record<string, unknown> }

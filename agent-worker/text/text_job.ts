@@ -2,7 +2,8 @@
  * The text job: read the agent and the tenant's provider keys through the tenant actor, retrieve
  * (the agent's documents and the user's relevant past turns, see rag/retrieval.ts), build the
  * prompt (system prompt, retrieved context, the conversation's recent turns, the user's message), stream the
- * configured LLM's answer token by token to `<prefix>.chat.<session>.out`, record the turn through
+ * configured LLM's answer token by token to `<prefix>.chat.<session>.out` (or the gateway inbox the
+ * job names, see `chatSubject`), record the turn through
  * the tenant actor, then send the final message. No room, no cold start, no polling; and no
  * fallback: a misconfigured provider fails the job with an error naming it. Once the reply is out,
  * the user's message is embedded for later retrieval, off the chat path.
@@ -11,6 +12,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { encodeBody, requestReply, toWireError } from "../../bus/index.ts";
 import type { Subjects } from "../../bus/index.ts";
+import { chatSubject } from "../../actors/index.ts";
 import type { ChatFrame, DispatchJob, HistoryTurn, JobContextReply } from "../../actors/index.ts";
 import { providerSettingsForAgent, resolveProviders } from "../providers/resolve_providers.ts";
 import type { ProviderClientOptions } from "../providers/resolve_providers.ts";
@@ -39,7 +41,7 @@ export function textJobHandler(
   const { nc, subjects } = options;
   const actorTimeoutMs = options.actorTimeoutMs ?? 10_000;
   return async (job, ctx) => {
-    const out = subjects.chatOut(job.sessionId);
+    const out = chatSubject(subjects, job);
     let seq = 0;
     const send = (frame: ChatFrame): void => nc.publish(out, encodeBody(frame));
     try {

@@ -22,7 +22,7 @@ import { TTS_SAMPLE_RATE } from "../providers/tts_client.ts";
 import type { TtsClient } from "../providers/tts_client.ts";
 import type { AgentRuntime } from "./voice_runtime.ts";
 import { closeAgentRuntime, settleWithin } from "./bounded_close.ts";
-import { releaseClosedRoom } from "./room_release.ts";
+import { disposeRoomHandle, releaseClosedRoom } from "./room_release.ts";
 import { VoiceSessionError, VoiceSessionErrorCodes } from "./session_types.ts";
 import type { AgentExchange, TurnContext } from "./session_types.ts";
 
@@ -116,8 +116,10 @@ export class VoiceSession {
   #closing = false;
   /** Leaving the room, once started. */
   #leaving: Promise<void> | undefined;
-  /** The room connected (it may have been disconnected since). */
+  /** The room's connect resolved (it may have been disconnected since). */
   #connected = false;
+  /** The room's FFI handle was disposed (room_release.ts). */
+  #handleReleased = false;
 
   constructor(options: VoiceSessionOptions) {
     this.#o = options;
@@ -337,7 +339,9 @@ export class VoiceSession {
     this.#presenceTimer = undefined;
     await this.#closeRuntime(false);
     const room = this.#room;
-    if (room.isConnected) {
+    // Only a room whose connect resolved is left: one whose connect failed after the FFI dropped
+    // its handle says it is connected, but there is nothing left to disconnect.
+    if (this.#connected && room.isConnected) {
       const limitMs = this.#o.closeTimeoutMs ?? 5000;
       this.#leaving ??= settleWithin(room.disconnect(), limitMs, (err) =>
         this.#o.log.warn({ err: toWireError(err) }, "leaving the room failed"),
@@ -349,7 +353,26 @@ export class VoiceSession {
     // A room the server closed is not released by `disconnect()` (it returns at once): detach it
     // from the SDK, and drop the listeners that would keep this session reachable from it.
     if (this.#connected && !room.isConnected) releaseClosedRoom(room);
+    // Dispose the room's FFI handle ourselves once nothing uses it, never leave it to the GC: a
+    // handle the FFI already dropped would crash the process from the finalizer. Not while leaving
+    // is still under way (past its deadline).
+    if (!this.#connected || !room.isConnected) this.#releaseHandle();
     room.removeAllListeners();
+  }
+
+  #releaseHandle(): void {
+    if (this.#handleReleased) return;
+    const log = this.#o.log;
+    try {
+      const released = disposeRoomHandle(this.#room);
+      if (released === "none") return;
+      this.#handleReleased = true;
+      if (released === "released") log.debug("room handle released");
+      else log.warn("the FFI had dropped the room's handle: its connect was answered too late");
+    } catch (err) {
+      this.#handleReleased = true;
+      log.warn({ err: toWireError(err) }, "releasing the room's handle failed");
+    }
   }
 
   #hasUser(): boolean {

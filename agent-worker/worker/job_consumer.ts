@@ -1,11 +1,15 @@
 /**
- * The worker's side of dispatch: one durable pull consumer on SF_DISPATCH shared by every
- * worker (a work queue: each job goes to one worker at a time), with a fixed number of slots
- * per worker. Each slot pulls one job when it is free and the worker admits more work, says
- * `claimed` on SF_EVENTS, keeps the job alive with `working()` while it runs, and acks only
- * once the handler has recorded the outcome. A worker that dies leaves its jobs unacked: the
- * server redelivers them to another worker after the ack wait. A job that keeps failing is
- * given up after MaxDeliver attempts and reported `failed` with `final: true` and its last error.
+ * The worker's side of dispatch: durable pull consumers on SF_DISPATCH shared by every worker (a
+ * work queue: each job goes to one worker at a time), one per mode (`<prefix>.dispatch.*.text`,
+ * `<prefix>.dispatch.*.voice`: non-overlapping filters, so a worker that admits no more voice
+ * sessions still takes text), with a fixed number of slots per worker and queue. Each slot pulls
+ * one job when it is free and the worker admits more work, says `claimed` on SF_EVENTS, keeps the
+ * job alive with `working()` while it runs, and acks only once the handler has recorded the
+ * outcome. A worker that dies leaves its jobs unacked: the server redelivers them to another
+ * worker after the ack wait. A job that keeps failing is given up after MaxDeliver attempts and
+ * reported `failed` with `final: true` and its last error. A job that runs past its queue's
+ * deadline is ended there: its signal is aborted, it is reported `failed` for good
+ * (SF_ERR_JOB_TIMEOUT), and its slot is free again, whether or not its handler ever returns.
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
@@ -16,6 +20,7 @@ import { decodeBody, encodeBody, toWireError } from "../../bus/index.ts";
 import type { Subjects, WireError } from "../../bus/index.ts";
 import { ingestJobProblem, jobProblem } from "../../actors/index.ts";
 import type { DispatchJob, IngestJob, JobEvent } from "../../actors/index.ts";
+import { JobTimeoutError } from "../errors.ts";
 
 export interface JobContext {
   readonly workerId: string;
@@ -23,7 +28,7 @@ export interface JobContext {
   readonly delivery: number;
   /** True on the last delivery MaxDeliver allows: a retryable failure now ends the job. */
   readonly finalAttempt: boolean;
-  /** Aborted when the worker must stop at once. */
+  /** Aborted when the worker must stop at once, or when the job's deadline has passed. */
   readonly signal: AbortSignal;
   /** Publishes a lifecycle event of this job (joined, answered). */
   event(type: "joined" | "answered"): Promise<void>;
@@ -51,12 +56,22 @@ export interface WorkQueue<J extends WorkJob> {
   readonly sample?: J;
 }
 
-/** The agent dispatch queue (SF_DISPATCH, text and voice jobs). */
+/** The text jobs of the agent dispatch queue (SF_DISPATCH). */
 export function dispatchQueue(subjects: Subjects): WorkQueue<DispatchJob> {
   return {
     stream: subjects.streams.dispatch,
     durable: `${subjects.prefix}-workers`,
-    filterSubject: `${subjects.prefix}.dispatch.>`,
+    filterSubject: `${subjects.prefix}.dispatch.*.text`,
+    problem: jobProblem,
+  };
+}
+
+/** The voice jobs of the agent dispatch queue (SF_DISPATCH), admitted apart from text. */
+export function voiceQueue(subjects: Subjects): WorkQueue<DispatchJob> {
+  return {
+    stream: subjects.streams.dispatch,
+    durable: `${subjects.prefix}-workers-voice`,
+    filterSubject: `${subjects.prefix}.dispatch.*.voice`,
     problem: jobProblem,
   };
 }
@@ -85,18 +100,33 @@ export interface JobConsumerOptions<J extends WorkJob = DispatchJob> {
   ackWaitMs?: number;
   /** Deliveries before a job is given up. Default 5. */
   maxDeliver?: number;
-  /** Whether the worker can take one more job now (memory); default always. */
+  /** Whether the worker can take one more job now (memory, load); default always. */
   admit?: () => boolean;
   /** How long one pull waits for a job. Default 1000 ms (bounds how fast stop() is noticed). */
   pullExpiresMs?: number;
+  /**
+   * How long one job may run, from its claim to its outcome. Past it the job's signal is aborted,
+   * the job is reported failed for good (SF_ERR_JOB_TIMEOUT) and its slot freed. Default 600000 ms.
+   */
+  jobTimeoutMs?: number;
+  /** Called when a job ran past its deadline (for metrics). */
+  onJobTimeout?: (job: J) => void;
 }
 
 function retryDelayMs(delivery: number): number {
   return Math.min(250 * 2 ** (delivery - 1), 5000);
 }
 
+type ResolvedOptions<J extends WorkJob> = Required<
+  Omit<JobConsumerOptions<J>, "admit" | "queue" | "onJobTimeout">
+> &
+  Pick<JobConsumerOptions<J>, "onJobTimeout"> & { admit: () => boolean };
+
+/** How the handler's run ended, or that the deadline came first. */
+type Settled = { type: "returned" } | { type: "threw"; err: unknown } | { type: "overdue" };
+
 export class JobConsumer<J extends WorkJob = DispatchJob> {
-  readonly #o: Required<Omit<JobConsumerOptions<J>, "admit" | "queue">> & { admit: () => boolean };
+  readonly #o: ResolvedOptions<J>;
   readonly #queue: WorkQueue<J>;
   readonly #js: JetStreamClient;
   #consumer: Consumer | undefined;
@@ -112,6 +142,7 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
       ackWaitMs: 30_000,
       maxDeliver: 5,
       pullExpiresMs: 1000,
+      jobTimeoutMs: 600_000,
       admit: () => true,
       ...options,
     };
@@ -126,7 +157,7 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
     return this.#o.slots;
   }
 
-  /** The durable consumer every dispatch worker shares. */
+  /** The durable consumer of text jobs every dispatch worker shares. */
   static durableName(subjects: Subjects): string {
     return dispatchQueue(subjects).durable;
   }
@@ -147,11 +178,16 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
       max_ack_pending: 100_000,
     };
     try {
-      await jsm.consumers.info(queue.stream, name);
+      const existing = await jsm.consumers.info(queue.stream, name);
       await jsm.consumers.update(queue.stream, name, {
         ack_wait: config.ack_wait,
         max_deliver: config.max_deliver,
         max_ack_pending: config.max_ack_pending,
+        // A consumer made before the per-mode split (`<prefix>.dispatch.>`) is narrowed to its
+        // mode, which a work queue requires before the other mode's consumer can exist.
+        ...(existing.config.filter_subject === queue.filterSubject
+          ? {}
+          : { filter_subject: queue.filterSubject }),
       });
     } catch (err) {
       if (!(err instanceof Error && /consumer not found/i.test(err.message))) throw err;
@@ -212,43 +248,99 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
     this.#inFlight += 1;
     const jobLog = log.child({ tenant: job.tenant, jobId: job.jobId, delivery });
     const heartbeat = setInterval(() => msg.working(), Math.max(100, Math.floor(this.#o.ackWaitMs / 3)));
+    // The job's own signal: the worker stopping, or the job's deadline.
+    const jobAbort = new AbortController();
+    const stop = this.#abort.signal;
+    const onStop = (): void => jobAbort.abort(stop.reason);
+    if (stop.aborted) onStop();
+    else stop.addEventListener("abort", onStop, { once: true });
+    let deadline: NodeJS.Timeout | undefined;
+    const overdue = new Promise<Settled>((resolve) => {
+      deadline = setTimeout(() => resolve({ type: "overdue" }), this.#o.jobTimeoutMs);
+    });
+    const work = this.#work(job, delivery, jobAbort.signal, jobLog);
     try {
-      await this.#publishEvent(job.tenant, job.jobId, {
-        type: "claimed",
-        jobId: job.jobId,
-        workerId,
-        delivery,
-        at: Date.now(),
-      });
-      jobLog.info({ mode: job.mode }, "job claimed");
-      await this.#o.handler(job, {
-        workerId,
-        delivery,
-        finalAttempt: delivery >= this.#o.maxDeliver,
-        signal: this.#abort.signal,
-        event: (type) =>
-          this.#publishEvent(job.tenant, job.jobId, { type, jobId: job.jobId, workerId, at: Date.now() }),
-      });
-      await this.#publishEvent(job.tenant, job.jobId, {
-        type: "done",
-        jobId: job.jobId,
-        workerId,
-        at: Date.now(),
-      });
-      await msg.ackAck();
-      jobLog.info("job done");
-    } catch (err) {
-      if (this.#abort.signal.aborted) {
+      const settled = await Promise.race([
+        work.then(
+          (): Settled => ({ type: "returned" }),
+          (err: unknown): Settled => ({ type: "threw", err }),
+        ),
+        overdue,
+      ]);
+      if (settled.type === "overdue") {
+        await this.#overdue(msg, job, delivery, work, jobAbort, jobLog);
+      } else if (settled.type === "returned") {
+        await this.#publishEvent(job.tenant, job.jobId, {
+          type: "done",
+          jobId: job.jobId,
+          workerId,
+          at: Date.now(),
+        });
+        await msg.ackAck();
+        jobLog.info("job done");
+      } else if (stop.aborted) {
         // Stopped before it finished: not a failure of the job; another worker takes it now.
         jobLog.warn("job interrupted by shutdown; handing it back");
         msg.nak();
       } else {
-        await this.#failed(msg, job, delivery, toWireError(err), jobLog);
+        await this.#failed(msg, job, delivery, toWireError(settled.err), jobLog);
       }
+    } catch (err) {
+      // Recording the outcome failed (done event, ack): the job comes back after the ack wait.
+      jobLog.error({ err: toWireError(err) }, "could not record the job's outcome");
     } finally {
+      clearTimeout(deadline);
       clearInterval(heartbeat);
+      stop.removeEventListener("abort", onStop);
       this.#inFlight -= 1;
     }
+  }
+
+  /** Says `claimed`, then runs the handler. */
+  async #work(job: J, delivery: number, signal: AbortSignal, jobLog: Logger): Promise<void> {
+    const { workerId } = this.#o;
+    await this.#publishEvent(job.tenant, job.jobId, {
+      type: "claimed",
+      jobId: job.jobId,
+      workerId,
+      delivery,
+      at: Date.now(),
+    });
+    jobLog.info({ mode: job.mode }, "job claimed");
+    await this.#o.handler(job, {
+      workerId,
+      delivery,
+      finalAttempt: delivery >= this.#o.maxDeliver,
+      signal,
+      event: (type) =>
+        this.#publishEvent(job.tenant, job.jobId, { type, jobId: job.jobId, workerId, at: Date.now() }),
+    });
+  }
+
+  /**
+   * The job outlasted its deadline: abort its signal, report it failed for good and free its slot.
+   * The handler may still be running (a runtime that hangs); what it does from now on is logged only.
+   */
+  async #overdue(
+    msg: JsMsg,
+    job: J,
+    delivery: number,
+    work: Promise<void>,
+    jobAbort: AbortController,
+    jobLog: Logger,
+  ): Promise<void> {
+    const limitMs = this.#o.jobTimeoutMs;
+    const error = new JobTimeoutError(`the job ran past its deadline of ${limitMs} ms`, {
+      details: { limit_ms: limitMs, mode: job.mode },
+    });
+    jobAbort.abort(error);
+    void work.then(
+      () => jobLog.warn({ limitMs }, "a job past its deadline returned late"),
+      (err: unknown) =>
+        jobLog.warn({ limitMs, err: toWireError(err) }, "a job past its deadline failed late"),
+    );
+    this.#o.onJobTimeout?.(job);
+    await this.#failed(msg, job, delivery, toWireError(error), jobLog);
   }
 
   async #failed(msg: JsMsg, job: J, delivery: number, error: WireError, jobLog: Logger): Promise<void> {

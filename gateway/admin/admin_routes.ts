@@ -5,24 +5,23 @@
 import type { RouteDefinition } from "../http_types.ts";
 import { agentPages } from "./agent_pages.ts";
 import { clientPages } from "./client_pages.ts";
-import { consoleRoute } from "./console.ts";
+import { dashboardPages } from "./dashboard_pages.ts";
+import { conversationPages } from "./conversation_pages.ts";
 import type { ConsoleDeps } from "./console.ts";
-import { redirect } from "./html.ts";
+import { documentPages } from "./document_pages.ts";
 import { keyPages } from "./key_pages.ts";
 import { loginRoutes } from "./login_routes.ts";
+import { previewPages } from "./preview_pages.ts";
 
 export function adminRoutes(deps: ConsoleDeps): RouteDefinition[] {
   return [
     ...loginRoutes(deps),
-    consoleRoute(deps, {
-      method: "GET",
-      path: "/admin",
-      operationId: "adminHome",
-      summary: "The console's home",
-      handler: ({ htmx }) => Promise.resolve(redirect("/admin/clients", htmx)),
-    }),
+    ...dashboardPages(deps),
     ...clientPages(deps),
+    ...documentPages(deps),
+    ...conversationPages(deps),
     ...agentPages(deps),
     ...keyPages(deps),
+    ...previewPages(deps),
   ];
 }

@@ -1,7 +1,7 @@
 /**
  * The console's static files, all served by the gateway (nothing from a CDN): the stylesheet
- * Tailwind compiled at build time (`npm run build`), HTMX from its npm package, and the console's
- * own script. Each URL carries the file's content hash, so a page always loads the files it was
+ * Tailwind compiled at build time (`npm run build`), HTMX and the LiveKit browser SDK from their
+ * npm packages, and the console's own script. Each URL carries the file's content hash, so a page always loads the files it was
  * rendered with and browsers may cache them for good.
  */
 import { createHash } from "node:crypto";
@@ -47,6 +47,13 @@ export function adminAssets(): ReadonlyMap<string, StaticAsset> {
       "reinstall the htmx.org package",
     ),
     load(
+      // The LiveKit browser SDK (UMD build: `window.LivekitClient`), for the agent preview's voice call.
+      "livekit-client.umd.js",
+      require.resolve("livekit-client"),
+      "text/javascript; charset=utf-8",
+      "reinstall the livekit-client package",
+    ),
+    load(
       "admin.js",
       here("./public/admin.js"),
       "text/javascript; charset=utf-8",
@@ -73,5 +80,8 @@ export const ASSET_PATHS = {
   },
   get js(): string {
     return href("admin.js");
+  },
+  get livekit(): string {
+    return href("livekit-client.umd.js");
   },
 };

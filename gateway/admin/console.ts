@@ -6,9 +6,11 @@
  * HTML answer (a page, or a fragment for HTMX) with the error's code and message.
  */
 import { SfError } from "../../bus/index.ts";
+import type { TriggerService } from "../chat/trigger_service.ts";
 import type { GatewayAdminConfig } from "../config.ts";
 import { publicError } from "../error_status.ts";
 import { GatewayErrorCodes } from "../errors.ts";
+import type { HealthDeps } from "../health_checks.ts";
 import type { GatewayRequest, GatewayResponse, RouteDefinition } from "../http_types.ts";
 import type { ApiRouteDeps } from "../routes/route_helpers.ts";
 import { parseCookies } from "./cookies.ts";
@@ -25,6 +27,12 @@ export const SESSION_COOKIE = "sf_admin_session";
 export interface ConsoleDeps extends ApiRouteDeps {
   sessions: AdminSessions;
   config: GatewayAdminConfig;
+  /** NATS, subjects and deadlines the dashboard reads the platform through (as /health/detailed does). */
+  health: HealthDeps;
+  /** The trigger path of the API (text turns, voice dispatch): the agent preview runs on it. */
+  triggers: TriggerService;
+  /** Largest document file the knowledge base accepts (the v2 upload route's limit). */
+  maxUploadBytes: number;
 }
 
 /** One console request, its session checked. */

@@ -5,7 +5,7 @@
  * settings changes, announced on `<prefix>.evt.client.<id>.*`, evict at once; the cache lifetime
  * bounds what a missed event can keep alive.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { ClientEvents, PlatformErrorCodes, PlatformOps, UnauthenticatedError } from "../../actors/index.ts";
@@ -41,7 +41,7 @@ export class ApiKeyVerifier {
 
   /** The key's id, client and scopes; throws SF_ERR_UNAUTHENTICATED for any key that is not valid. */
   async verify(key: string, traceId?: string): Promise<VerifiedApiKey> {
-    const id = createHash("sha256").update(key, "utf8").digest("hex");
+    const id = hash("sha256", key, "hex");
     const now = performance.now();
     const hit = this.#cache.get(id);
     if (hit !== undefined && hit.expiresAtMs > now) return hit.value;

@@ -1,33 +1,23 @@
 /**
- * One text turn, as every text front door (v1/v2 trigger, SSE, WebSocket) runs it: subscribe to
- * the session's chat subject BEFORE the trigger (so no token can be missed), send `trigger` to
- * the tenant's owner (answered once a worker has claimed the job), then follow that job's frames
- * until its final message or error, all within one reply deadline. A trigger that repeats a
+ * One text turn, as every text front door (v1/v2 trigger, SSE, WebSocket) runs it: follow the
+ * session's frames BEFORE the trigger (so no token can be missed), send `trigger` to the tenant's
+ * owner (answered once a worker has claimed the job), then follow that job's frames until its
+ * final message or error, all within one reply deadline. A session only this gateway follows
+ * (an id it made up) is followed through the gateway's chat inbox (chat_inbox.ts); a session the
+ * caller named through a subscription to its chat subject for the turn. A trigger that repeats a
  * finished job (same Idempotency-Key) is answered with that job's recorded reply instead: it is
  * passed on as one token, and no frames are awaited.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TriggerReply } from "../../actors/index.ts";
-import { decodeBody, fromWireError, isWireError, requestReply } from "../../bus/index.ts";
+import { fromWireError, requestReply } from "../../bus/index.ts";
 import type { Subjects } from "../../bus/index.ts";
 import type { ChatFrame } from "../../actors/index.ts";
 import { ClientGoneError, ReplyTimeoutError } from "../errors.ts";
+import { readChatFrame } from "./chat_inbox.ts";
+import type { ChatInbox, ChatListener } from "./chat_inbox.ts";
 
-export function isChatFrame(value: unknown): value is ChatFrame {
-  if (typeof value !== "object" || value === null) return false;
-  const v = value as Record<string, unknown>;
-  if (typeof v["job_id"] !== "string" || typeof v["seq"] !== "number") return false;
-  switch (v["type"]) {
-    case "token":
-      return typeof v["delta"] === "string";
-    case "message":
-      return typeof v["text"] === "string" && typeof v["conversation_id"] === "string";
-    case "error":
-      return isWireError(v["error"]);
-    default:
-      return false;
-  }
-}
+export { isChatFrame } from "./chat_inbox.ts";
 
 export interface ChatBus {
   nc: NatsConnection;
@@ -36,12 +26,19 @@ export interface ChatBus {
   triggerTimeoutMs: number;
   /** Overall deadline, trigger included. */
   replyTimeoutMs: number;
+  /** The gateway's chat inbox, for the sessions it made up. Absent: every turn subscribes. */
+  inbox?: ChatInbox;
 }
 
 export interface TextTurnRequest {
   tenant: string;
   /** Session id (a subject token): the chat subject the worker streams to. */
   sessionId: string;
+  /**
+   * The gateway made `sessionId` up (no one else can know it yet): its frames may come through the
+   * gateway's chat inbox. Leave unset for a session id the caller gave.
+   */
+  madeUpSession?: boolean;
   /** Idempotency id of the job. */
   jobId: string;
   /**
@@ -104,30 +101,38 @@ export async function runTextTurn(bus: ChatBus, turn: TextTurnRequest): Promise<
     }
   };
 
-  const sub = bus.nc.subscribe(bus.subjects.chatOut(turn.sessionId), {
-    callback: (err, msg) => {
-      if (err) {
-        if (armed) rejectFinal(err);
-        else pendingError ??= err;
-        return;
-      }
-      let frame: unknown;
-      try {
-        frame = decodeBody(msg.data);
-      } catch (decodeErr) {
-        // Not a frame of ours: nothing on this subject may stop the turn, so it is skipped.
-        frame = decodeErr;
-      }
-      if (!isChatFrame(frame)) return;
+  const listener: ChatListener = {
+    frame(frame) {
       if (jobId !== undefined) onFrame(frame);
       else if (early.length < MAX_EARLY_FRAMES) early.push(frame);
     },
-  });
+    error(err) {
+      if (armed) rejectFinal(err);
+      else pendingError ??= err;
+    },
+  };
+  const inbox = turn.madeUpSession === true ? bus.inbox : undefined;
+  let stopListening: () => void;
+  if (inbox !== undefined) {
+    stopListening = inbox.listen(turn.sessionId, listener);
+  } else {
+    const sub = bus.nc.subscribe(bus.subjects.chatOut(turn.sessionId), {
+      callback: (err, msg) => {
+        if (err) {
+          listener.error(err);
+          return;
+        }
+        const frame = readChatFrame(msg.data);
+        if (frame !== undefined) listener.frame(frame);
+      },
+    });
+    stopListening = () => sub.unsubscribe();
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   const onAbort = (): void => rejectFinal(new ClientGoneError());
   try {
-    // No flush: the subscription and the trigger go out on the same connection, in that order,
-    // so the server registers the subscription before the trigger (and so the job) can exist.
+    // No flush: the subscription (the inbox's, or this turn's) and the trigger go out on the same
+    // connection, in that order, so the server has it before the trigger (and so the job) can exist.
     const triggerTimeoutMs =
       turn.idempotent === true ? bus.replyTimeoutMs : Math.min(bus.triggerTimeoutMs, bus.replyTimeoutMs);
     // Each call is its own request (the runtime dedupes only its retries); the job id is what
@@ -139,6 +144,7 @@ export async function runTextTurn(bus: ChatBus, turn: TextTurnRequest): Promise<
         ...turn.body,
         mode: "text",
         session_id: turn.sessionId,
+        ...(inbox === undefined ? {} : { chat_inbox: inbox.id }),
         job_id: turn.jobId,
         ...(turn.idempotent === true ? { idempotent: true } : {}),
       },
@@ -192,6 +198,6 @@ export async function runTextTurn(bus: ChatBus, turn: TextTurnRequest): Promise<
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     turn.signal.removeEventListener("abort", onAbort);
-    sub.unsubscribe();
+    stopListening();
   }
 }

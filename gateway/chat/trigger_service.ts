@@ -42,7 +42,17 @@ const CLIENT_NAME_CACHE_MS = 60_000;
 
 /** The caller's session id when it is a safe subject token, else a new one. */
 export function pickSessionId(given: unknown): string {
-  return typeof given === "string" && SESSION_RE.test(given) ? given : `gw-${randomUUID()}`;
+  return pickSession(given).sessionId;
+}
+
+/**
+ * The caller's session id when it is a safe subject token, else a new one that this gateway made
+ * up (`madeUpSession`: its frames can come through the gateway's chat inbox, see text_turn.ts).
+ */
+export function pickSession(given: unknown): { sessionId: string; madeUpSession: boolean } {
+  return typeof given === "string" && SESSION_RE.test(given)
+    ? { sessionId: given, madeUpSession: false }
+    : { sessionId: `gw-${randomUUID()}`, madeUpSession: true };
 }
 
 /** The request's `Idempotency-Key` when it is a sane one. */

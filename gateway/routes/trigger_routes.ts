@@ -4,15 +4,17 @@
  * `POST /api/embed/text/stream`. Text replies stream from the worker over NATS (no polling);
  * voice is forwarded to the tenant actor, which answers with the room and the user's token.
  */
+import { randomUUID } from "node:crypto";
 import type { SchemaObject } from "ajv/dist/2020.js";
-import { errorResponse, publicError } from "../error_status.ts";
+import { errorResponse } from "../error_status.ts";
 import { MissingFieldError, ModeNotSupportedError, ValidationError } from "../errors.ts";
-import { json, stream } from "../http_types.ts";
+import { json } from "../http_types.ts";
 import type { GatewayRequest, GatewayResponse, Handler, RouteDefinition } from "../http_types.ts";
-import { idempotencyKey, pickJobId, pickSessionId } from "../chat/trigger_service.ts";
+import { idempotencyKey, pickJobId, pickSession } from "../chat/trigger_service.ts";
 import type { TenantCaller, TriggerService } from "../chat/trigger_service.ts";
 import type { TextTurnResult } from "../chat/text_turn.ts";
 import { AGENT_SLUG_PATTERN_TEXT, UUID_PATTERN } from "./schemas.ts";
+import { textTurnStream } from "./text_stream.ts";
 
 interface TriggerBody {
   agent_slug: string;
@@ -194,16 +196,18 @@ export function triggerRoutes(svc: TriggerService): RouteDefinition[] {
     return { caller, mode, clientName };
   };
 
-  const runText = (req: GatewayRequest, tenant: string, body: TriggerBody): Promise<TextTurnResult> =>
-    svc.text({
+  const runText = (req: GatewayRequest, tenant: string, body: TriggerBody): Promise<TextTurnResult> => {
+    const key = idempotencyKey(req);
+    return svc.text({
       tenant,
-      sessionId: pickSessionId(body.session_id),
-      jobId: pickJobId(req),
-      idempotent: idempotencyKey(req) !== undefined,
+      ...pickSession(body.session_id),
+      jobId: key ?? randomUUID(),
+      idempotent: key !== undefined,
       body: { ...actorBody(body), message: body.message ?? "" },
       traceId: req.id,
       signal: req.signal,
     });
+  };
 
   const v1: Handler = async (req) => {
     const body = req.body as TriggerBody;
@@ -301,37 +305,13 @@ export function triggerRoutes(svc: TriggerService): RouteDefinition[] {
   const embedStream: Handler = async (req): Promise<GatewayResponse> => {
     const body = req.body as TriggerBody;
     const { caller } = await admit(req, { ...body, mode: "text" }, "text");
-    const sessionId = pickSessionId(body.session_id);
-    const jobId = pickJobId(req);
-    const event = (value: unknown): string => `data: ${JSON.stringify(value)}\n\n`;
-    return stream(200, "text/event-stream; charset=utf-8", async (sink) => {
-      sink.write(":stream-open\n\n");
-      try {
-        const turn = await svc.text({
-          tenant: caller.tenant,
-          sessionId,
-          jobId,
-          idempotent: idempotencyKey(req) !== undefined,
-          body: { ...actorBody(body), message: body.message ?? "" },
-          traceId: req.id,
-          signal: sink.signal,
-          onToken: (delta) => {
-            sink.write(event({ delta }));
-          },
-        });
-        sink.write(
-          event({
-            done: true,
-            full_text: turn.text,
-            conversation_id: turn.conversationId,
-            citations: turn.citations,
-          }),
-        );
-      } catch (err) {
-        if (sink.signal.aborted) return;
-        const e = publicError(err);
-        sink.write(event({ error: e.message, code: e.code, no_fallback: true }));
-      }
+    return textTurnStream(svc, {
+      tenant: caller.tenant,
+      ...pickSession(body.session_id),
+      jobId: pickJobId(req),
+      idempotent: idempotencyKey(req) !== undefined,
+      body: { ...actorBody(body), message: body.message ?? "" },
+      traceId: req.id,
     });
   };
 

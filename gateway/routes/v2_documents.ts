@@ -9,10 +9,12 @@
  * document's `status`.
  */
 import uws from "@trufflesuite/uws-js-unofficial";
+import type { ActorClient } from "../actor_client.ts";
 import { detectFileType, DocumentOps, ForbiddenError } from "../../actors/index.ts";
 import type { CreateDocumentReply, DocumentFileType, DocumentView } from "../../actors/index.ts";
 import { BadRequestError, UnsupportedMediaTypeError } from "../errors.ts";
 import { json } from "../http_types.ts";
+import { parseClientJson } from "../request_parsing.ts";
 import type { GatewayRequest, RouteDefinition } from "../http_types.ts";
 import { requireScope } from "../auth/scopes.ts";
 import type { Scope } from "../auth/scopes.ts";
@@ -58,7 +60,8 @@ const LIST_QUERY = {
   },
 };
 
-const AGENTS_BODY = {
+/** The body of PUT …/documents/{documentId}/agents (and of the console's assignment form). */
+export const DOCUMENT_AGENTS_BODY = {
   type: "object",
   required: ["agent_slugs"],
   additionalProperties: false,
@@ -159,9 +162,10 @@ export function parseUpload(req: GatewayRequest): UploadBody {
         if (value.startsWith("[")) {
           let parsed: unknown;
           try {
-            parsed = JSON.parse(value);
-          } catch {
-            throw new BadRequestError("agent_slugs is not a JSON array", {
+            parsed = parseClientJson(value, "agent_slugs");
+          } catch (err) {
+            throw new BadRequestError((err as Error).message, {
+              cause: err,
               details: { field: "agent_slugs" },
             });
           }
@@ -183,9 +187,9 @@ export function parseUpload(req: GatewayRequest): UploadBody {
       case "metadata": {
         let parsed: unknown;
         try {
-          parsed = JSON.parse(value);
-        } catch {
-          throw new BadRequestError("metadata must be a JSON object", { details: { field: "metadata" } });
+          parsed = parseClientJson(value, "metadata");
+        } catch (err) {
+          throw new BadRequestError((err as Error).message, { cause: err, details: { field: "metadata" } });
         }
         if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
           throw new BadRequestError("metadata must be a JSON object", { details: { field: "metadata" } });
@@ -222,6 +226,90 @@ export function parseUpload(req: GatewayRequest): UploadBody {
   return { ...body, file_name: file.name, file_type: fileType, data: file.data };
 }
 
+/** The request body limit of an upload route: the file plus the form's other fields. */
+export function uploadBodyLimit(maxUploadBytes: number): number {
+  return maxUploadBytes + 64 * 1024;
+}
+
+/*
+ * The tenant's document operations as the v2 routes and the console call them (one place for
+ * each op's body).
+ */
+
+/** Reads the multipart upload and queues the document (the reply says whether it was a duplicate). */
+export function uploadDocument(
+  actors: ActorClient,
+  clientId: string,
+  actor: string,
+  req: GatewayRequest,
+): Promise<CreateDocumentReply> {
+  const body = parseUpload(req);
+  return actors.tenant<CreateDocumentReply>(clientId, DocumentOps.createDocument, { actor, ...body }, req);
+}
+
+export interface DocumentListPage {
+  /** 1–500 (clamped). */
+  limit?: number;
+  offset?: number;
+  agentSlug?: string;
+}
+
+/** The client's documents, newest first. */
+export function listDocuments(
+  actors: ActorClient,
+  clientId: string,
+  page: DocumentListPage,
+  req: GatewayRequest,
+): Promise<{ documents: DocumentView[] }> {
+  return actors.tenant<{ documents: DocumentView[] }>(
+    clientId,
+    DocumentOps.listDocuments,
+    {
+      ...(page.limit === undefined ? {} : { limit: Math.max(1, Math.min(page.limit, 500)) }),
+      ...(page.offset === undefined ? {} : { offset: page.offset }),
+      ...(page.agentSlug === undefined ? {} : { agent_slug: page.agentSlug }),
+    },
+    req,
+  );
+}
+
+export function getDocument(
+  actors: ActorClient,
+  clientId: string,
+  documentId: string,
+  req: GatewayRequest,
+): Promise<{ document: DocumentView }> {
+  return actors.tenant(clientId, DocumentOps.getDocument, { document_id: documentId }, req);
+}
+
+/** Deletes the document and its chunks (audited as `actor`). */
+export function deleteDocument(
+  actors: ActorClient,
+  clientId: string,
+  actor: string,
+  documentId: string,
+  req: GatewayRequest,
+): Promise<{ deleted: true; document_id: string }> {
+  return actors.tenant(clientId, DocumentOps.deleteDocument, { actor, document_id: documentId }, req);
+}
+
+/** Sets exactly which agents the document is assigned to (audited as `actor`). */
+export function setDocumentAgents(
+  actors: ActorClient,
+  clientId: string,
+  actor: string,
+  documentId: string,
+  agentSlugs: readonly string[],
+  req: GatewayRequest,
+): Promise<{ document: DocumentView }> {
+  return actors.tenant(
+    clientId,
+    DocumentOps.setDocumentAgents,
+    { actor, document_id: documentId, agent_slugs: agentSlugs },
+    req,
+  );
+}
+
 export interface DocumentRouteOptions {
   /** Largest upload body (the file plus the form's other fields). */
   maxUploadBytes: number;
@@ -229,52 +317,37 @@ export interface DocumentRouteOptions {
 
 export function v2DocumentRoutes(deps: ApiRouteDeps, options: DocumentRouteOptions): RouteDefinition[] {
   const { auth, actors } = deps;
-  const uploadLimit = options.maxUploadBytes + 64 * 1024;
+  const uploadLimit = uploadBodyLimit(options.maxUploadBytes);
 
   const upload = async (req: GatewayRequest, clientId: string, actor: string) => {
-    const body = parseUpload(req);
-    const reply = await actors.tenant<CreateDocumentReply>(
-      clientId,
-      DocumentOps.createDocument,
-      { actor, ...body },
-      req,
-    );
+    const reply = await uploadDocument(actors, clientId, actor, req);
     return json(reply.duplicate ? 200 : 202, reply);
   };
   const list = async (req: GatewayRequest, clientId: string) => {
     const limit = intQuery(req, "limit");
     const offset = intQuery(req, "offset");
-    const reply = await actors.tenant<{ documents: DocumentView[] }>(
-      clientId,
-      DocumentOps.listDocuments,
-      {
-        ...(limit === undefined ? {} : { limit: Math.max(1, Math.min(limit, 500)) }),
-        ...(offset === undefined ? {} : { offset }),
-        ...(req.query["agent_slug"] === undefined ? {} : { agent_slug: req.query["agent_slug"] }),
-      },
-      req,
-    );
-    return json(200, reply);
+    const agentSlug = req.query["agent_slug"];
+    const page: DocumentListPage = {
+      ...(limit === undefined ? {} : { limit }),
+      ...(offset === undefined ? {} : { offset }),
+      ...(agentSlug === undefined ? {} : { agentSlug }),
+    };
+    return json(200, await listDocuments(actors, clientId, page, req));
   };
   const documentId = (req: GatewayRequest): string => (req.params["documentId"] ?? "").toLowerCase();
   const get = async (req: GatewayRequest, clientId: string) =>
-    json(200, await actors.tenant(clientId, DocumentOps.getDocument, { document_id: documentId(req) }, req));
+    json(200, await getDocument(actors, clientId, documentId(req), req));
   const remove = async (req: GatewayRequest, clientId: string, actor: string) =>
-    json(
-      200,
-      await actors.tenant(clientId, DocumentOps.deleteDocument, { actor, document_id: documentId(req) }, req),
-    );
+    json(200, await deleteDocument(actors, clientId, actor, documentId(req), req));
   const setAgents = async (req: GatewayRequest, clientId: string, actor: string) =>
     json(
       200,
-      await actors.tenant(
+      await setDocumentAgents(
+        actors,
         clientId,
-        DocumentOps.setDocumentAgents,
-        {
-          actor,
-          document_id: documentId(req),
-          agent_slugs: (req.body as { agent_slugs: string[] }).agent_slugs,
-        },
+        actor,
+        documentId(req),
+        (req.body as { agent_slugs: string[] }).agent_slugs,
         req,
       ),
     );
@@ -352,7 +425,7 @@ export function v2DocumentRoutes(deps: ApiRouteDeps, options: DocumentRouteOptio
       operationId: "v2SetDocumentAgents",
       summary: "Sets exactly which agents a document is assigned to",
       tags: TAGS,
-      schema: { params: adminDocParams, body: AGENTS_BODY },
+      schema: { params: adminDocParams, body: DOCUMENT_AGENTS_BODY },
       responses: ONE_RESPONSE,
       handler: async (req) => {
         const admin = await auth.admin(req);
@@ -452,7 +525,7 @@ export function v2DocumentRoutes(deps: ApiRouteDeps, options: DocumentRouteOptio
       operationId: "v2SetOwnDocumentAgents",
       summary: "Sets which agents a document of the API key's tenant is assigned to (scope documents:write)",
       tags: TAGS,
-      schema: { params: keyDocParams, body: AGENTS_BODY },
+      schema: { params: keyDocParams, body: DOCUMENT_AGENTS_BODY },
       responses: ONE_RESPONSE,
       handler: async (req) => {
         const key = await keyTenant(req, "documents:write");

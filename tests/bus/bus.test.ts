@@ -45,6 +45,10 @@ describe("bus - codec and subjects", () => {
     expect(s.dispatch("acme", "text")).toBe("sf.dispatch.acme.text");
     expect(s.jobEvent("acme", "j1", "claimed")).toBe("sf.job.acme.j1.claimed");
     expect(s.chatOut("sess-1")).toBe("sf.chat.sess-1.out");
+    expect(s.chatVia("gw-1", "sess-1")).toBe("sf.chat.gw-1.sess-1.out");
+    expect(s.chatInbox("gw-1")).toBe("sf.chat.gw-1.*.out");
+    expect(() => s.chatVia("gw.1", "sess-1")).toThrowError(/inbox must be/);
+    expect(() => s.chatInbox(">")).toThrowError(/inbox must be/);
     expect(s.clientEvent("acme", "credentials")).toBe("sf.evt.client.acme.credentials");
     expect(s.ingest("acme")).toBe("sf.ingest.acme");
     expect(() => s.ingest("a.b")).toThrowError(/tenant must be/);

@@ -118,6 +118,38 @@ describe("text chat - trigger, worker, LLM, transcripts", () => {
         "And of Italy?",
       ]);
       expect(await a.store.listTranscripts(first.body.conversation_id)).toHaveLength(4);
+
+      // A trigger that names a gateway's chat inbox gets its frames there, not on the session's subject.
+      const inboxFrames: ChatFrame[] = [];
+      nc.subscribe(subjects.chatVia("gw-test-inbox", session), {
+        callback: (_e, m) => {
+          inboxFrames.push(decodeBody(m.data) as ChatFrame);
+        },
+      });
+      await nc.flush();
+      const viaInbox = (chatInbox: string) =>
+        requestReply<TriggerReply>(
+          nc,
+          subjects.tenantOp(a.id, "trigger"),
+          {
+            agent_slug: "helper",
+            mode: "text",
+            user_id: "wp-user-7",
+            message: "And of Spain?",
+            session_id: session,
+            chat_inbox: chatInbox,
+            conversation_id: first.body.conversation_id,
+          },
+          { tenant: a.id, timeoutMs: 15_000 },
+        );
+      const third = await viaInbox("gw-test-inbox");
+      const thirdDone = await waitFor("the third reply in the inbox", () =>
+        inboxFrames.find((f) => f.type === "message" && f.job_id === third.body.job_id),
+      );
+      expect(thirdDone.type === "message" && thirdDone.text).toBe(defaultChatReply(fixture.chatTurns[2]!));
+      expect(frames.filter((f) => f.job_id === third.body.job_id)).toEqual([]);
+      // An inbox is one subject token.
+      await expect(viaInbox("gw.other")).rejects.toMatchObject({ code: "SF_ERR_INVALID_ARGUMENT" });
       // Tenant b's database holds none of it.
       expect(await b.store.listTranscripts(first.body.conversation_id)).toEqual([]);
       expect(await b.store.findConversation(first.body.conversation_id)).toBeNull();

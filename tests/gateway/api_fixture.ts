@@ -49,14 +49,27 @@ export class ApiFixture {
   platform!: PlatformStore;
   readonly databaseUrl = sharedServices().databaseUrl;
 
-  static async start(options: { apiKeyCacheMs?: number } = {}): Promise<ApiFixture> {
+  static async start(
+    options: {
+      apiKeyCacheMs?: number;
+      /** The gateway's SF_GATEWAY_MAX_BODY_BYTES. Default 64 KiB. */
+      maxBodyBytes?: number;
+      /** How long a dispatched job waits for a worker's claim (the host's SF_CLAIM_TIMEOUT_MS). */
+      claimTimeoutMs?: number;
+    } = {},
+  ): Promise<ApiFixture> {
     const f = new ApiFixture();
     f.server = await NatsTestServer.start();
-    f.host = await spawnActorHost({ natsUrl: f.server.url, hostId: "api-h1", partitions: PARTITIONS });
+    f.host = await spawnActorHost({
+      natsUrl: f.server.url,
+      hostId: "api-h1",
+      partitions: PARTITIONS,
+      ...(options.claimTimeoutMs === undefined ? {} : { claimTimeoutMs: options.claimTimeoutMs }),
+    });
     f.gw = await spawnGateway({
       natsUrl: f.server.url,
       partitions: PARTITIONS,
-      maxBodyBytes: 64 * 1024,
+      maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
       extraEnv: {
         SF_ADMIN_TOKEN: f.adminToken,
         SF_JWT_SECRET: f.jwtSecret,

@@ -26,10 +26,18 @@ export function openSocket(port: number): Promise<Socket> {
 export async function rawRequest(
   port: number,
   pieces: readonly (string | Buffer)[],
-  { head = false }: { head?: boolean } = {},
+  { head = false, signal }: { head?: boolean; signal?: AbortSignal } = {},
 ): Promise<RawResponse> {
   const socket = await openSocket(port);
   return new Promise((resolve, reject) => {
+    // Aborting gives up on the answer: the socket is destroyed and the promise rejects.
+    const onAbort = (): void => {
+      reject(new Error("no response before the request was aborted", { cause: signal?.reason }));
+      socket.destroy();
+    };
+    if (signal?.aborted === true) onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    socket.once("close", () => signal?.removeEventListener("abort", onAbort));
     let data = Buffer.alloc(0);
     let parsed: Omit<RawResponse, "closed"> | undefined;
     const tryParse = (): void => {

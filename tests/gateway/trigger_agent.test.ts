@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { openPlatformStore, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
 import type { PlatformStore, TenantDatabaseConfig, TenantStore } from "../../actors/index.ts";
+import { connectBus } from "../../bus/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
 import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
@@ -347,6 +348,56 @@ describe("trigger-agent v2", () => {
       keyOf(a),
     );
     expect([bad.status, codeOf(bad)]).toEqual([400, "SF_ERR_VALIDATION_FAILED"]);
+  });
+
+  it("v2 text - a session the gateway makes up streams through its chat inbox; a session the caller names, on its own subject", async () => {
+    const watcher = await connectBus({ servers: server.url, name: "chat-watcher" });
+    try {
+      const viaInbox: string[] = [];
+      const direct: string[] = [];
+      watcher.subscribe("sf.chat.*.*.out", {
+        callback: (_e, m) => {
+          viaInbox.push(m.subject);
+        },
+      });
+      watcher.subscribe("sf.chat.*.out", {
+        callback: (_e, m) => {
+          direct.push(m.subject);
+        },
+      });
+      await watcher.flush();
+      const made = await post(
+        "/api/v2/trigger-agent",
+        { agent_slug: "helper", user_id: "inbox-user", message: "Hello inbox" },
+        keyOf(a),
+      );
+      expect(made.status, made.text).toBe(200);
+      const madeUp = made.body["session_id"] as string;
+      expect(madeUp).toMatch(/^gw-/);
+      const named = `caller-${randomBytes(4).toString("hex")}`;
+      const given = await post(
+        "/api/v2/trigger-agent",
+        { agent_slug: "helper", user_id: "inbox-user", message: "Hello subject", session_id: named },
+        keyOf(a),
+      );
+      expect(given.status, given.text).toBe(200);
+      expect(given.body["session_id"]).toBe(named);
+      expect(given.body["response"]).toBe(defaultChatReply(fixture.chatTurns.at(-1)!));
+      await waitFor(
+        "both turns' frames",
+        () => viaInbox.some((s) => s.endsWith(`.${madeUp}.out`)) && direct.includes(`sf.chat.${named}.out`),
+      );
+      // Each went one way only, and the made-up session's frames all went to one inbox.
+      expect(direct.filter((s) => s.includes(madeUp))).toEqual([]);
+      expect(viaInbox.filter((s) => s.includes(named))).toEqual([]);
+      const inboxes = new Set(
+        viaInbox.filter((s) => s.endsWith(`.${madeUp}.out`)).map((s) => s.split(".")[2]),
+      );
+      expect([...inboxes]).toHaveLength(1);
+      expect([...inboxes][0]).toMatch(/^gw-/);
+    } finally {
+      await watcher.close();
+    }
   });
 });
 

@@ -30,6 +30,28 @@ function gatedRoute() {
   return { route, open: () => open(), seen, finished };
 }
 
+/** An instant route (like GET /health) that counts which way each answer was built. */
+function instantRoute() {
+  const calls = { instant: 0, handler: 0 };
+  const answer = () => json(200, { live: true });
+  const route: RouteDefinition = {
+    method: "GET",
+    path: "/live",
+    operationId: "live",
+    summary: "answers at once",
+    responses: { 200: { description: "ok" } },
+    handler: () => {
+      calls.handler += 1;
+      return Promise.resolve(answer());
+    },
+    instant: () => {
+      calls.instant += 1;
+      return answer();
+    },
+  };
+  return { route, calls };
+}
+
 const LIMIT = 256;
 
 describe("uWS shell - real sockets, in-process app", () => {
@@ -37,9 +59,10 @@ describe("uWS shell - real sockets, in-process app", () => {
   let server: UwsServer;
   let base: string;
   const slow = gatedRoute();
+  const live = instantRoute();
 
   beforeAll(async () => {
-    app = testApp({ maxBodyBytes: LIMIT, extra: [slow.route] }).app;
+    app = testApp({ maxBodyBytes: LIMIT, extra: [slow.route, live.route] }).app;
     server = await startUwsServer({ app, log: silentLog, port: 0 });
     base = `http://127.0.0.1:${server.port}`;
   });
@@ -128,6 +151,54 @@ describe("uWS shell - real sockets, in-process app", () => {
     // Writing to the aborted response would have thrown inside uWS; the server still answers.
     const res = await fetch(`${base}/items/still-alive`);
     expect(res.status).toBe(200);
+  });
+
+  it("shell - a plain GET of an instant route is answered without the pipeline, with its body, headers and metrics", async () => {
+    const counted = async (): Promise<number> =>
+      (await app.metrics.requests.get()).values.find(
+        (v) => v.labels["route"] === "/live" && v.labels["method"] === "GET" && v.labels["status"] === "200",
+      )?.value ?? 0;
+    const before = await counted();
+    const fast = await rawRequest(server.port, [
+      "GET /live HTTP/1.1\r\nHost: t\r\nX-Request-Id: live-1\r\n\r\n",
+    ]);
+    expect(live.calls).toEqual({ instant: 1, handler: 0 });
+    // A query string goes through the pipeline, which answers the same.
+    const piped = await rawRequest(server.port, [
+      "GET /live?x=1 HTTP/1.1\r\nHost: t\r\nX-Request-Id: live-2\r\n\r\n",
+    ]);
+    expect(live.calls).toEqual({ instant: 1, handler: 1 });
+    for (const [res, id] of [
+      [fast, "live-1"],
+      [piped, "live-2"],
+    ] as const) {
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body)).toEqual({ live: true });
+      expect(res.headers["x-request-id"]).toBe(id);
+      expect(res.headers["content-type"]).toBe("application/json; charset=utf-8");
+    }
+    const names = (h: Record<string, string>) => Object.keys(h).sort();
+    expect(names(fast.headers)).toEqual(names(piped.headers));
+    expect((await counted()) - before).toBe(2);
+    // Without a sane x-request-id the instant answer makes one up, as the pipeline does.
+    const noId = await fetch(`${base}/live`);
+    expect(noId.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(live.calls.instant).toBe(2);
+  });
+
+  it("shell - an instant route's GET with an Origin or a body, or its HEAD, goes through the pipeline", async () => {
+    const start = { ...live.calls };
+    const cors = await fetch(`${base}/live`, { headers: { origin: "https://allowed.example" } });
+    expect(cors.status).toBe(200);
+    expect(cors.headers.get("access-control-allow-origin")).toBe("https://allowed.example");
+    const withBody = await rawRequest(server.port, [
+      "GET /live HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}",
+    ]);
+    expect(withBody.status).toBe(200);
+    const head = await rawRequest(server.port, ["HEAD /live HTTP/1.1\r\nHost: t\r\n\r\n"], { head: true });
+    expect(head.status).toBe(200);
+    expect(head.body).toBe("");
+    expect(live.calls).toEqual({ instant: start.instant, handler: start.handler + 3 });
   });
 
   it("shell - HEAD answers the GET's headers without a body", async () => {

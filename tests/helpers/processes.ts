@@ -1,16 +1,43 @@
 /**
  * Child processes for integration tests: spawn, wait for a readiness line on stdout (an
  * event, not a sleep), signal (SIGTERM, SIGKILL, SIGSTOP, SIGCONT) and always clean up.
+ *
+ * Inside a vitest run every process's whole stdout and stderr also go to
+ * `<run dir>/logs/<test file>/<process>-<pid>.log` (see `processLogFile`), and the secrets in its
+ * environment are registered (secret_registry.ts): the global teardown scans those logs for them.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import path from "node:path";
 import { createInterface } from "node:readline";
 import { generateMasterKey, parseKeyringOptions } from "../../actors/index.ts";
 import type { Keyring } from "../../actors/index.ts";
+import { registerEnvironmentSecrets, registerSecret, testRunDir } from "./secret_registry.ts";
 import { repoRoot, sharedServices } from "./services.ts";
 
 /** One master key per test process: every host a test starts can read what another wrote. */
 export const TEST_MASTER_KEY = generateMasterKey();
+registerSecret("master_key", TEST_MASTER_KEY);
+
+/** The test file this process runs (vitest's worker state), relative to the repository. */
+function currentTestFile(): string {
+  const worker = (globalThis as { __vitest_worker__?: { filepath?: unknown } }).__vitest_worker__;
+  const file = typeof worker?.filepath === "string" ? worker.filepath : "unknown-test-file";
+  const relative = path.relative(repoRoot(), file);
+  return relative.startsWith("..") || path.isAbsolute(relative) ? path.basename(file) : relative;
+}
+
+/**
+ * Where a process's output is kept during a vitest run: `<run dir>/logs/<test file>/<name>-<pid>.log`;
+ * undefined outside a run (SF_TEST_RUN_DIR unset).
+ */
+export function processLogFile(name: string, pid: number | undefined): string | undefined {
+  const dir = testRunDir();
+  if (dir === undefined) return undefined;
+  const safe = name.replace(/[^A-Za-z0-9_.-]+/g, "_");
+  return path.join(dir, "logs", currentTestFile(), `${safe}-${pid ?? "nopid"}.log`);
+}
 
 /** The keyring the hosts of this test process use. */
 export function testKeyring(): Keyring {
@@ -37,19 +64,41 @@ export class TestProcess implements AsyncDisposable {
   #waiters: Array<{ match: (line: string) => boolean; resolve: (line: string) => void }> = [];
   #exitCode: number | null | undefined;
 
+  /** The file every line is also written to (`processLogFile`), when there is one. */
+  readonly logFile: string | undefined;
+  #logFd: number | undefined;
+  #openStreams = 0;
+
   constructor(name: string, child: ChildProcess) {
     this.name = name;
     this.child = child;
+    this.logFile = processLogFile(name, child.pid);
+    if (this.logFile !== undefined) {
+      mkdirSync(path.dirname(this.logFile), { recursive: true });
+      this.#logFd = openSync(this.logFile, "a");
+    }
     for (const stream of [child.stdout, child.stderr]) {
       if (stream === null) continue;
-      createInterface({ input: stream }).on("line", (line) => this.#onLine(line));
+      this.#openStreams += 1;
+      const lines = createInterface({ input: stream });
+      lines.on("line", (line) => this.#onLine(line));
+      lines.once("close", () => this.#onStreamClosed());
     }
+    if (this.#openStreams === 0) this.#onStreamClosed();
     this.exited = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         this.#exitCode = code ?? (signal === null ? null : -1);
         resolve(this.#exitCode);
       });
     });
+  }
+
+  /** Closes the log file once both output streams have ended (every line is written). */
+  #onStreamClosed(): void {
+    this.#openStreams = Math.max(0, this.#openStreams - 1);
+    if (this.#openStreams > 0 || this.#logFd === undefined) return;
+    closeSync(this.#logFd);
+    this.#logFd = undefined;
   }
 
   get pid(): number {
@@ -62,6 +111,8 @@ export class TestProcess implements AsyncDisposable {
   }
 
   #onLine(line: string): void {
+    // Synchronous: the test process may exit right after its last test.
+    if (this.#logFd !== undefined) writeSync(this.#logFd, `${line}\n`);
     this.lines.push(line);
     if (this.lines.length > 5000) this.lines.splice(0, 1000);
     this.#waiters = this.#waiters.filter((w) => {
@@ -134,9 +185,11 @@ export async function spawnTs(
   script: string,
   options: SpawnOptions = {},
 ): Promise<TestProcess> {
+  const env = { ...process.env, ...options.env };
+  registerEnvironmentSecrets(env);
   const child = spawn(process.execPath, ["--import", "tsx", script], {
     cwd: repoRoot(),
-    env: { ...process.env, ...options.env },
+    env,
     stdio: ["ignore", "pipe", "pipe"],
   });
   const proc = new TestProcess(name, child);
@@ -169,6 +222,10 @@ export interface ActorHostEnv {
    * so the hosts of one test share it and tests never see each other's tenants.
    */
   platformSchema?: string;
+  /** The platform database's server. Default: the shared PostgreSQL (sharedServices()). */
+  databaseUrl?: string;
+  /** More environment (SF_STREAM_REPLICAS, …), applied last. */
+  extraEnv?: Record<string, string>;
 }
 
 export function spawnActorHost(options: ActorHostEnv): Promise<TestProcess> {
@@ -186,10 +243,11 @@ export function spawnActorHost(options: ActorHostEnv): Promise<TestProcess> {
       SF_IDLE_PASSIVATE_MS: String(options.idlePassivateMs ?? 300_000),
       SF_CLAIM_TIMEOUT_MS: String(options.claimTimeoutMs ?? 10_000),
       SF_TENANT_MAX_JOBS: String(options.tenantMaxJobs ?? 100),
-      SF_PLATFORM_DATABASE_URL: sharedServices().databaseUrl,
+      SF_PLATFORM_DATABASE_URL: options.databaseUrl ?? sharedServices().databaseUrl,
       SF_PLATFORM_SCHEMA: options.platformSchema ?? defaultPlatformSchema(options.natsUrl, options.prefix),
       SF_MASTER_KEYS: `test:${TEST_MASTER_KEY}`,
       SF_LOG_LEVEL: "info",
+      ...options.extraEnv,
     },
   });
 }

@@ -6,6 +6,7 @@ import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { registerEnvironmentSecrets, registerSecret } from "./secret_registry.ts";
 
 export interface SharedServices {
   /** NATS with JetStream, e.g. nats://127.0.0.1:4222 (env NATS_URL). */
@@ -65,13 +66,17 @@ export function sharedServices(): SharedServices {
     }
     return found;
   };
-  return {
+  const services = {
     natsUrl: value(SERVICE_ENV_NAMES.natsUrl),
     databaseUrl: value(SERVICE_ENV_NAMES.databaseUrl),
     livekitUrl: value(SERVICE_ENV_NAMES.livekitUrl),
     livekitApiKey: value(SERVICE_ENV_NAMES.livekitApiKey),
     livekitApiSecret: value(SERVICE_ENV_NAMES.livekitApiSecret),
   };
+  // The run's log scan looks for them (secret_registry.ts).
+  registerSecret("livekit_secret", services.livekitApiSecret);
+  registerEnvironmentSecrets({ SF_DATABASE_URL: services.databaseUrl });
+  return services;
 }
 
 /**

@@ -12,6 +12,8 @@ export function spawnWorker(options: {
   workerId: string;
   endpoints: Record<string, string>;
   ackWaitMs?: number;
+  /** More environment (SF_WORKER_SLOTS, SF_STREAM_REPLICAS, …), applied last. */
+  extraEnv?: Record<string, string>;
 }): Promise<TestProcess> {
   return spawnTs(`worker ${options.workerId}`, "agent-worker/main.ts", {
     readyLine: "agent worker ready",
@@ -22,6 +24,7 @@ export function spawnWorker(options: {
       SF_METRICS_PORT: "0",
       ...(options.ackWaitMs === undefined ? {} : { SF_JOB_ACK_WAIT_MS: String(options.ackWaitMs) }),
       SF_PROVIDER_ENDPOINTS: JSON.stringify(options.endpoints),
+      ...options.extraEnv,
     },
   });
 }

@@ -207,6 +207,8 @@ describe("voice - real sessions end and leave nothing behind", () => {
     const said = messages(lines);
     expect(said).toContain("agent session closed");
     expect(said.filter((m) => /did not (finish|close) in time/.test(m))).toEqual([]);
+    // The room's FFI handle is disposed by the session, once, not left to the garbage collector.
+    expect(said.filter((m) => m === "room handle released")).toHaveLength(1);
   }
 
   it("users who leave at once, and a room deleted under the agent: each session ends by itself; no session, agent session or room survives", async () => {

@@ -243,6 +243,9 @@ export function AgentsPage({
                 <th scope="col" class="hidden md:table-cell">
                   Providers
                 </th>
+                <th scope="col">
+                  <span class="sr-only">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody class="divide-y divide-slate-100">
@@ -267,6 +270,15 @@ export function AgentsPage({
                     </div>
                   </td>
                   <td class="hidden text-xs text-slate-600 md:table-cell">{providerSummary(a)}</td>
+                  <td>
+                    <a
+                      href={`${base}/${encodeURIComponent(a.slug)}/preview`}
+                      class="btn-secondary whitespace-nowrap"
+                      aria-label={`Preview ${a.name}`}
+                    >
+                      Preview
+                    </a>
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -13,6 +13,8 @@ const HTMX_CONFIG = JSON.stringify({
   allowScriptTags: false,
   selfRequestsOnly: true,
   historyCacheSize: 0,
+  // Settling copies attributes onto swapped-in elements; never `style` (the CSP refuses inline styles).
+  attributesToSettle: ["class", "width", "height"],
   responseHandling: [
     { code: "204", swap: false },
     { code: "[23]..", swap: true },
@@ -67,7 +69,10 @@ export function Layout({ title, viewer, section = "none", children }: LayoutProp
               Sidekick Forge
             </a>
             {viewer === undefined ? null : (
-              <nav aria-label="Main" class="flex flex-1 gap-1 overflow-x-auto">
+              <nav
+                aria-label="Main"
+                class="order-last flex w-full gap-1 overflow-x-auto sm:order-none sm:w-auto sm:flex-1"
+              >
                 {NAV.map((item) => (
                   <a
                     href={item.href}

@@ -1,0 +1,88 @@
+/**
+ * The NATS client's own failures (no responders, a timeout, JetStream without a leader to answer,
+ * a closed connection) are "no answer now": coded retryable (SF_ERR_UNAVAILABLE,
+ * SF_ERR_CONNECTION_CLOSED), never SF_ERR_INTERNAL, so a job is retried instead of failed for good
+ * and a client gets a 503 to retry instead of a 500. Found by the chaos run (tests/chaos).
+ */
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
+import { BusErrorCodes, natsUnavailableError, toWireError } from "../../bus/index.ts";
+import { errorResponse, RateLimiter, RateLimitErrorCodes } from "../../gateway/index.ts";
+import { waitFor } from "../helpers/deadline.ts";
+import { NatsTestServer } from "../helpers/nats_server.ts";
+
+async function thrown(f: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await f();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected a failure");
+}
+
+describe("NATS client errors", () => {
+  it("errors - no responders, a timeout and a JetStream publish nobody answers are SF_ERR_UNAVAILABLE, retryable", async () => {
+    await using server = await NatsTestServer.start();
+    const nc = await connect({ servers: server.url });
+    try {
+      const noResponders = await thrown(() => nc.request("nobody.listens", "x", { timeout: 1000 }));
+      nc.subscribe("never.answers", { callback: () => undefined });
+      const timeout = await thrown(() => nc.request("never.answers", "x", { timeout: 50 }));
+      // No stream leader to answer (here: no stream at all): the client says "jetstream is not
+      // enabled", caused by no responders.
+      const publish = await thrown(() => jetstream(nc).publish("no.stream.here", "x"));
+      for (const err of [noResponders, timeout, publish]) {
+        expect(toWireError(err)).toMatchObject({ code: BusErrorCodes.UNAVAILABLE, retryable: true });
+      }
+      // The client's text (subjects) stays in the cause: it is not what callers are told.
+      expect(natsUnavailableError(publish)?.message).not.toContain("no.stream.here");
+    } finally {
+      await nc.close();
+    }
+    const closed = await thrown(() => nc.request("any", "x", { timeout: 1000 }));
+    expect(toWireError(closed)).toMatchObject({ code: BusErrorCodes.CONNECTION_CLOSED, retryable: true });
+    expect(toWireError(new Error("a bug"))).toMatchObject({ code: BusErrorCodes.INTERNAL, retryable: false });
+    expect(natsUnavailableError(new Error("a bug"))).toBeUndefined();
+  });
+
+  it("errors - the gateway answers a NATS timeout with 503 SF_ERR_UNAVAILABLE and Retry-After, not 500", async () => {
+    await using server = await NatsTestServer.start();
+    const nc = await connect({ servers: server.url });
+    try {
+      nc.subscribe("never.answers", { callback: () => undefined });
+      const timeout = await thrown(() => nc.request("never.answers", "x", { timeout: 50 }));
+      const response = errorResponse(timeout);
+      expect(response.status).toBe(503);
+      expect(response.headers?.["retry-after"]).toBe("1");
+      expect(JSON.stringify(response.body)).toContain(BusErrorCodes.UNAVAILABLE);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("rate limit - a bucket store that does not answer refuses with SF_ERR_RATE_LIMIT_UNAVAILABLE (503), then serves again", async () => {
+    await using server = await NatsTestServer.start();
+    const nc = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+    try {
+      const limiter = new RateLimiter({ nc, bucket: "sf_rate_test", perMinuteKey: 600, perMinuteTenant: 0 });
+      await limiter.take("tenant-a", "key-a");
+      await server.stop();
+      const refused = await thrown(() => limiter.take("tenant-a", "key-a"));
+      expect(refused).toMatchObject({ code: RateLimitErrorCodes.UNAVAILABLE, retryable: true });
+      expect(errorResponse(refused).status).toBe(503);
+      await server.restart();
+      // Once the client is back, the same limiter serves again (nothing failed is kept).
+      await waitFor(
+        "the limiter to serve again",
+        async () => {
+          await limiter.take("tenant-a", "key-a");
+          return true;
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
+    } finally {
+      await nc.close();
+    }
+  });
+});
