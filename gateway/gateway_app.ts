@@ -372,6 +372,8 @@ export class GatewayApp {
     }
     Object.assign(headers, response.headers, cors);
     headers["x-request-id"] = requestId;
+    // No browser guesses another type for any answer (an error envelope under /admin included).
+    headers["x-content-type-options"] = "nosniff";
     const method = methodLabel(rawMethod);
     this.metrics.requests.inc({ route, method, status: String(response.status) });
     this.metrics.requestDuration.observe({ route, method }, (performance.now() - started) / 1000);

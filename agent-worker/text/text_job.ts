@@ -41,6 +41,9 @@ export function textJobHandler(
   const { nc, subjects } = options;
   const actorTimeoutMs = options.actorTimeoutMs ?? 10_000;
   return async (job, ctx) => {
+    const claimedAt = performance.now();
+    // Waiting in SF_DISPATCH: wall clocks of two hosts, so never below zero.
+    const queueMs = Math.max(0, Date.now() - job.createdAt);
     const out = chatSubject(subjects, job);
     let seq = 0;
     const send = (frame: ChatFrame): void => nc.publish(out, encodeBody(frame));
@@ -58,6 +61,7 @@ export function textJobHandler(
         options.providerOptions ?? {},
       );
       const ragDeps = retrievalDeps(options, actorTimeoutMs);
+      const retrievalStarted = performance.now();
       const retrieval = await retrieve(
         {
           tenant: job.tenant,
@@ -70,6 +74,7 @@ export function textJobHandler(
         },
         ragDeps,
       );
+      const retrievalMs = performance.now() - retrievalStarted;
       const citations = retrieval?.context.citations ?? [];
       const history = (job as DispatchJob & { history?: HistoryTurn[] }).history ?? [];
       const messages: ChatMessage[] = [];
@@ -80,10 +85,14 @@ export function textJobHandler(
       }
       messages.push({ role: "user", content: job.message ?? "" });
       let text = "";
+      const llmStarted = performance.now();
+      let firstTokenMs: number | undefined;
       for await (const delta of llm.stream({ messages }, { signal: ctx.signal })) {
+        firstTokenMs ??= performance.now() - llmStarted;
         text += delta;
         send({ type: "token", job_id: job.jobId, seq: seq++, delta });
       }
+      const llmDoneMs = performance.now();
       await ctx.event("answered");
       const { body: recorded } = await requestReply<{ turn_id: string; recorded: boolean }>(
         nc,
@@ -97,17 +106,25 @@ export function textJobHandler(
           user_message: job.message ?? "",
           assistant_message: text,
           citations,
-          ...(retrieval === null
-            ? {}
-            : {
-                metadata: {
+          metadata: {
+            // The turn's own timings (ms), shown per turn in the console's transcript view.
+            timings: {
+              queue: Math.round(queueMs),
+              retrieval: Math.round(retrievalMs),
+              ...(firstTokenMs === undefined ? {} : { llm_first_token: Math.round(firstTokenMs) }),
+              llm: Math.round(llmDoneMs - llmStarted),
+              worker_total: Math.round(llmDoneMs - claimedAt),
+            },
+            ...(retrieval === null
+              ? {}
+              : {
                   rag: {
                     document_ids: retrieval.context.documentIds,
                     transcripts: retrieval.context.transcripts,
                     context_tokens: retrieval.context.tokens,
                   },
-                },
-              }),
+                }),
+          },
         },
         { tenant: job.tenant, timeoutMs: actorTimeoutMs },
       );

@@ -55,11 +55,26 @@ function formValues(form: AdminForm): ClientFormValues {
     "db_kind",
     "db_schema",
     "db_embedding_dimension",
+    "db_data_dir",
     "livekit_url",
+    "emb_provider",
+    "emb_document_model",
+    "emb_conversation_model",
+    "emb_dimension",
   ] as const)
     pick(k);
   const origins = form.raw("cors_origins");
   if (origins !== undefined) v.cors_origins = origins;
+  return v;
+}
+
+function embeddingValues(c: ClientDetailView): ClientFormValues {
+  const e = c.settings.embedding;
+  if (e === null || e === undefined || typeof e.provider !== "string") return {};
+  const v: ClientFormValues = { emb_provider: e.provider };
+  if (typeof e.document_model === "string") v.emb_document_model = e.document_model;
+  if (typeof e.conversation_model === "string") v.emb_conversation_model = e.conversation_model;
+  if (typeof e.dimension === "number") v.emb_dimension = String(e.dimension);
   return v;
 }
 
@@ -69,10 +84,25 @@ function detailValues(c: ClientDetailView): ClientFormValues {
     name: c.name,
     status: c.status,
     cors_origins: (c.settings.cors_origins ?? []).join("\n"),
+    ...embeddingValues(c),
     ...(c.credentials.tenant_database.configured && c.credentials.tenant_database.schema !== null
       ? { db_schema: c.credentials.tenant_database.schema }
       : {}),
   };
+}
+
+/** The embedding settings of the form (`null`: none), in the API's shape. */
+function embeddingSettings(form: AdminForm): Body | null {
+  const provider = form.get("emb_provider");
+  if (provider === undefined) return null;
+  const out: Body = { provider };
+  const documentModel = form.get("emb_document_model");
+  if (documentModel !== undefined) out["document_model"] = documentModel;
+  const conversationModel = form.get("emb_conversation_model");
+  if (conversationModel !== undefined) out["conversation_model"] = conversationModel;
+  const dim = form.get("emb_dimension");
+  if (dim !== undefined) out["dimension"] = /^\d{1,6}$/.test(dim) ? Number(dim) : dim;
+  return out;
 }
 
 /** The credentials of the form, in the API's shape; undefined parts are left as stored. */
@@ -90,6 +120,7 @@ function credentialBody(form: AdminForm, editing: boolean): Body {
       put("url", "db_url");
       put("service_role_key", "db_service_role_key");
       put("schema", "db_schema");
+      put("data_dir", "db_data_dir");
       const dim = form.get("db_embedding_dimension");
       if (dim !== undefined) db["embedding_dimension"] = /^\d{1,6}$/.test(dim) ? Number(dim) : dim;
       out["tenant_database"] = db;
@@ -174,11 +205,19 @@ export function clientPages(deps: ConsoleDeps): RouteDefinition[] {
       handler: async (c) => {
         const { req, form, session } = c;
         const origins_ = lines(form.raw("cors_origins"));
+        const embedding = embeddingSettings(form);
         const body: Body = {
           slug: form.get("slug") ?? "",
           name: form.get("name") ?? "",
           status: form.get("status") ?? "active",
-          ...(origins_.length === 0 ? {} : { settings: { cors_origins: origins_ } }),
+          ...(origins_.length === 0 && embedding === null
+            ? {}
+            : {
+                settings: {
+                  ...(origins_.length === 0 ? {} : { cors_origins: origins_ }),
+                  ...(embedding === null ? {} : { embedding }),
+                },
+              }),
           ...credentialBody(form, false),
         };
         let created: ClientDetailView;
@@ -252,7 +291,10 @@ export function clientPages(deps: ConsoleDeps): RouteDefinition[] {
           slug: form.get("slug") ?? "",
           name: form.get("name") ?? "",
           status: form.get("status") ?? client.status,
-          settings: { cors_origins: origins_.length === 0 ? null : origins_ },
+          settings: {
+            cors_origins: origins_.length === 0 ? null : origins_,
+            embedding: embeddingSettings(form),
+          },
           ...credentialBody(form, true),
         };
         try {

@@ -105,6 +105,16 @@ describe("text chat - trigger, worker, LLM, transcripts", () => {
         ["user", "What is the capital of France?", first.body.job_id],
         ["assistant", streamed, first.body.job_id],
       ]);
+      // The worker recorded the turn's timings (ms) with it, for the console's transcript view.
+      const timings = rows.find((r) => r.role === "assistant")?.metadata["timings"] as Record<
+        string,
+        unknown
+      >;
+      for (const name of ["queue", "retrieval", "llm_first_token", "llm", "worker_total"]) {
+        expect(typeof timings[name], name).toBe("number");
+        expect(timings[name] as number, name).toBeGreaterThanOrEqual(0);
+      }
+      expect(timings["worker_total"] as number).toBeGreaterThanOrEqual(timings["llm"] as number);
 
       // The next turn of the same conversation carries the first one to the LLM.
       const second = await trigger("And of Italy?", first.body.conversation_id);

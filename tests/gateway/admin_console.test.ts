@@ -270,6 +270,55 @@ describe("console clients", () => {
     expect((await f.platform.getClient(id)).name).toBe("Rotate Co Renamed");
   });
 
+  it("sets the client's embedding settings, keeps them on an unchanged save, and removes them", async () => {
+    const { cookie, csrf } = await login();
+    const created = await send("POST", "/admin/clients", {
+      cookie,
+      form: {
+        _csrf: csrf,
+        name: "Embed Co",
+        slug: "embed-co",
+        emb_provider: "siliconflow",
+        emb_document_model: "Qwen/Qwen3-Embedding-0.6B",
+        emb_dimension: "1024",
+      },
+    });
+    expect(created.status).toBe(303);
+    const id = (created.headers.get("location") ?? "").split("/")[3]?.split("?")[0] ?? "";
+    expect((await f.platform.getClient(id)).settings.embedding).toMatchObject({
+      provider: "siliconflow",
+      document_model: "Qwen/Qwen3-Embedding-0.6B",
+      dimension: 1024,
+    });
+    const edit = await send("GET", `/admin/clients/${id}/edit`, { cookie });
+    expect(edit.text).toMatch(/<option value="siliconflow" selected/);
+    // The edit form shows what is stored: saving it as it is changes nothing.
+    const form = Object.fromEntries(
+      [...edit.text.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)].map((m) => [m[1], m[2]]),
+    ) as Record<string, string>;
+    const same = await send("POST", `/admin/clients/${id}`, {
+      cookie,
+      form: { ...form, _csrf: csrf, emb_provider: "siliconflow", status: "active" },
+    });
+    expect(same.status).toBe(303);
+    expect((await f.platform.getClient(id)).settings.embedding).toMatchObject({
+      provider: "siliconflow",
+      dimension: 1024,
+    });
+    const bad = await send("POST", `/admin/clients/${id}`, {
+      cookie,
+      form: { ...form, _csrf: csrf, emb_provider: "siliconflow", emb_dimension: "-3" },
+    });
+    expect(bad.status).toBe(422);
+    expect((await f.platform.getClient(id)).settings.embedding).toMatchObject({ dimension: 1024 });
+    const none = await send("POST", `/admin/clients/${id}`, {
+      cookie,
+      form: { ...form, _csrf: csrf, emb_provider: "" },
+    });
+    expect(none.status).toBe(303);
+    expect((await f.platform.getClient(id)).settings.embedding ?? null).toBeNull();
+  });
+
   it("searches clients, and answers HTMX with the rows only", async () => {
     const { cookie } = await login();
     const full = await send("GET", "/admin/clients?q=acme-con", { cookie });
@@ -322,7 +371,13 @@ describe("console assets", () => {
     const js = await send("GET", htmx);
     expect(js.status).toBe(200);
     expect(js.text).toContain("htmx");
-    expect((await send("GET", "/admin/static/nope.js")).status).toBe(404);
+    const missing = await send("GET", "/admin/static/nope.js");
+    expect(missing.status).toBe(404);
+    // Even an error envelope is never sniffed into another type.
+    expect(missing.headers.get("x-content-type-options")).toBe("nosniff");
+    const unknown = await send("GET", "/admin/no/such/page");
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get("x-content-type-options")).toBe("nosniff");
   });
 
   it("never served a secret in any page", () => {

@@ -85,6 +85,34 @@ export function logFiles(dir: string): string[] {
   return out.sort();
 }
 
+const BANNER_RULE = "─".repeat(78);
+const BANNER_TITLE = "Sidekick Forge is running. Ctrl-C stops everything.";
+
+/**
+ * The one block a log may show secrets in: the banner `npm run dev` prints for the operator at
+ * the terminal (actors/cli/dev/banner.ts), which gives the admin token and the demo API key on
+ * purpose (issue 8: "prints the admin URL, admin token, API key"). It is recognised by its exact
+ * frame — a 78-character rule, the title line, … , the closing rule — and nothing else is exempt.
+ */
+export class BannerSpan {
+  #state: "out" | "rule" | "in" = "out";
+
+  /** Whether `line` belongs to the banner (and is not to be scanned). Call once per line, in order. */
+  holds(line: string): boolean {
+    switch (this.#state) {
+      case "out":
+        if (line === BANNER_RULE) this.#state = "rule";
+        return false;
+      case "rule":
+        this.#state = line === BANNER_TITLE ? "in" : line === BANNER_RULE ? "rule" : "out";
+        return this.#state === "in";
+      case "in":
+        if (line === BANNER_RULE) this.#state = "out";
+        return true;
+    }
+  }
+}
+
 /** Scans every line of every log file under `dir` (file names in hits are relative to it). */
 export async function scanLogFolder(
   dir: string,
@@ -95,9 +123,11 @@ export async function scanLogFolder(
   for (const file of logFiles(dir)) {
     report.files += 1;
     let n = 0;
+    const banner = new BannerSpan();
     const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
     for await (const line of lines) {
       n += 1;
+      if (banner.holds(line)) continue;
       const hit = match(line);
       if (hit !== undefined) report.hits.push({ file: path.relative(dir, file), line: n, ...hit });
     }

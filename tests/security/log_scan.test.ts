@@ -98,6 +98,29 @@ describe("log secret scan", () => {
     expect(match(key)?.hint).toBe(`${key.slice(0, 4)}…(46)`);
   });
 
+  it("log scan - only the exact frame of npm run dev's operator banner may show the admin token and demo key", async () => {
+    const root = await tempDir();
+    const token = `adm_${randomBytes(24).toString("hex")}`;
+    const rule = "─".repeat(78);
+    const secrets: RegisteredSecret[] = [{ kind: "admin_token", value: token }];
+    writeLog(root, "dev/npm_run_dev-1.log", [
+      "dev: starting",
+      rule,
+      "Sidekick Forge is running. Ctrl-C stops everything.",
+      `  admin token  ${token}`,
+      rule,
+      // After the banner: a leak again.
+      `{"msg":"oops","token":"${token}"}`,
+    ]);
+    // A rule without the banner's title exempts nothing.
+    writeLog(root, "other/fake-1.log", [rule, `  admin token  ${token}`, rule]);
+    const report = await scanLogFolder(root, secrets);
+    expect(report.hits.map((h) => `${h.file}:${h.line}`)).toEqual([
+      "dev/npm_run_dev-1.log:6",
+      "other/fake-1.log:2",
+    ]);
+  });
+
   it("log scan - clean logs pass and every line is counted", async () => {
     const root = await tempDir();
     writeLog(root, "x/one.log", ["a", "b", "c"]);

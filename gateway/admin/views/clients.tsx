@@ -8,6 +8,9 @@ import type { Viewer } from "./layout.tsx";
 
 export type FieldErrors = Readonly<Record<string, string>>;
 
+/** The embedding providers of SEED_CONTRACT.md. */
+export const EMBEDDING_PROVIDER_CHOICES = ["siliconflow", "openai", "novita", "jina"] as const;
+
 export function FieldError({ errors, name }: { errors: FieldErrors | undefined; name: string }) {
   const message = errors?.[name];
   return message === undefined ? null : (
@@ -126,6 +129,11 @@ export interface ClientFormValues {
   db_kind?: string;
   db_schema?: string;
   db_embedding_dimension?: string;
+  db_data_dir?: string;
+  emb_provider?: string;
+  emb_document_model?: string;
+  emb_conversation_model?: string;
+  emb_dimension?: string;
   livekit_url?: string;
 }
 
@@ -283,6 +291,21 @@ export function ClientForm({
                 value={values.db_embedding_dimension ?? ""}
               />
             </div>
+            <div>
+              <label for="db_data_dir" class="field-label">
+                PGlite data directory
+              </label>
+              <input
+                id="db_data_dir"
+                name="db_data_dir"
+                class="field-input font-mono"
+                placeholder="tenants/acme"
+                value={values.db_data_dir ?? ""}
+              />
+              <p class="field-help">
+                For kind pglite: the embedded database's folder under the host's data directory.
+              </p>
+            </div>
           </div>
           <FieldError errors={errors} name="tenant_database" />
           {editing && db?.configured === true ? (
@@ -290,6 +313,71 @@ export function ClientForm({
               <input type="checkbox" name="db_remove" value="1" /> Remove the database credentials
             </label>
           ) : null}
+        </section>
+
+        <section class="card space-y-4">
+          <div>
+            <h2 class="font-semibold">Embeddings</h2>
+            <p class="text-sm text-slate-500">
+              The remote provider that embeds this client's documents and conversations (its key is set on the
+              Provider keys page). Changing the provider, a model or the dimension makes stored vectors stale
+              until they are embedded again.
+            </p>
+          </div>
+          <div class="grid gap-4 sm:grid-cols-2">
+            <div>
+              <label for="emb_provider" class="field-label">
+                Provider
+              </label>
+              <select id="emb_provider" name="emb_provider" class="field-input">
+                <option value="" selected={(values.emb_provider ?? "") === ""}>
+                  none
+                </option>
+                {EMBEDDING_PROVIDER_CHOICES.map((p) => (
+                  <option value={p} selected={values.emb_provider === p}>
+                    {p}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div>
+              <label for="emb_dimension" class="field-label">
+                Dimension
+              </label>
+              <input
+                id="emb_dimension"
+                name="emb_dimension"
+                inputMode="numeric"
+                class="field-input"
+                placeholder="1024"
+                value={values.emb_dimension ?? ""}
+              />
+            </div>
+            <div>
+              <label for="emb_document_model" class="field-label">
+                Document model
+              </label>
+              <input
+                id="emb_document_model"
+                name="emb_document_model"
+                class="field-input font-mono"
+                placeholder="Qwen/Qwen3-Embedding-0.6B"
+                value={values.emb_document_model ?? ""}
+              />
+            </div>
+            <div>
+              <label for="emb_conversation_model" class="field-label">
+                Conversation model
+              </label>
+              <input
+                id="emb_conversation_model"
+                name="emb_conversation_model"
+                class="field-input font-mono"
+                value={values.emb_conversation_model ?? ""}
+              />
+            </div>
+          </div>
+          <FieldError errors={errors} name="settings" />
         </section>
 
         <section class="card space-y-4">
@@ -430,6 +518,7 @@ export function ClientDetailPage({
             <Credential label="Browser origins">
               {origins.length === 0 ? "none" : origins.join(", ")}
             </Credential>
+            <Credential label="Embeddings">{embeddingText(client)}</Credential>
           </dl>
         </section>
         <section class="card">
@@ -480,4 +569,13 @@ export function ClientDetailPage({
       </section>
     </Layout>
   );
+}
+
+function embeddingText(client: ClientDetailView): string {
+  const e = client.settings.embedding;
+  if (e === null || e === undefined || typeof e.provider !== "string") return "not configured";
+  const parts: string[] = [e.provider];
+  if (typeof e.document_model === "string") parts.push(e.document_model);
+  if (typeof e.dimension === "number") parts.push(`${e.dimension} dimensions`);
+  return parts.join(" · ");
 }
