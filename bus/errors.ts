@@ -78,6 +78,12 @@ export class RemoteError extends SfError {
 
 /** HTTP-like status JetStream answers with while a stream or the meta layer has no leader. */
 const JETSTREAM_UNAVAILABLE_STATUS = 503;
+/**
+ * "duplicate message id is in process": another publish with the same Nats-Msg-Id is still being
+ * stored (two deliveries of one job saying the same event, around a leader change). The message is
+ * not lost: a retry gets the duplicate ack once it is stored.
+ */
+const JETSTREAM_DUPLICATE_IN_PROCESS = 10158;
 
 /**
  * A NATS client error that says the server, or JetStream behind it, did not answer now (the
@@ -102,7 +108,8 @@ export function natsUnavailableError(err: unknown): SfError | undefined {
       link instanceof errors.NoRespondersError ||
       link instanceof errors.ConnectionError ||
       (link instanceof errors.RequestError && /^connection (closed|disconnected)$/.test(link.message)) ||
-      (link instanceof JetStreamApiError && link.status === JETSTREAM_UNAVAILABLE_STATUS)
+      (link instanceof JetStreamApiError &&
+        (link.status === JETSTREAM_UNAVAILABLE_STATUS || link.code === JETSTREAM_DUPLICATE_IN_PROCESS))
     ) {
       unanswered = true;
     }

@@ -45,6 +45,12 @@ export interface PostgresDatabaseOptions {
   connectTimeoutMs?: number;
   /** Server-side statement timeout; default none. */
   statementTimeoutMs?: number;
+  /**
+   * The server ends a session that sits in an open transaction this long (default 60 s): a paused
+   * process (SIGSTOP, a VM freeze) cannot hold a transaction's row locks, and so other hosts'
+   * writes to the same rows, for longer. Our transactions never wait on anything but SQL.
+   */
+  idleInTransactionTimeoutMs?: number;
   /** `application_name` on the server; default `sidekick-forge`. */
   applicationName?: string;
 }
@@ -89,6 +95,7 @@ class PostgresDatabase implements SqlDatabase {
       types: pgTypes,
     };
     if (options.statementTimeoutMs !== undefined) config.statement_timeout = options.statementTimeoutMs;
+    config.idle_in_transaction_session_timeout = options.idleInTransactionTimeoutMs ?? 60_000;
     this.#pool = new pg.Pool(config);
     // An idle client that loses its connection emits here; the pool replaces it. The next query
     // reports the failure to its caller, so nothing is lost by not rethrowing.

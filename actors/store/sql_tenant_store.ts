@@ -391,6 +391,25 @@ export class SqlTenantStore implements TenantStore {
       requireUuid(input.agentId, "agentId");
       requireUuid(input.userId, "userId");
       const turnId = input.turnId === undefined ? randomUUID() : requireUuid(input.turnId, "turnId");
+      // One append per conversation at a time (the row lock is held until commit), so that the
+      // check below sees any append of the same turn made before, even by a host that lost its
+      // lease while its transaction was open (a paused owner waking up), and sequences never clash.
+      await tx.query(`select id from ${this.#t("conversations")} where id = $1 for update`, [
+        input.conversationId,
+      ]);
+      if (input.turnId !== undefined) {
+        // Idempotent by turn id: a turn recorded already is answered as it was recorded.
+        const existing = (
+          await tx.query<Row>(
+            `select ${TRANSCRIPT_COLUMNS.join(", ")} from ${this.#t("conversation_transcripts")}
+             where conversation_id = $1 and turn_id = $2`,
+            [input.conversationId, turnId],
+          )
+        ).map(transcriptFromRow);
+        const user = existing.find((r) => r.role === "user");
+        const assistant = existing.find((r) => r.role === "assistant");
+        if (user !== undefined && assistant !== undefined) return { turnId, user, assistant };
+      }
       const seqRows = await tx.query<{ seq: number | string }>(
         `select coalesce(max(sequence), 0) as seq from ${this.#t("conversation_transcripts")} where conversation_id = $1`,
         [input.conversationId],

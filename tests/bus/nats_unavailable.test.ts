@@ -4,7 +4,7 @@
  * SF_ERR_CONNECTION_CLOSED), never SF_ERR_INTERNAL, so a job is retried instead of failed for good
  * and a client gets a 503 to retry instead of a 500. Found by the chaos run (tests/chaos).
  */
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, JetStreamApiError } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { BusErrorCodes, natsUnavailableError, toWireError } from "../../bus/index.ts";
@@ -44,6 +44,20 @@ describe("NATS client errors", () => {
     expect(toWireError(closed)).toMatchObject({ code: BusErrorCodes.CONNECTION_CLOSED, retryable: true });
     expect(toWireError(new Error("a bug"))).toMatchObject({ code: BusErrorCodes.INTERNAL, retryable: false });
     expect(natsUnavailableError(new Error("a bug"))).toBeUndefined();
+  });
+
+  it("errors - JetStream's own 'no leader now' (503) and 'same message id still being stored' (10158) are retryable; a wrong last sequence is not", () => {
+    const api = (code: number, err_code: number, description: string) =>
+      new JetStreamApiError({ code, err_code, description });
+    expect(toWireError(api(503, 10008, "JetStream system temporarily unavailable"))).toMatchObject({
+      code: BusErrorCodes.UNAVAILABLE,
+      retryable: true,
+    });
+    expect(toWireError(api(409, 10158, "duplicate message id is in process"))).toMatchObject({
+      code: BusErrorCodes.UNAVAILABLE,
+      retryable: true,
+    });
+    expect(natsUnavailableError(api(400, 10071, "wrong last sequence: 5"))).toBeUndefined();
   });
 
   it("errors - the gateway answers a NATS timeout with 503 SF_ERR_UNAVAILABLE and Retry-After, not 500", async () => {

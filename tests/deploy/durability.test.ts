@@ -4,124 +4,32 @@
  * node fsyncs each write (`sync_interval: always`), and with SF_STREAM_REPLICAS=3 the streams and
  * KV buckets that an actor host and then an agent worker provision have 3 replicas, and keep them.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { spawn } from "node:child_process";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { defaultPlatformSchema, spawnTs, TEST_MASTER_KEY, TestProcess } from "../helpers/processes.ts";
-import { binaryPaths, repoRoot, sharedServices } from "../helpers/services.ts";
-import { waitFor } from "../helpers/deadline.ts";
-
-const CLUSTER_CONF = path.join(repoRoot(), "deploy", "nats", "nats-cluster.conf");
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-interface Node {
-  name: string;
-  client: number;
-  cluster: number;
-  monitor: number;
-}
-
-/** The compose cluster config with loopback ports and a temporary store for one node. */
-function loopbackConfig(conf: string, node: Node, nodes: readonly Node[], storeDir: string): string {
-  let out = conf
-    .replace(/^listen: 0\.0\.0\.0:4222$/m, `listen: 127.0.0.1:${node.client}`)
-    .replace(/^http: 0\.0\.0\.0:8222$/m, `http: 127.0.0.1:${node.monitor}`)
-    .replace(/^(\s*)store_dir: \/data\/jetstream$/m, `$1store_dir: "${storeDir}"`)
-    .replace(/^(\s*)listen: 0\.0\.0\.0:6222$/m, `$1listen: 127.0.0.1:${node.cluster}`)
-    .replace(/^(\s*)max_file_store: .*$/m, "$1max_file_store: 1GB")
-    .replace(/^(\s*)max_memory_store: .*$/m, "$1max_memory_store: 64MB");
-  for (const other of nodes) {
-    out = out.replace(`nats-route://${other.name}:6222`, `nats-route://127.0.0.1:${other.cluster}`);
-  }
-  return out;
-}
-
-async function json(url: string): Promise<Record<string, unknown>> {
-  const response = await fetch(url);
-  return (await response.json()) as Record<string, unknown>;
-}
-
-interface JszStream {
-  name: string;
-  config?: { num_replicas?: number };
-  cluster?: { leader?: string; replicas?: Array<{ name: string; current: boolean }> };
-}
-
-async function streamsOn(node: Node): Promise<JszStream[]> {
-  const jsz = (await json(`http://127.0.0.1:${node.monitor}/jsz?streams=true&config=true`)) as {
-    account_details?: Array<{ stream_detail?: JszStream[] }>;
-  };
-  return (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []);
-}
+import { CLUSTER_CONF, NatsTestCluster } from "../helpers/nats_cluster.ts";
+import { defaultPlatformSchema, spawnTs, TEST_MASTER_KEY } from "../helpers/processes.ts";
+import type { TestProcess } from "../helpers/processes.ts";
+import { sharedServices } from "../helpers/services.ts";
 
 describe("JetStream durability", () => {
   it("durability - on the 3-node cluster config every write is fsynced, and what the platform provisions has 3 replicas", async () => {
     const conf = readFileSync(CLUSTER_CONF, "utf8");
     expect(conf).toMatch(/^\s*sync_interval: always$/m);
-    const nodes: Node[] = [];
-    for (const name of ["nats-1", "nats-2", "nats-3"]) {
-      nodes.push({ name, client: await freePort(), cluster: await freePort(), monitor: await freePort() });
-    }
-    const dir = mkdtempSync(path.join(tmpdir(), "sf-cluster-"));
-    const servers: TestProcess[] = [];
     const processes: TestProcess[] = [];
+    await using cluster = await NatsTestCluster.start();
+    const nodes = cluster.nodes;
     try {
       for (const node of nodes) {
-        const file = path.join(dir, `${node.name}.conf`);
-        writeFileSync(file, loopbackConfig(conf, node, nodes, path.join(dir, node.name)));
-        const child = spawn(binaryPaths().natsServer, ["-c", file, "--name", node.name], {
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        servers.push(new TestProcess(node.name, child));
-      }
-      // /healthz answers 200 once JetStream is current: the cluster has a meta leader.
-      try {
-        await waitFor(
-          "the NATS cluster to become healthy",
-          async () => {
-            const exited = servers.find((p) => !p.running);
-            if (exited !== undefined) throw new Error(`${exited.name} exited`);
-            const codes = await Promise.all(
-              nodes.map((n) =>
-                fetch(`http://127.0.0.1:${n.monitor}/healthz`).then(
-                  (r) => r.status,
-                  () => 0,
-                ),
-              ),
-            );
-            return codes.every((c) => c === 200);
-          },
-          { timeoutMs: 30_000, intervalMs: 100 },
-        );
-      } catch (err) {
-        const tails = servers.map((p) => `--- ${p.name}\n${p.tail(15)}`).join("\n");
-        throw new Error(`${(err as Error).message}\n${tails}`, { cause: err });
-      }
-      for (const node of nodes) {
-        const varz = (await json(`http://127.0.0.1:${node.monitor}/varz`)) as {
+        const varz = (await cluster.monitor(node.name, "/varz")) as {
           jetstream?: { config?: { sync_always?: boolean } };
         };
         expect(varz.jetstream?.config?.sync_always, `${node.name} fsyncs every write`).toBe(true);
       }
 
-      const natsUrl = nodes.map((n) => `nats://127.0.0.1:${n.client}`).join(",");
-      const first = `nats://127.0.0.1:${nodes[0]?.client}`;
+      const natsUrl = cluster.url;
+      const first = cluster.nodeUrl("nats-1");
       const common = {
         NATS_URL: natsUrl,
         SF_PARTITIONS: "16",
@@ -133,7 +41,7 @@ describe("JetStream durability", () => {
       try {
         await new Kvm(early).create("sf_state", { history: 1, replicas: 1 });
         // An R1 stream lives on one node only.
-        const copies = (await Promise.all(nodes.map(streamsOn)))
+        const copies = (await Promise.all(nodes.map((n) => cluster.streamsOn(n.name))))
           .flat()
           .filter((x) => x.name === "KV_sf_state");
         expect(copies.map((c) => c.config?.num_replicas)).toEqual([1]);
@@ -161,7 +69,7 @@ describe("JetStream durability", () => {
       );
 
       for (const node of nodes) {
-        const streams = await streamsOn(node);
+        const streams = await cluster.streamsOn(node.name);
         const byName = new Map(streams.map((s) => [s.name, s]));
         for (const name of [
           "SF_DISPATCH",
@@ -180,8 +88,6 @@ describe("JetStream durability", () => {
       }
     } finally {
       for (const p of processes) await p.stop();
-      for (const s of servers) await s.kill();
-      rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
 });

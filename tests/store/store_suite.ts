@@ -157,6 +157,42 @@ export function defineStoreSuite(target: StoreTarget): void {
       );
     });
 
+    it("store - transcripts: a turn appended again with its turn id, even by two handles at once, is recorded once", async () => {
+      const tenantId = randomUUID();
+      const { store, fresh } = await tenant(tenantId);
+      // A second handle of its own (another pool on PostgreSQL), as a second host would have.
+      const other = await openTenantStore({
+        tenantId,
+        database: fresh.database,
+        keyring,
+        pglite: target.pglite,
+      });
+      stores.push(other);
+      const agent = await store.createAgent({ slug: "a", name: "A" });
+      const conversation = await store.createConversation({ agentId: agent.id, userId: USER_A });
+      const turnIds = Array.from({ length: 8 }, () => randomUUID());
+      for (const [i, turnId] of turnIds.entries()) {
+        const input = {
+          conversationId: conversation.id,
+          agentId: agent.id,
+          userId: USER_A,
+          turnId,
+          userMessage: `question ${i}`,
+          assistantMessage: `answer ${i}`,
+        };
+        const [a, b] = await Promise.all([store.appendTurn(input), other.appendTurn(input)]);
+        expect(b.user.id).toBe(a.user.id);
+        expect(b.assistant.id).toBe(a.assistant.id);
+        // A later repeat answers the turn as it was recorded.
+        expect((await store.appendTurn({ ...input, assistantMessage: "changed" })).assistant.content).toBe(
+          `answer ${i}`,
+        );
+      }
+      const rows = await store.listTranscripts(conversation.id);
+      expect(rows.map((r) => r.turnId)).toEqual(turnIds.flatMap((id) => [id, id]));
+      expect(rows.map((r) => r.sequence)).toEqual(rows.map((_, i) => i + 1));
+    });
+
     it("store - documents: chunks set chunk_count, assignment is per agent and can be disabled", async () => {
       const { store } = await tenant();
       const agent = await store.createAgent({ slug: "a", name: "A" });
