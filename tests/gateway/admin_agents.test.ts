@@ -10,6 +10,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClientDetailView } from "../../actors/index.ts";
 import { ApiFixture } from "./api_fixture.ts";
+import { consoleRequest, csrfOf } from "./console_client.ts";
+import type { ConsolePage, ConsoleRequestOptions } from "./console_client.ts";
 
 let f: ApiFixture;
 /** Every console page received, except the one answer that shows a new API key. */
@@ -17,45 +19,17 @@ const pages: string[] = [];
 /** Keys typed into or issued by the console: none may appear in any other page or log line. */
 const secrets: string[] = [];
 
-interface Page {
-  status: number;
-  headers: Headers;
-  text: string;
-}
-
 type Form = Record<string, string | string[]>;
 
-async function send(
+/** A console request; its body joins the secret scan unless it is the one that shows a new key. */
+function send(
   method: string,
   path: string,
-  options: { cookie?: string; form?: Form; headers?: Record<string, string>; showsKey?: boolean } = {},
-): Promise<Page> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.cookie !== undefined) headers["cookie"] = options.cookie;
-  let body: string | undefined;
-  if (options.form !== undefined) {
-    const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(options.form)) {
-      for (const one of Array.isArray(v) ? v : [v]) params.append(k, one);
-    }
-    body = params.toString();
-    headers["content-type"] = "application/x-www-form-urlencoded";
-  }
-  const res = await fetch(`${f.gw.base}${path}`, {
-    method,
-    headers,
-    redirect: "manual",
-    ...(body === undefined ? {} : { body }),
+  options: ConsoleRequestOptions & { showsKey?: boolean } = {},
+): Promise<ConsolePage> {
+  return consoleRequest(f.gw.base, method, path, options, (body) => {
+    if (options.showsKey !== true) pages.push(body);
   });
-  const text = await res.text();
-  if (options.showsKey !== true) pages.push(text);
-  return { status: res.status, headers: res.headers, text };
-}
-
-function csrfOf(html: string): string {
-  const m = /name="_csrf" value="([^"]+)"/.exec(html);
-  if (m?.[1] === undefined) throw new Error("no CSRF field on the page");
-  return m[1];
 }
 
 async function login(): Promise<{ cookie: string; csrf: string }> {

@@ -7,37 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiFixture } from "./api_fixture.ts";
+import { consoleRequest, csrfOf } from "./console_client.ts";
+import type { ConsolePage, ConsoleRequestOptions } from "./console_client.ts";
 
 let f: ApiFixture;
 const pages: string[] = [];
 
-interface Page {
-  status: number;
-  headers: Headers;
-  text: string;
-}
-
-async function send(
-  method: string,
-  path: string,
-  options: { cookie?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
-): Promise<Page> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.cookie !== undefined) headers["cookie"] = options.cookie;
-  let body: string | undefined;
-  if (options.form !== undefined) {
-    body = new URLSearchParams(options.form).toString();
-    headers["content-type"] = "application/x-www-form-urlencoded";
-  }
-  const res = await fetch(`${f.gw.base}${path}`, {
-    method,
-    headers,
-    redirect: "manual",
-    ...(body === undefined ? {} : { body }),
-  });
-  const text = await res.text();
-  pages.push(text);
-  return { status: res.status, headers: res.headers, text };
+function send(method: string, path: string, options: ConsoleRequestOptions = {}): Promise<ConsolePage> {
+  return consoleRequest(f.gw.base, method, path, options, (body) => pages.push(body));
 }
 
 /** Logs in with the admin token: the cookie header value and the page's CSRF token. */
@@ -49,12 +26,6 @@ async function login(): Promise<{ cookie: string; csrf: string }> {
   const page = await send("GET", "/admin/clients", { cookie });
   expect(page.status).toBe(200);
   return { cookie, csrf: csrfOf(page.text) };
-}
-
-function csrfOf(html: string): string {
-  const m = /name="_csrf" value="([^"]+)"/.exec(html);
-  if (m?.[1] === undefined) throw new Error("no CSRF field on the page");
-  return m[1];
 }
 
 beforeAll(async () => {

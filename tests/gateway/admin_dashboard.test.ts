@@ -26,6 +26,8 @@ import {
   startProviderFixture,
 } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import { consoleRequest } from "./console_client.ts";
+import type { ConsolePage, ConsoleRequestOptions } from "./console_client.ts";
 
 const P = 16;
 const ADMIN = `adm_${randomBytes(24).toString("hex")}`;
@@ -46,33 +48,8 @@ interface Tenant {
 let plain: Tenant;
 let withLivekit: Tenant;
 
-interface Page {
-  status: number;
-  headers: Headers;
-  text: string;
-}
-
-async function send(
-  method: string,
-  path: string,
-  options: { cookie?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
-): Promise<Page> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.cookie !== undefined) headers["cookie"] = options.cookie;
-  let body: string | undefined;
-  if (options.form !== undefined) {
-    body = new URLSearchParams(options.form).toString();
-    headers["content-type"] = "application/x-www-form-urlencoded";
-  }
-  const res = await fetch(`${gw.base}${path}`, {
-    method,
-    headers,
-    redirect: "manual",
-    ...(body === undefined ? {} : { body }),
-  });
-  const text = await res.text();
-  bodies.push(text);
-  return { status: res.status, headers: res.headers, text };
+function send(method: string, path: string, options: ConsoleRequestOptions = {}): Promise<ConsolePage> {
+  return consoleRequest(gw.base, method, path, options, (body) => bodies.push(body));
 }
 
 let session: { cookie: string; csrf: string } | undefined;
@@ -177,7 +154,7 @@ function sseEvents(text: string): SseEvent[] {
     .map((d) => JSON.parse(d) as SseEvent);
 }
 
-async function previewTurn(t: Tenant, message: string, conversationId = ""): Promise<Page> {
+async function previewTurn(t: Tenant, message: string, conversationId = ""): Promise<ConsolePage> {
   const { cookie, csrf } = await login();
   return send("POST", `/admin/clients/${t.id}/agents/helper/preview/text`, {
     cookie,

@@ -17,6 +17,8 @@ import { ADMIN, pgliteTenant, ragAgent, startRagStack, stopRagStack } from "../r
 import type { RagStack } from "../rag/rag_stack.ts";
 import { ApiFixture } from "./api_fixture.ts";
 import type { PostgresTenantDatabase } from "./api_fixture.ts";
+import { consoleRequest, csrfOf } from "./console_client.ts";
+import type { ConsolePage, ConsoleRequestOptions } from "./console_client.ts";
 
 let f: ApiFixture;
 /** Every page and fragment served in this file, for the secret scan. */
@@ -24,56 +26,19 @@ const pages: string[] = [];
 /** Secrets of the RAG stack (its admin token and provider keys), scanned for too. */
 const extraSecrets: string[] = [];
 
-interface Page {
-  status: number;
-  headers: Headers;
-  text: string;
-}
-
 interface Session {
   base: string;
   cookie: string;
   csrf: string;
 }
 
-async function send(
+function send(
   base: string,
   method: string,
   path: string,
-  options: {
-    cookie?: string;
-    form?: Record<string, string | string[]>;
-    multipart?: FormData;
-    headers?: Record<string, string>;
-  } = {},
-): Promise<Page> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.cookie !== undefined) headers["cookie"] = options.cookie;
-  let body: string | FormData | undefined;
-  if (options.form !== undefined) {
-    const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(options.form)) {
-      for (const one of Array.isArray(v) ? v : [v]) params.append(k, one);
-    }
-    body = params.toString();
-    headers["content-type"] = "application/x-www-form-urlencoded";
-  }
-  if (options.multipart !== undefined) body = options.multipart;
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    redirect: "manual",
-    ...(body === undefined ? {} : { body }),
-  });
-  const text = await res.text();
-  pages.push(text);
-  return { status: res.status, headers: res.headers, text };
-}
-
-function csrfOf(html: string): string {
-  const m = /name="_csrf" value="([^"]+)"/.exec(html);
-  if (m?.[1] === undefined) throw new Error("no CSRF field on the page");
-  return m[1];
+  options: ConsoleRequestOptions = {},
+): Promise<ConsolePage> {
+  return consoleRequest(base, method, path, options, (body) => pages.push(body));
 }
 
 async function login(base: string, token: string): Promise<Session> {
@@ -85,11 +50,11 @@ async function login(base: string, token: string): Promise<Session> {
   return { base, cookie, csrf: csrfOf(page.text) };
 }
 
-function get(s: Session, path: string, htmx = false): Promise<Page> {
+function get(s: Session, path: string, htmx = false): Promise<ConsolePage> {
   return send(s.base, "GET", path, { cookie: s.cookie, headers: htmx ? { "hx-request": "true" } : {} });
 }
 
-function post(s: Session, path: string, form: Record<string, string | string[]>): Promise<Page> {
+function post(s: Session, path: string, form: Record<string, string | string[]>): Promise<ConsolePage> {
   return send(s.base, "POST", path, { cookie: s.cookie, form: { _csrf: s.csrf, ...form } });
 }
 
@@ -101,7 +66,7 @@ function upload(
   fields: Record<string, string | string[]> = {},
   /** The X-CSRF-Token header; null sends none. */
   csrf: string | null = s.csrf,
-): Promise<Page> {
+): Promise<ConsolePage> {
   const form = new FormData();
   form.append("file", new Blob([file.data], { type: file.type }), file.name);
   for (const [k, v] of Object.entries(fields))

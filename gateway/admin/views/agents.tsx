@@ -6,7 +6,7 @@
 import type { ClientView, EmbeddingSettings } from "../../../actors/index.ts";
 import type { FieldErrors } from "./clients.tsx";
 import { FieldError, StatusBadge } from "./clients.tsx";
-import { CsrfField, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
+import { Breadcrumb, clientCrumbs, CsrfField, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
 import type { Viewer } from "./layout.tsx";
 
 export type ProviderKindName = "llm" | "stt" | "tts" | "embeddings";
@@ -152,18 +152,7 @@ export function agentFormValues(a: AgentViewData): AgentFormValues {
 
 /** Breadcrumb back to the client. */
 export function ClientCrumbs({ client, here }: { client: Pick<ClientView, "id" | "slug">; here: string }) {
-  return (
-    <nav aria-label="Breadcrumb" class="mb-2 text-sm text-slate-500">
-      <a href="/admin/clients" class="hover:underline">
-        Clients
-      </a>{" "}
-      /{" "}
-      <a href={`/admin/clients/${client.id}`} class="hover:underline">
-        {client.slug}
-      </a>{" "}
-      / {here}
-    </nav>
-  );
+  return <Breadcrumb trail={clientCrumbs(client, { label: here })} />;
 }
 
 function OnOff({ on, label }: { on: boolean; label: string }) {
@@ -461,20 +450,9 @@ export function AgentForm({
   const title = editing ? `Edit ${agent.name}` : "New agent";
   return (
     <Layout title={title} viewer={viewer} section="clients">
-      <nav aria-label="Breadcrumb" class="mb-2 text-sm text-slate-500">
-        <a href="/admin/clients" class="hover:underline">
-          Clients
-        </a>{" "}
-        /{" "}
-        <a href={`/admin/clients/${client.id}`} class="hover:underline">
-          {client.slug}
-        </a>{" "}
-        /{" "}
-        <a href={list} class="hover:underline">
-          Agents
-        </a>{" "}
-        / {editing ? agent.slug : "new"}
-      </nav>
+      <Breadcrumb
+        trail={clientCrumbs(client, { label: "Agents", href: list }, { label: editing ? agent.slug : "new" })}
+      />
       <PageHeader title={title} />
       {notice === undefined ? null : (
         <div class="mb-4">

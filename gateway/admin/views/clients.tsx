@@ -3,7 +3,7 @@
  * replaced only by typing new ones), and the detail page.
  */
 import type { ApiKeyView, ClientDetailView, ClientView } from "../../../actors/index.ts";
-import { CsrfField, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
+import { Breadcrumb, CsrfField, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
 import type { Viewer } from "./layout.tsx";
 
 export type FieldErrors = Readonly<Record<string, string>>;
@@ -474,12 +474,7 @@ export function ClientDetailPage({
   const origins = client.settings.cors_origins ?? [];
   return (
     <Layout title={client.name} viewer={viewer} section="clients">
-      <nav aria-label="Breadcrumb" class="mb-2 text-sm text-slate-500">
-        <a href="/admin/clients" class="hover:underline">
-          Clients
-        </a>{" "}
-        / {client.slug}
-      </nav>
+      <Breadcrumb trail={[{ label: client.slug }]} />
       <PageHeader title={client.name}>
         <a href={`${base}/edit`} class="btn-secondary">
           Edit

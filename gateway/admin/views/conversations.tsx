@@ -8,8 +8,8 @@ import { FieldError } from "./clients.tsx";
 import type { FieldErrors } from "./clients.tsx";
 import { documentPath, shortTime } from "./documents.tsx";
 import type { AgentRef, ClientRef } from "./documents.tsx";
-import { EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
-import type { Viewer } from "./layout.tsx";
+import { Breadcrumb, clientCrumbs, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
+import type { Crumb, Viewer } from "./layout.tsx";
 
 export function conversationsPath(clientId: string): string {
   return `/admin/clients/${clientId}/conversations`;
@@ -41,27 +41,8 @@ function filterQuery(filter: ConversationFilter, extra: Record<string, string> =
   return s === "" ? "" : `?${s}`;
 }
 
-function Breadcrumb({ client, tail }: { client: ClientRef; tail?: { href: string; label: string } }) {
-  return (
-    <nav aria-label="Breadcrumb" class="mb-2 text-sm text-slate-500">
-      <a href="/admin/clients" class="hover:underline">
-        Clients
-      </a>{" "}
-      /{" "}
-      <a href={`/admin/clients/${client.id}`} class="hover:underline">
-        {client.slug}
-      </a>
-      {tail === undefined ? null : (
-        <>
-          {" "}
-          /{" "}
-          <a href={tail.href} class="hover:underline">
-            {tail.label}
-          </a>
-        </>
-      )}
-    </nav>
-  );
+function ClientBreadcrumb({ client, tail }: { client: ClientRef; tail?: Crumb }) {
+  return <Breadcrumb trail={clientCrumbs(client, ...(tail === undefined ? [] : [tail]))} />;
 }
 
 function ChannelBadge({ channel }: { channel: string }) {
@@ -94,7 +75,7 @@ export function ConversationsPage(p: ConversationsPageProps) {
   const more = p.conversations.length === p.limit && p.limit < p.maxLimit;
   return (
     <Layout title={`Conversations · ${p.client.name}`} viewer={p.viewer} section="clients">
-      <Breadcrumb client={p.client} />
+      <ClientBreadcrumb client={p.client} />
       <PageHeader title={`Conversations · ${p.client.name}`} />
       <form method="get" action={base} class="card mb-4 grid gap-3 sm:grid-cols-3 sm:items-end" role="search">
         <div>
@@ -365,7 +346,7 @@ export function ConversationPage({
   const base = conversationsPath(client.id);
   return (
     <Layout title={`Conversation · ${client.name}`} viewer={viewer} section="clients">
-      <Breadcrumb client={client} tail={{ href: base, label: "Conversations" }} />
+      <ClientBreadcrumb client={client} tail={{ href: base, label: "Conversations" }} />
       <PageHeader title="Conversation" />
       <section class="card mb-4" aria-label="Conversation">
         <dl class="grid gap-3 text-sm sm:grid-cols-2 md:grid-cols-3">

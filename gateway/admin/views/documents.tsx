@@ -6,8 +6,8 @@
  */
 import type { Child } from "hono/jsx";
 import type { DocumentView } from "../../../actors/index.ts";
-import { CsrfField, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
-import type { Viewer } from "./layout.tsx";
+import { Breadcrumb, clientCrumbs, CsrfField, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
+import type { Crumb, Viewer } from "./layout.tsx";
 
 /** The client as these pages name it (never its credentials). */
 export interface ClientRef {
@@ -331,27 +331,8 @@ export function UploadForm({
   );
 }
 
-function Breadcrumb({ client, tail }: { client: ClientRef; tail?: { href: string; label: string } }) {
-  return (
-    <nav aria-label="Breadcrumb" class="mb-2 text-sm text-slate-500">
-      <a href="/admin/clients" class="hover:underline">
-        Clients
-      </a>{" "}
-      /{" "}
-      <a href={`/admin/clients/${client.id}`} class="hover:underline">
-        {client.slug}
-      </a>
-      {tail === undefined ? null : (
-        <>
-          {" "}
-          /{" "}
-          <a href={tail.href} class="hover:underline">
-            {tail.label}
-          </a>
-        </>
-      )}
-    </nav>
-  );
+function ClientBreadcrumb({ client, tail }: { client: ClientRef; tail?: Crumb }) {
+  return <Breadcrumb trail={clientCrumbs(client, ...(tail === undefined ? [] : [tail]))} />;
 }
 
 /** The page of a client whose tenant database is not configured. */
@@ -366,7 +347,7 @@ export function NoDatabasePage({
 }) {
   return (
     <Layout title={`${what} · ${client.name}`} viewer={viewer} section="clients">
-      <Breadcrumb client={client} />
+      <ClientBreadcrumb client={client} />
       <PageHeader title={what} />
       <EmptyState title="This client has no tenant database yet">
         <p>Its documents, agents and conversations live in its own database.</p>
@@ -398,7 +379,7 @@ export function DocumentsPage(p: DocumentsPageProps) {
   const hasMore = p.documents.length === p.pageSize;
   return (
     <Layout title={`Knowledge base · ${p.client.name}`} viewer={p.viewer} section="clients">
-      <Breadcrumb client={p.client} />
+      <ClientBreadcrumb client={p.client} />
       <PageHeader title={`Knowledge base · ${p.client.name}`} />
       {p.notice === undefined ? null : (
         <div class="mb-4">
@@ -571,7 +552,7 @@ export function DocumentPage({ viewer, client, doc, agents, notice, error }: Doc
   const source = safeHref(doc.source_url);
   return (
     <Layout title={`${doc.title} · ${client.name}`} viewer={viewer} section="clients">
-      <Breadcrumb client={client} tail={{ href: documentsPath(client.id), label: "Knowledge base" }} />
+      <ClientBreadcrumb client={client} tail={{ href: documentsPath(client.id), label: "Knowledge base" }} />
       <PageHeader title={doc.title} />
       {notice === undefined ? null : (
         <div class="mb-4">

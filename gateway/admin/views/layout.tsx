@@ -144,3 +144,35 @@ export function PageHeader({ title, children }: { title: string; children?: Chil
     </div>
   );
 }
+
+export interface Crumb {
+  label: string;
+  /** Absent for the page itself. */
+  href?: string;
+}
+
+/** "Clients / … / here": where a page sits, each step but the last a link. */
+export function Breadcrumb({ trail }: { trail: readonly Crumb[] }) {
+  const all: Crumb[] = [{ label: "Clients", href: "/admin/clients" }, ...trail];
+  return (
+    <nav aria-label="Breadcrumb" class="mb-2 text-sm text-slate-500">
+      {all.map((c, i) => (
+        <>
+          {i === 0 ? null : " / "}
+          {c.href === undefined ? (
+            <span aria-current="page">{c.label}</span>
+          ) : (
+            <a href={c.href} class="hover:underline">
+              {c.label}
+            </a>
+          )}
+        </>
+      ))}
+    </nav>
+  );
+}
+
+/** The trail of a client's page: its slug (linked to the client), then `rest`. */
+export function clientCrumbs(client: { id: string; slug: string }, ...rest: Crumb[]): Crumb[] {
+  return [{ label: client.slug, href: `/admin/clients/${client.id}` }, ...rest];
+}

@@ -16,7 +16,7 @@
  */
 import { ASSET_PATHS } from "../assets.ts";
 import { StatusBadge } from "./clients.tsx";
-import { Layout, Notice, PageHeader } from "./layout.tsx";
+import { Breadcrumb, Layout, Notice, PageHeader } from "./layout.tsx";
 import type { Viewer } from "./layout.tsx";
 
 export interface PreviewAgent {
@@ -52,19 +52,12 @@ export function PreviewPage({ viewer, client, agent, livekitOrigin }: PreviewPag
   const paths = previewPaths(client.id, agent.slug);
   return (
     <Layout title={`Preview ${agent.name}`} viewer={viewer} section="clients">
-      <nav aria-label="Breadcrumb" class="mb-2 text-sm text-slate-500">
-        <a href="/admin/clients" class="hover:underline">
-          Clients
-        </a>{" "}
-        /{" "}
-        <a href={`/admin/clients/${client.id}`} class="hover:underline">
-          {client.name}
-        </a>{" "}
-        /{" "}
-        <a href={`/admin/clients/${client.id}/agents`} class="hover:underline">
-          Agents
-        </a>
-      </nav>
+      <Breadcrumb
+        trail={[
+          { label: client.name, href: `/admin/clients/${client.id}` },
+          { label: "Agents", href: `/admin/clients/${client.id}/agents` },
+        ]}
+      />
       <PageHeader title={`Preview: ${agent.name}`}>
         <a href={`/admin/clients/${client.id}/agents/${agent.slug}/edit`} class="btn-secondary">
           Edit agent
