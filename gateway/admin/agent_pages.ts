@@ -19,9 +19,11 @@ import { consoleRoute } from "./console.ts";
 import type { ConsoleDeps, ConsoleRequest } from "./console.ts";
 import type { AdminForm } from "./forms.ts";
 import { html, redirect } from "./html.ts";
-import { AgentForm, agentFormValues, AgentsPage, PROVIDER_CATALOG } from "./views/agents.tsx";
-import type { AgentFormValues, AgentViewData, ProviderKindName } from "./views/agents.tsx";
-import type { FieldErrors } from "./views/clients.tsx";
+import { AgentForm, agentFormValues, AgentsPage } from "./views/agents.tsx";
+import type { AgentFormValues, AgentViewData } from "./views/agents.tsx";
+import type { FieldErrors } from "./views/fields.tsx";
+import { PROVIDER_CATALOG } from "./views/provider_catalog.ts";
+import type { ProviderKindName } from "./views/provider_catalog.ts";
 
 type Body = Record<string, unknown>;
 

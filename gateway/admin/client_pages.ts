@@ -19,7 +19,8 @@ import type { ConsoleDeps, ConsoleRequest } from "./console.ts";
 import type { AdminForm } from "./forms.ts";
 import { html, redirect } from "./html.ts";
 import { ClientDetailPage, ClientForm, ClientRows, ClientsPage } from "./views/clients.tsx";
-import type { ClientFormValues, FieldErrors } from "./views/clients.tsx";
+import type { ClientFormValues } from "./views/clients.tsx";
+import type { FieldErrors } from "./views/fields.tsx";
 
 type Body = Record<string, unknown>;
 

@@ -25,7 +25,7 @@ import { fieldErrors } from "./client_pages.ts";
 import { consoleRoute } from "./console.ts";
 import type { ConsoleDeps, ConsoleRequest } from "./console.ts";
 import { html, redirect } from "./html.ts";
-import type { FieldErrors } from "./views/clients.tsx";
+import type { FieldErrors } from "./views/fields.tsx";
 import { ApiKeyIssuedPage, ApiKeysPage, ProviderKeysPage, RevokeApiKeyPage } from "./views/keys.tsx";
 import type { ApiKeyFormValues, ScopeChoice } from "./views/keys.tsx";
 

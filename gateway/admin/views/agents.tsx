@@ -4,44 +4,13 @@
  * Views get the agent as the API shows it (agentView: secret-named JSON properties redacted).
  */
 import type { ClientView, EmbeddingSettings } from "../../../actors/index.ts";
-import type { FieldErrors } from "./clients.tsx";
-import { FieldError, StatusBadge } from "./clients.tsx";
+import { StatusBadge } from "./clients.tsx";
+import { FieldError, TextField } from "./fields.tsx";
+import type { FieldErrors } from "./fields.tsx";
 import { Breadcrumb, clientCrumbs, CsrfField, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
 import type { Viewer } from "./layout.tsx";
-
-export type ProviderKindName = "llm" | "stt" | "tts" | "embeddings";
-
-export interface ProviderChoice {
-  name: string;
-  /** Models SEED_CONTRACT.md names for it; the first is the provider's default. */
-  models: readonly string[];
-  /** Whether the worker picks a model when the agent names none. */
-  hasDefault: boolean;
-}
-
-/** The providers and models of SEED_CONTRACT.md ("Provider configuration"). */
-export const PROVIDER_CATALOG: Readonly<Record<ProviderKindName, readonly ProviderChoice[]>> = {
-  llm: [
-    { name: "groq", models: ["llama-3.3-70b-versatile"], hasDefault: true },
-    { name: "openai", models: [], hasDefault: false },
-    { name: "cerebras", models: [], hasDefault: false },
-    { name: "deepinfra", models: [], hasDefault: false },
-  ],
-  stt: [
-    { name: "deepgram", models: ["nova-3"], hasDefault: true },
-    { name: "cartesia", models: [], hasDefault: true },
-  ],
-  tts: [
-    { name: "elevenlabs", models: ["eleven_turbo_v2_5"], hasDefault: true },
-    { name: "cartesia", models: ["sonic-3"], hasDefault: true },
-  ],
-  embeddings: [
-    { name: "siliconflow", models: ["Qwen/Qwen3-Embedding-0.6B"], hasDefault: true },
-    { name: "openai", models: [], hasDefault: true },
-    { name: "novita", models: [], hasDefault: false },
-    { name: "jina", models: [], hasDefault: true },
-  ],
-};
+import { PROVIDER_CATALOG } from "./provider_catalog.ts";
+import type { ProviderKindName } from "./provider_catalog.ts";
 
 export const KIND_LABELS: Readonly<Record<ProviderKindName, string>> = {
   llm: "LLM",
@@ -298,51 +267,6 @@ function Checkbox({
         </label>
         {help === undefined ? null : <p class="field-help mt-0">{help}</p>}
       </div>
-    </div>
-  );
-}
-
-function TextField({
-  name,
-  label,
-  values,
-  errors,
-  help,
-  mono,
-  inputMode,
-  placeholder,
-  list,
-}: {
-  name: keyof AgentFormValues;
-  label: string;
-  values: AgentFormValues;
-  errors: FieldErrors | undefined;
-  help?: string;
-  mono?: boolean;
-  inputMode?: "numeric" | "decimal";
-  placeholder?: string;
-  list?: string;
-}) {
-  const value = values[name];
-  const invalid = errors?.[name] !== undefined;
-  return (
-    <div>
-      <label for={name} class="field-label">
-        {label}
-      </label>
-      <input
-        id={name}
-        name={name}
-        class={mono === true ? "field-input font-mono" : "field-input"}
-        value={typeof value === "string" ? value : ""}
-        autocomplete="off"
-        {...(inputMode === undefined ? {} : { inputMode })}
-        {...(placeholder === undefined ? {} : { placeholder })}
-        {...(list === undefined ? {} : { list })}
-        {...(invalid ? { "aria-invalid": "true", "aria-describedby": `${name}-error` } : {})}
-      />
-      {help === undefined ? null : <p class="field-help">{help}</p>}
-      <FieldError errors={errors} name={name} />
     </div>
   );
 }

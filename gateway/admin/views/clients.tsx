@@ -5,20 +5,9 @@
 import type { ApiKeyView, ClientDetailView, ClientView } from "../../../actors/index.ts";
 import { Breadcrumb, CsrfField, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
 import type { Viewer } from "./layout.tsx";
-
-export type FieldErrors = Readonly<Record<string, string>>;
-
-/** The embedding providers of SEED_CONTRACT.md. */
-export const EMBEDDING_PROVIDER_CHOICES = ["siliconflow", "openai", "novita", "jina"] as const;
-
-export function FieldError({ errors, name }: { errors: FieldErrors | undefined; name: string }) {
-  const message = errors?.[name];
-  return message === undefined ? null : (
-    <p class="field-error" id={`${name.replace(/\./g, "-")}-error`}>
-      {message}
-    </p>
-  );
-}
+import { FieldError, TextField } from "./fields.tsx";
+import type { FieldErrors } from "./fields.tsx";
+import { PROVIDER_CATALOG } from "./provider_catalog.ts";
 
 const STATUS_BADGE: Record<string, string> = {
   active: "badge bg-emerald-100 text-emerald-800",
@@ -161,28 +150,16 @@ export function ClientForm({
         <CsrfField viewer={viewer} />
         {error === undefined ? null : <Notice kind="error">{error}</Notice>}
         <section class="card grid gap-4 sm:grid-cols-2">
-          <div>
-            <label for="name" class="field-label">
-              Name
-            </label>
-            <input
-              id="name"
-              name="name"
-              required
-              maxLength={200}
-              class="field-input"
-              value={values.name ?? ""}
-            />
-            <FieldError errors={errors} name="name" />
-          </div>
-          <div>
-            <label for="slug" class="field-label">
-              Slug
-            </label>
-            <input id="slug" name="slug" required class="field-input font-mono" value={values.slug ?? ""} />
-            <p class="field-help">Lower-case letters, digits and dashes.</p>
-            <FieldError errors={errors} name="slug" />
-          </div>
+          <TextField name="name" label="Name" values={values} errors={errors} required maxLength={200} />
+          <TextField
+            name="slug"
+            label="Slug"
+            values={values}
+            errors={errors}
+            mono
+            required
+            help="Lower-case letters, digits and dashes."
+          />
           <div>
             <label for="status" class="field-label">
               Status
@@ -268,44 +245,23 @@ export function ClientForm({
                 placeholder={db?.configured === true ? "•••••• (unchanged)" : ""}
               />
             </div>
-            <div>
-              <label for="db_schema" class="field-label">
-                Schema
-              </label>
-              <input
-                id="db_schema"
-                name="db_schema"
-                class="field-input font-mono"
-                value={values.db_schema ?? ""}
-              />
-            </div>
-            <div>
-              <label for="db_embedding_dimension" class="field-label">
-                Embedding dimension
-              </label>
-              <input
-                id="db_embedding_dimension"
-                name="db_embedding_dimension"
-                inputMode="numeric"
-                class="field-input"
-                value={values.db_embedding_dimension ?? ""}
-              />
-            </div>
-            <div>
-              <label for="db_data_dir" class="field-label">
-                PGlite data directory
-              </label>
-              <input
-                id="db_data_dir"
-                name="db_data_dir"
-                class="field-input font-mono"
-                placeholder="tenants/acme"
-                value={values.db_data_dir ?? ""}
-              />
-              <p class="field-help">
-                For kind pglite: the embedded database's folder under the host's data directory.
-              </p>
-            </div>
+            <TextField name="db_schema" label="Schema" values={values} errors={errors} mono />
+            <TextField
+              name="db_embedding_dimension"
+              label="Embedding dimension"
+              values={values}
+              errors={errors}
+              inputMode="numeric"
+            />
+            <TextField
+              name="db_data_dir"
+              label="PGlite data directory"
+              values={values}
+              errors={errors}
+              mono
+              placeholder="tenants/acme"
+              help="For kind pglite: the embedded database's folder under the host's data directory."
+            />
           </div>
           <FieldError errors={errors} name="tenant_database" />
           {editing && db?.configured === true ? (
@@ -333,49 +289,36 @@ export function ClientForm({
                 <option value="" selected={(values.emb_provider ?? "") === ""}>
                   none
                 </option>
-                {EMBEDDING_PROVIDER_CHOICES.map((p) => (
+                {PROVIDER_CATALOG.embeddings.map(({ name: p }) => (
                   <option value={p} selected={values.emb_provider === p}>
                     {p}
                   </option>
                 ))}
               </select>
             </div>
-            <div>
-              <label for="emb_dimension" class="field-label">
-                Dimension
-              </label>
-              <input
-                id="emb_dimension"
-                name="emb_dimension"
-                inputMode="numeric"
-                class="field-input"
-                placeholder="1024"
-                value={values.emb_dimension ?? ""}
-              />
-            </div>
-            <div>
-              <label for="emb_document_model" class="field-label">
-                Document model
-              </label>
-              <input
-                id="emb_document_model"
-                name="emb_document_model"
-                class="field-input font-mono"
-                placeholder="Qwen/Qwen3-Embedding-0.6B"
-                value={values.emb_document_model ?? ""}
-              />
-            </div>
-            <div>
-              <label for="emb_conversation_model" class="field-label">
-                Conversation model
-              </label>
-              <input
-                id="emb_conversation_model"
-                name="emb_conversation_model"
-                class="field-input font-mono"
-                value={values.emb_conversation_model ?? ""}
-              />
-            </div>
+            <TextField
+              name="emb_dimension"
+              label="Dimension"
+              values={values}
+              errors={errors}
+              inputMode="numeric"
+              placeholder="1024"
+            />
+            <TextField
+              name="emb_document_model"
+              label="Document model"
+              values={values}
+              errors={errors}
+              mono
+              placeholder="Qwen/Qwen3-Embedding-0.6B"
+            />
+            <TextField
+              name="emb_conversation_model"
+              label="Conversation model"
+              values={values}
+              errors={errors}
+              mono
+            />
           </div>
           <FieldError errors={errors} name="settings" />
         </section>
@@ -390,18 +333,13 @@ export function ClientForm({
             </p>
           </div>
           <div class="grid gap-4 sm:grid-cols-3">
-            <div>
-              <label for="livekit_url" class="field-label">
-                Server URL
-              </label>
-              <input
-                id="livekit_url"
-                name="livekit_url"
-                class="field-input"
-                placeholder={lk?.configured === true ? `${lk.url} (unchanged)` : "wss://…"}
-                value={values.livekit_url ?? ""}
-              />
-            </div>
+            <TextField
+              name="livekit_url"
+              label="Server URL"
+              values={values}
+              errors={errors}
+              placeholder={lk?.configured === true ? `${lk.url} (unchanged)` : "wss://…"}
+            />
             <div>
               <label for="livekit_api_key" class="field-label">
                 API key

@@ -4,8 +4,8 @@
  * timings the rows hold (the gaps between their `created_at`, and any `timings` a writer recorded
  * in the row's metadata). Nothing here is computed that the rows do not hold.
  */
-import { FieldError } from "./clients.tsx";
-import type { FieldErrors } from "./clients.tsx";
+import { FieldError } from "./fields.tsx";
+import type { FieldErrors } from "./fields.tsx";
 import { documentPath, shortTime } from "./documents.tsx";
 import type { AgentRef, ClientRef } from "./documents.tsx";
 import { Breadcrumb, clientCrumbs, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";

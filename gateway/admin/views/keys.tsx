@@ -5,9 +5,9 @@
  */
 import type { ApiKeyView, ClientView } from "../../../actors/index.ts";
 import { ClientCrumbs, contractProviders, KIND_LABELS } from "./agents.tsx";
-import type { ProviderKindName } from "./agents.tsx";
-import type { FieldErrors } from "./clients.tsx";
-import { FieldError } from "./clients.tsx";
+import { FieldError } from "./fields.tsx";
+import type { FieldErrors } from "./fields.tsx";
+import type { ProviderKindName } from "./provider_catalog.ts";
 import { CsrfField, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
 import type { Viewer } from "./layout.tsx";
 
