@@ -155,7 +155,14 @@ export class ActorHost {
     this.#cooldownMs = options.releaseCooldownMs ?? 3000;
     this.#replyCacheSize = options.replyCacheSize ?? 1024;
     this.#prefixTokens = options.subjects.prefix.split(".").length;
-    this.#members = new KeyView(options.buckets.members);
+    this.#members = new KeyView(options.buckets.members, {
+      name: "members",
+      onWatchEnded: (err) =>
+        this.#log.warn(
+          { err: err === undefined ? undefined : toWireError(err) },
+          "membership watch ended; reopening",
+        ),
+    });
     this.#leases = new LeaseTable({ kv: options.buckets.leases, hostId: options.hostId, ttlMs });
     this.#leases.onEvent((event) => this.#onLeaseEvent(event));
   }
@@ -251,21 +258,21 @@ export class ActorHost {
   }
 
   async #watchLeases(): Promise<void> {
-    const members = await this.#buckets.members.watch({ include: "updates" as never });
-    void (async () => {
-      for await (const entry of members) this.#members.observe(entry.key, entry.operation, entry.revision);
-    })().catch((err: unknown) => this.#log.warn({ err: toWireError(err) }, "membership watch ended"));
-    const watcher = await this.#buckets.leases.watch({ include: "updates" as never });
+    await this.#members.start();
+    await this.#leases.watch({
+      onChange: (_key, operation) => {
+        if (operation !== "PUT" && !this.#stopping) void this.#requestBalance();
+      },
+      onWatchEnded: (err) =>
+        this.#log.warn(
+          { err: err === undefined ? undefined : toWireError(err) },
+          "lease watch ended; reopening",
+        ),
+    });
     this.#watchStop = () => {
-      watcher.stop();
-      members.stop();
+      this.#leases.stopWatching();
+      this.#members.stop();
     };
-    void (async () => {
-      for await (const entry of watcher) {
-        this.#leases.observe(entry.key, entry.operation, entry.revision);
-        if (entry.operation !== "PUT" && !this.#stopping) void this.#requestBalance();
-      }
-    })().catch((err: unknown) => this.#log.warn({ err: toWireError(err) }, "lease watch ended"));
   }
 
   async #heartbeat(): Promise<void> {

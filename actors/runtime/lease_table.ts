@@ -11,7 +11,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import { decodeBody, encodeBody } from "../../bus/index.ts";
-import { isCasFailure, KeyView } from "./key_view.ts";
+import { isCasFailure, KeyView, type KeyViewOptions } from "./key_view.ts";
 
 export interface LeaseTableOptions {
   kv: KV;
@@ -59,11 +59,10 @@ export class LeaseTable {
   readonly #marginMs: number;
   readonly #owned = new Map<number, Lease>();
   readonly #listeners = new Set<(event: LeaseEvent) => void>();
-  readonly #view: KeyView;
+  #view: KeyView | undefined;
 
   constructor(options: LeaseTableOptions) {
     this.#kv = options.kv;
-    this.#view = new KeyView(options.kv);
     this.#hostId = options.hostId;
     this.#ttlMs = options.ttlMs;
     this.#marginMs = options.safetyMarginMs ?? Math.ceil(options.ttlMs * 0.1);
@@ -190,14 +189,23 @@ export class LeaseTable {
     this.#emit({ type: "released", partition, epoch: lease.epoch });
   }
 
-  /** Feeds a change seen by a watcher of the lease bucket (see KeyView). */
-  observe(key: string, operation: "PUT" | "DEL" | "PURGE", revision: number): void {
-    this.#view.observe(key, operation, revision);
+  /**
+   * Starts following the bucket (see KeyView); `onChange` hears every later change of any lease.
+   * Resolves once the current leases are known.
+   */
+  async watch(options: KeyViewOptions = {}): Promise<void> {
+    this.#view = new KeyView(this.#kv, { name: "leases", ...options });
+    await this.#view.start();
+  }
+
+  stopWatching(): void {
+    this.#view?.stop();
   }
 
   /** Partitions currently held by anyone, read from the bucket. */
   async heldByAnyone(): Promise<Set<number>> {
     const held = new Set<number>();
+    if (this.#view === undefined) throw new Error("LeaseTable.watch() was not called");
     for (const key of await this.#view.live()) {
       const p = partitionFromKey(key);
       if (p !== undefined) held.add(p);
