@@ -162,7 +162,13 @@ export class GatewayApp {
   /** The response for a request refused before it reached the pipeline (e.g. an oversized body). */
   reject(raw: RawRequest, err: unknown): SerializedResponse {
     const requestId = pickRequestId(raw.headers["x-request-id"]);
-    const response = errorResponse(err);
+    // A route that answers its errors itself (the console's HTML pages) answers this one too.
+    const match =
+      isHttpMethod(raw.method) && raw.method !== "OPTIONS"
+        ? this.router.match(raw.method, parseUrl(raw.url).path)
+        : undefined;
+    const renderError = match?.type === "found" ? match.route.renderError : undefined;
+    const response = renderError === undefined ? errorResponse(err) : renderError(err, raw);
     this.#logError(err, raw.method, UNMATCHED_ROUTE, requestId, response.status);
     return this.#finish(
       raw.method,
@@ -245,7 +251,7 @@ export class GatewayApp {
     const context: RequestContext = { cors: route.cors ?? "global" };
     onRoute(route.path, context);
     const limit = route.maxBodyBytes ?? this.maxBodyBytes;
-    if (raw.body.length > limit) throw new PayloadTooLargeError(limit);
+    if (raw.body.length > limit) return this.#refuse(route, raw, new PayloadTooLargeError(limit), requestId);
 
     const validators = this.#validators.get(route) ?? {};
     const validationStatus = route.validationStatus ?? 400;
@@ -261,12 +267,18 @@ export class GatewayApp {
       if (err instanceof ValidationError) return errorResponse(err, validationStatus);
       throw err;
     }
+    let params: Readonly<Record<string, string>>;
+    try {
+      params = decodeParams(match.params);
+    } catch (err) {
+      return this.#refuse(route, raw, err, requestId);
+    }
     const req: GatewayRequest = {
       id: requestId,
       method,
       path,
       route: route.path,
-      params: decodeParams(match.params),
+      params,
       query,
       headers: raw.headers,
       body,
@@ -375,11 +387,21 @@ export class GatewayApp {
     // No browser guesses another type for any answer (an error envelope under /admin included).
     headers["x-content-type-options"] = "nosniff";
     const method = methodLabel(rawMethod);
-    this.metrics.requests.inc({ route, method, status: String(response.status) });
-    this.metrics.requestDuration.observe({ route, method }, (performance.now() - started) / 1000);
+    this.metrics.http.record(route, method, response.status, (performance.now() - started) / 1000);
     return streamRun === undefined
       ? { status: response.status, headers, body }
       : { status: response.status, headers, body, stream: streamRun };
+  }
+
+  /**
+   * A request of `route` refused before its handler ran: the route's own error answer when it has
+   * one (the console's pages), else the error goes on to become the JSON envelope.
+   */
+  #refuse(route: RouteDefinition, raw: RawRequest, err: unknown, requestId: string): GatewayResponse {
+    if (route.renderError === undefined) throw err;
+    const response = route.renderError(err, raw);
+    this.#logError(err, raw.method, route.path, requestId, response.status);
+    return response;
   }
 
   #logError(err: unknown, method: string, route: string, requestId: string, status: number): void {

@@ -4,11 +4,12 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { isHttpMethod } from "./http_types.ts";
+import { RequestMetrics } from "./request_metrics.ts";
 
 export interface GatewayMetrics {
   readonly registry: Registry;
-  readonly requests: Counter<"route" | "method" | "status">;
-  readonly requestDuration: Histogram<"route" | "method">;
+  /** `sf_gateway_http_requests_total` and `sf_gateway_http_request_duration_seconds`. */
+  readonly http: RequestMetrics;
   readonly aborted: Counter;
   readonly wsConnections: Gauge;
   readonly natsRtt: Histogram;
@@ -25,19 +26,16 @@ export function createGatewayMetrics(registry = new Registry()): GatewayMetrics 
   collectDefaultMetrics({ register: registry, prefix: "sf_" });
   return {
     registry,
-    requests: new Counter({
-      name: "sf_gateway_http_requests_total",
-      help: "HTTP requests answered, by route pattern, method and status",
-      labelNames: ["route", "method", "status"],
-      registers: [registry],
-    }),
-    requestDuration: new Histogram({
-      name: "sf_gateway_http_request_duration_seconds",
-      help: "Time from a request's complete arrival to its response, by route pattern and method",
-      labelNames: ["route", "method"],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    }),
+    http: new RequestMetrics(
+      registry,
+      {
+        requests: "sf_gateway_http_requests_total",
+        requestsHelp: "HTTP requests answered, by route pattern, method and status",
+        duration: "sf_gateway_http_request_duration_seconds",
+        durationHelp: "Time from a request's complete arrival to its response, by route pattern and method",
+      },
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    ),
     aborted: new Counter({
       name: "sf_gateway_http_requests_aborted_total",
       help: "Requests whose client went away before the response was written",

@@ -155,7 +155,7 @@ describe("uWS shell - real sockets, in-process app", () => {
 
   it("shell - a plain GET of an instant route is answered without the pipeline, with its body, headers and metrics", async () => {
     const counted = async (): Promise<number> =>
-      (await app.metrics.requests.get()).values.find(
+      (await app.metrics.http.requests.get()).values.find(
         (v) => v.labels["route"] === "/live" && v.labels["method"] === "GET" && v.labels["status"] === "200",
       )?.value ?? 0;
     const before = await counted();
