@@ -28,6 +28,11 @@ export const AgentWorkerErrorCodes = {
   PROVIDER_ABORTED: "SF_ERR_PROVIDER_ABORTED",
   /** A job ran past its queue's deadline (`details.limit_ms`); its slot was freed. Not retryable. */
   JOB_TIMEOUT: "SF_ERR_JOB_TIMEOUT",
+  /**
+   * Another worker claimed a later delivery of a job this worker was still running (its ack wait
+   * had lapsed): this run is aborted and its outcome left to the later one. Not retryable.
+   */
+  JOB_SUPERSEDED: "SF_ERR_JOB_SUPERSEDED",
 } as const;
 
 export type AgentWorkerErrorCode = (typeof AgentWorkerErrorCodes)[keyof typeof AgentWorkerErrorCodes];
@@ -101,5 +106,13 @@ export class JobTimeoutError extends SfError {
   override name = "JobTimeoutError";
   constructor(message: string, options: SfErrorOptions = {}) {
     super(AgentWorkerErrorCodes.JOB_TIMEOUT, message, { ...options, retryable: false });
+  }
+}
+
+/** The abort reason of a run whose job another worker claimed again (see JobConsumer). */
+export class JobSupersededError extends SfError {
+  override name = "JobSupersededError";
+  constructor(message: string, options: SfErrorOptions = {}) {
+    super(AgentWorkerErrorCodes.JOB_SUPERSEDED, message, { ...options, retryable: false });
   }
 }

@@ -14,6 +14,7 @@ export {
   ProviderTimeoutError,
   ProviderAbortedError,
   JobTimeoutError,
+  JobSupersededError,
 } from "./errors.ts";
 export type { AgentWorkerErrorCode } from "./errors.ts";
 export {
@@ -90,6 +91,7 @@ export { withProviderRetry } from "./providers/retry.ts";
 export type { ProviderRetryOptions } from "./providers/retry.ts";
 export { JobConsumer, dispatchQueue, voiceQueue, ingestQueue } from "./worker/job_consumer.ts";
 export type {
+  DuplicateDelivery,
   JobConsumerOptions,
   JobContext,
   JobHandler,

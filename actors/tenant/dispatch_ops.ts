@@ -649,7 +649,14 @@ export class TenantDispatch {
     };
   }
 
-  async #recordTurn(body: Record<string, unknown>): Promise<{ turn_id: string; recorded: boolean }> {
+  /**
+   * Records a turn once. A repeat (a second run of the same job, e.g. a redelivery that ran while
+   * the first was stuck) records nothing and gets the turn as recorded in `result`: only the
+   * first recorded reply counts, and the repeat sends that one, not its own.
+   */
+  async #recordTurn(
+    body: Record<string, unknown>,
+  ): Promise<{ turn_id: string; recorded: boolean; result?: TextJobResult }> {
     const jobId = str(body, "job_id", true, 64) as string;
     if (!UUID_RE.test(jobId))
       throw new InvalidArgumentError("job_id must be a uuid", { details: { field: "job_id" } });
@@ -666,7 +673,13 @@ export class TenantDispatch {
     const slug = str(body, "agent_slug", true, 200) as string;
     const externalUser = str(body, "user_id", true, 200) as string;
     const store = await this.#o.store();
-    if (this.#recorded.has(turnId)) return { turn_id: turnId, recorded: false };
+    const repeat = async (): Promise<{ turn_id: string; recorded: false; result?: TextJobResult }> => {
+      const result = turnResult(await store.findTurn(turnId));
+      return result === undefined
+        ? { turn_id: turnId, recorded: false }
+        : { turn_id: turnId, recorded: false, result };
+    };
+    if (this.#recorded.has(turnId)) return repeat();
     const window = this.#window(conversationId);
     // A loaded window knows every recent turn of the conversation (this actor is its only
     // writer); without one, the store is asked.
@@ -675,7 +688,7 @@ export class TenantDispatch {
       : (await store.listTranscripts(conversationId, { limit: 40 })).some((row) => row.turnId === turnId);
     if (seen) {
       this.#recorded.add(turnId);
-      return { turn_id: turnId, recorded: false };
+      return repeat();
     }
     const agent = await this.#agent(store, slug);
     const citations = Array.isArray(body["citations"]) ? (body["citations"] as unknown[]).slice(0, 100) : [];

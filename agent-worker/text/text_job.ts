@@ -13,7 +13,14 @@ import type { Logger } from "pino";
 import { encodeBody, requestReply, toWireError } from "../../bus/index.ts";
 import type { Subjects } from "../../bus/index.ts";
 import { chatSubject } from "../../actors/index.ts";
-import type { ChatFrame, DispatchJob, HistoryTurn, JobContextReply } from "../../actors/index.ts";
+import type {
+  ChatFrame,
+  DispatchJob,
+  HistoryTurn,
+  JobContextReply,
+  TextJobResult,
+} from "../../actors/index.ts";
+import { JobSupersededError } from "../errors.ts";
 import { providerSettingsForAgent, resolveProviders } from "../providers/resolve_providers.ts";
 import type { ProviderClientOptions } from "../providers/resolve_providers.ts";
 import type { RagMetrics } from "../rag/rag_metrics.ts";
@@ -94,7 +101,11 @@ export function textJobHandler(
       }
       const llmDoneMs = performance.now();
       await ctx.event("answered");
-      const { body: recorded } = await requestReply<{ turn_id: string; recorded: boolean }>(
+      const { body: recorded } = await requestReply<{
+        turn_id: string;
+        recorded: boolean;
+        result?: TextJobResult;
+      }>(
         nc,
         subjects.tenantOp(job.tenant, "turn-record"),
         {
@@ -128,12 +139,21 @@ export function textJobHandler(
         },
         { tenant: job.tenant, timeoutMs: actorTimeoutMs },
       );
+      // Another run of this job (a redelivery while this one was stuck) recorded the turn first:
+      // its reply is the one that counts, so that is the final message, whatever this run wrote.
+      const final = recorded.recorded ? undefined : recorded.result;
+      if (final !== undefined) {
+        options.log.warn(
+          { tenant: job.tenant, jobId: job.jobId },
+          "turn recorded by another run; sending its reply",
+        );
+      }
       send({
         type: "message",
         job_id: job.jobId,
         conversation_id: job.conversationId,
-        text,
-        citations,
+        text: final?.text ?? text,
+        citations: final?.citations ?? citations,
         seq: seq++,
       });
       await nc.flush();
@@ -156,8 +176,11 @@ export function textJobHandler(
       }
     } catch (err) {
       const error = toWireError(err);
+      // A later claim of this job on another worker answers the caller: this run says nothing.
+      const superseded = ctx.signal.aborted && ctx.signal.reason instanceof JobSupersededError;
       // The caller learns at once; the job's failure is also recorded on SF_EVENTS by the consumer.
-      if (!error.retryable || ctx.finalAttempt) send({ type: "error", job_id: job.jobId, error, seq: seq++ });
+      if (!superseded && (!error.retryable || ctx.finalAttempt))
+        send({ type: "error", job_id: job.jobId, error, seq: seq++ });
       throw err;
     }
   };

@@ -10,17 +10,30 @@
  * reported `failed` with `final: true` and its last error. A job that runs past its queue's
  * deadline is ended there: its signal is aborted, it is reported `failed` for good
  * (SF_ERR_JOB_TIMEOUT), and its slot is free again, whether or not its handler ever returns.
+ *
+ * One run per job. JetStream redelivers a message whose ack wait lapsed (the event loop was
+ * blocked past it, say) even while its first run goes on, and every delivery of one stream
+ * sequence acks, naks and extends the same pending entry: an ack or nak through any of them
+ * counts, a stale one's too. So:
+ * - a redelivery to the worker that still runs the job starts nothing: the running copy adopts
+ *   the newer delivery (heartbeats, the outcome's ack or nak and the MaxDeliver count go through
+ *   it), so it is neither lost nor run twice; a delivery of a job this worker has just acked or
+ *   terminated (it crossed the ack on the wire) is dropped;
+ * - a redelivery claimed by another worker supersedes the run here: every consumer follows the
+ *   `claimed` events, a later delivery's claim by another worker aborts the local run
+ *   (SF_ERR_JOB_SUPERSEDED), which then stops heartbeating and records nothing (no `failed`, no
+ *   nak that would hand the job out a third time): the later claim owns the job's outcome.
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { nanos } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decodeBody, encodeBody, toWireError } from "../../bus/index.ts";
 import type { Subjects, WireError } from "../../bus/index.ts";
 import { ingestJobProblem, jobProblem } from "../../actors/index.ts";
 import type { DispatchJob, IngestJob, JobEvent } from "../../actors/index.ts";
-import { JobTimeoutError } from "../errors.ts";
+import { JobSupersededError, JobTimeoutError } from "../errors.ts";
 
 export interface JobContext {
   readonly workerId: string;
@@ -111,16 +124,40 @@ export interface JobConsumerOptions<J extends WorkJob = DispatchJob> {
   jobTimeoutMs?: number;
   /** Called when a job ran past its deadline (for metrics). */
   onJobTimeout?: (job: J) => void;
+  /**
+   * Called when a delivery of a job did not start a run (for metrics): `adopted`, a redelivery of
+   * a job running here; `settled`, a delivery of a job this worker had just acked or terminated;
+   * `superseded`, the run here was aborted because another worker claimed a later delivery.
+   */
+  onDuplicateDelivery?: (job: J, kind: DuplicateDelivery) => void;
 }
+
+export type DuplicateDelivery = "adopted" | "settled" | "superseded";
+
+/** One job running on this consumer. */
+interface RunningJob {
+  /** The job's stream sequence: every delivery of it acks, naks and extends the same entry. */
+  readonly streamSequence: number;
+  /** The latest delivery to this worker; a redelivery replaces it. */
+  msg: JsMsg;
+  /** Its delivery count (the server's, which MaxDeliver counts). */
+  delivery: number;
+  /** Another worker claimed a later delivery: this run's outcome is not recorded. */
+  superseded: boolean;
+  readonly abort: AbortController;
+}
+
+/** Stream sequences of jobs acked or terminated here, remembered to drop deliveries that crossed the ack. */
+const SETTLED_MEMORY = 1024;
 
 function retryDelayMs(delivery: number): number {
   return Math.min(250 * 2 ** (delivery - 1), 5000);
 }
 
 type ResolvedOptions<J extends WorkJob> = Required<
-  Omit<JobConsumerOptions<J>, "admit" | "queue" | "onJobTimeout">
+  Omit<JobConsumerOptions<J>, "admit" | "queue" | "onJobTimeout" | "onDuplicateDelivery">
 > &
-  Pick<JobConsumerOptions<J>, "onJobTimeout"> & { admit: () => boolean };
+  Pick<JobConsumerOptions<J>, "onJobTimeout" | "onDuplicateDelivery"> & { admit: () => boolean };
 
 /** How the handler's run ended, or that the deadline came first. */
 type Settled = { type: "returned" } | { type: "threw"; err: unknown } | { type: "overdue" };
@@ -134,6 +171,11 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
   #loops: Promise<void>[] = [];
   #inFlight = 0;
   readonly #abort = new AbortController();
+  /** The jobs running here, by job id. */
+  readonly #runs = new Map<string, RunningJob>();
+  /** `<stream sequence>.<job id>` of jobs acked or terminated here (a stream made anew reuses sequences). */
+  readonly #settled = new Set<string>();
+  #claims: Subscription | undefined;
 
   constructor(options: JobConsumerOptions<J>) {
     this.#queue = options.queue ?? (dispatchQueue(options.subjects) as unknown as WorkQueue<J>);
@@ -194,8 +236,104 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
       await jsm.consumers.add(queue.stream, config);
     }
     this.#consumer = await this.#js.consumers.get(queue.stream, name);
+    this.#followClaims();
+    await nc.flush();
     this.#running = true;
     this.#loops = Array.from({ length: this.#o.slots }, (_, slot) => this.#slotLoop(slot));
+  }
+
+  /** Every worker's `claimed` events: a later claim of a job running here supersedes the run. */
+  #followClaims(): void {
+    const { nc, subjects, workerId, log } = this.#o;
+    this.#claims = nc.subscribe(`${subjects.prefix}.job.*.*.claimed`, {
+      callback: (err, m) => {
+        if (err) {
+          log.warn({ err: toWireError(err) }, "claim subscription failed");
+          return;
+        }
+        if (this.#runs.size === 0) return;
+        let event: unknown;
+        try {
+          event = decodeBody(m.data);
+        } catch (decodeErr) {
+          log.warn({ subject: m.subject, err: toWireError(decodeErr) }, "undecodable claim skipped");
+          return;
+        }
+        if (typeof event !== "object" || event === null) return;
+        const claim = event as Partial<Extract<JobEvent, { type: "claimed" }>>;
+        if (typeof claim.jobId !== "string" || typeof claim.delivery !== "number") return;
+        const run = this.#runs.get(claim.jobId);
+        if (run === undefined || claim.workerId === workerId || claim.delivery <= run.delivery) return;
+        this.#supersede(claim.jobId, run, String(claim.workerId), claim.delivery);
+      },
+    });
+  }
+
+  #supersede(jobId: string, run: RunningJob, by: string, delivery: number): void {
+    run.superseded = true;
+    // Out of the table at once: a later delivery to this worker is a run of its own.
+    this.#runs.delete(jobId);
+    this.#o.log.warn(
+      { jobId, delivery: run.delivery, by, byDelivery: delivery },
+      "job claimed again by another worker; aborting the run here",
+    );
+    run.abort.abort(
+      new JobSupersededError(`job ${jobId} was claimed again by worker ${by} (delivery ${delivery})`, {
+        details: { job_id: jobId, worker_id: by, delivery },
+      }),
+    );
+  }
+
+  #rememberSettled(streamSequence: number, jobId: string): void {
+    this.#settled.add(`${streamSequence}.${jobId}`);
+    if (this.#settled.size > SETTLED_MEMORY) {
+      const oldest = this.#settled.values().next();
+      if (oldest.done !== true) this.#settled.delete(oldest.value);
+    }
+  }
+
+  /**
+   * A delivery of a job that is running here or has just been settled here: handled without a
+   * second run. Returns false for a job this worker is not running.
+   */
+  #duplicate(msg: JsMsg, job: J): boolean {
+    const streamSequence = msg.info.streamSequence;
+    const jobLog = this.#o.log.child({
+      tenant: job.tenant,
+      jobId: job.jobId,
+      delivery: msg.info.deliveryCount,
+    });
+    if (this.#settled.has(`${streamSequence}.${job.jobId}`)) {
+      // It crossed this worker's ack on the wire; the ack removed the message already.
+      jobLog.info("delivery of a job already settled here dropped");
+      msg.ack();
+      this.#o.onDuplicateDelivery?.(job, "settled");
+      return true;
+    }
+    const run = this.#runs.get(job.jobId);
+    if (run === undefined) return false;
+    if (run.streamSequence !== streamSequence) {
+      // The same job id published again past the dedupe window: run it once this copy has ended.
+      jobLog.warn("another copy of a job running here; handing it back until this one ends");
+      msg.nak(this.#o.ackWaitMs);
+      return true;
+    }
+    // The ack wait lapsed while the job ran here (a blocked event loop): keep the one run, and
+    // answer through the newest delivery; acking or naking either counts for the stream sequence.
+    run.msg = msg;
+    run.delivery = msg.info.deliveryCount;
+    msg.working();
+    jobLog.warn("redelivery of a job running here adopted by its run");
+    // Claimed again, under the newest delivery: a worker still running an older one steps down.
+    this.#publishEvent(job.tenant, job.jobId, {
+      type: "claimed",
+      jobId: job.jobId,
+      workerId: this.#o.workerId,
+      delivery: run.delivery,
+      at: Date.now(),
+    }).catch((err: unknown) => jobLog.warn({ err: toWireError(err) }, "could not record the adopted claim"));
+    this.#o.onDuplicateDelivery?.(job, "adopted");
+    return true;
   }
 
   async #slotLoop(slot: number): Promise<void> {
@@ -245,11 +383,25 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
       msg.term("undecodable job");
       return;
     }
+    if (this.#duplicate(msg, job)) return;
     this.#inFlight += 1;
     const jobLog = log.child({ tenant: job.tenant, jobId: job.jobId, delivery });
-    const heartbeat = setInterval(() => msg.working(), Math.max(100, Math.floor(this.#o.ackWaitMs / 3)));
-    // The job's own signal: the worker stopping, or the job's deadline.
-    const jobAbort = new AbortController();
+    // The job's own signal: the worker stopping, the job's deadline, or a later claim elsewhere.
+    const run: RunningJob = {
+      streamSequence: msg.info.streamSequence,
+      msg,
+      delivery,
+      superseded: false,
+      abort: new AbortController(),
+    };
+    this.#runs.set(job.jobId, run);
+    const heartbeat = setInterval(
+      () => {
+        if (!run.superseded) run.msg.working();
+      },
+      Math.max(100, Math.floor(this.#o.ackWaitMs / 3)),
+    );
+    const jobAbort = run.abort;
     const stop = this.#abort.signal;
     const onStop = (): void => jobAbort.abort(stop.reason);
     if (stop.aborted) onStop();
@@ -258,7 +410,7 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
     const overdue = new Promise<Settled>((resolve) => {
       deadline = setTimeout(() => resolve({ type: "overdue" }), this.#o.jobTimeoutMs);
     });
-    const work = this.#work(job, delivery, jobAbort.signal, jobLog);
+    const work = this.#work(job, run, jobAbort.signal, jobLog);
     try {
       const settled = await Promise.race([
         work.then(
@@ -267,23 +419,30 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
         ),
         overdue,
       ]);
-      if (settled.type === "overdue") {
-        await this.#overdue(msg, job, delivery, work, jobAbort, jobLog);
-      } else if (settled.type === "returned") {
+      if (settled.type === "returned") {
+        // Done, even if another worker claimed it meanwhile: the outcome is recorded, so the
+        // message goes (the later run's ack then finds nothing pending).
         await this.#publishEvent(job.tenant, job.jobId, {
           type: "done",
           jobId: job.jobId,
           workerId,
           at: Date.now(),
         });
-        await msg.ackAck();
+        await run.msg.ackAck();
+        this.#rememberSettled(run.streamSequence, job.jobId);
         jobLog.info("job done");
+      } else if (run.superseded) {
+        // The later claim owns the job: no failure on record, no nak handing it out again.
+        jobLog.warn("superseded run ended; its outcome is left to the later claim");
+        this.#o.onDuplicateDelivery?.(job, "superseded");
+      } else if (settled.type === "overdue") {
+        await this.#overdue(run, job, work, jobAbort, jobLog);
       } else if (stop.aborted) {
         // Stopped before it finished: not a failure of the job; another worker takes it now.
         jobLog.warn("job interrupted by shutdown; handing it back");
-        msg.nak();
+        run.msg.nak();
       } else {
-        await this.#failed(msg, job, delivery, toWireError(settled.err), jobLog);
+        await this.#failed(run, job, toWireError(settled.err), jobLog);
       }
     } catch (err) {
       // Recording the outcome failed (done event, ack): the job comes back after the ack wait.
@@ -292,13 +451,15 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
       clearTimeout(deadline);
       clearInterval(heartbeat);
       stop.removeEventListener("abort", onStop);
+      if (this.#runs.get(job.jobId) === run) this.#runs.delete(job.jobId);
       this.#inFlight -= 1;
     }
   }
 
   /** Says `claimed`, then runs the handler. */
-  async #work(job: J, delivery: number, signal: AbortSignal, jobLog: Logger): Promise<void> {
-    const { workerId } = this.#o;
+  async #work(job: J, run: RunningJob, signal: AbortSignal, jobLog: Logger): Promise<void> {
+    const { workerId, maxDeliver } = this.#o;
+    const { delivery } = run;
     await this.#publishEvent(job.tenant, job.jobId, {
       type: "claimed",
       jobId: job.jobId,
@@ -310,7 +471,10 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
     await this.#o.handler(job, {
       workerId,
       delivery,
-      finalAttempt: delivery >= this.#o.maxDeliver,
+      // The newest delivery's count: a redelivery adopted by this run counts toward MaxDeliver.
+      get finalAttempt() {
+        return run.delivery >= maxDeliver;
+      },
       signal,
       event: (type) =>
         this.#publishEvent(job.tenant, job.jobId, { type, jobId: job.jobId, workerId, at: Date.now() }),
@@ -322,9 +486,8 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
    * The handler may still be running (a runtime that hangs); what it does from now on is logged only.
    */
   async #overdue(
-    msg: JsMsg,
+    run: RunningJob,
     job: J,
-    delivery: number,
     work: Promise<void>,
     jobAbort: AbortController,
     jobLog: Logger,
@@ -340,10 +503,11 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
         jobLog.warn({ limitMs, err: toWireError(err) }, "a job past its deadline failed late"),
     );
     this.#o.onJobTimeout?.(job);
-    await this.#failed(msg, job, delivery, toWireError(error), jobLog);
+    await this.#failed(run, job, toWireError(error), jobLog);
   }
 
-  async #failed(msg: JsMsg, job: J, delivery: number, error: WireError, jobLog: Logger): Promise<void> {
+  async #failed(run: RunningJob, job: J, error: WireError, jobLog: Logger): Promise<void> {
+    const { msg, delivery } = run;
     const final = !error.retryable || delivery >= this.#o.maxDeliver;
     try {
       await this.#publishEvent(job.tenant, job.jobId, {
@@ -364,6 +528,7 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
     if (final) {
       jobLog.warn({ err: error }, "job failed for good");
       msg.term(error.code);
+      this.#rememberSettled(run.streamSequence, job.jobId);
     } else {
       jobLog.warn({ err: error }, "job failed; will be retried");
       msg.nak(retryDelayMs(delivery));
@@ -380,5 +545,6 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
     const timer = setTimeout(() => this.#abort.abort(), deadlineMs);
     await loops;
     clearTimeout(timer);
+    this.#claims?.unsubscribe();
   }
 }

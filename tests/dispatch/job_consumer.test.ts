@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { createLogger } from "../../actors/index.ts";
 import type { DispatchJob, JobEvent } from "../../actors/index.ts";
 import { createSubjects, decodeBody, encodeBody, provisionBus, SfError } from "../../bus/index.ts";
-import { JobConsumer } from "../../agent-worker/index.ts";
+import { AgentWorkerErrorCodes, JobConsumer } from "../../agent-worker/index.ts";
+import type { DuplicateDelivery } from "../../agent-worker/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
 import { spawnTs } from "../helpers/processes.ts";
@@ -192,6 +193,147 @@ describe("dispatch - JobConsumer on SF_DISPATCH", () => {
       error: { code: "SF_ERR_PROVIDER_MISCONFIGURED" },
     });
     await consumer.stop();
+    await wnc.close();
+    await nc.close();
+  });
+
+  it("redelivery - a job redelivered to the worker still running it is not run twice; its one run acks it", async () => {
+    await using server = await NatsTestServer.start();
+    const nc = await connect({ servers: server.url });
+    await provisionBus(nc, subjects);
+    const events = collectEvents(nc);
+    const wnc = await connect({ servers: server.url });
+    const ackWaitMs = 500;
+    const duplicates: DuplicateDelivery[] = [];
+    const runs: number[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const consumer = new JobConsumer({
+      nc: wnc,
+      subjects,
+      workerId: "w1",
+      log,
+      slots: 2,
+      ackWaitMs,
+      // The free slot's pull stays open on the server while the event loop is blocked below.
+      pullExpiresMs: 3 * ackWaitMs * 2,
+      onDuplicateDelivery: (_job, kind) => duplicates.push(kind),
+      handler: async (_j, ctx) => {
+        runs.push(ctx.delivery);
+        if (runs.length === 1) {
+          // A stuck event loop: no heartbeat goes out, the ack wait lapses, the server redelivers.
+          const until = Date.now() + 3 * ackWaitMs;
+          while (Date.now() < until) {
+            // busy on purpose
+          }
+        }
+        await released;
+      },
+    });
+    await consumer.start();
+    await publishJobs(nc, [job(11)]);
+    await waitFor("the redelivery to reach the worker", () => duplicates.length > 0 || runs.length > 1, {
+      timeoutMs: 15_000,
+    });
+    expect(runs).toEqual([1]);
+    expect(duplicates[0]).toBe("adopted");
+    release();
+    await waitFor("the job to be done", () => events.some((e) => e.type === "done"));
+    await consumer.stop();
+    expect(runs).toEqual([1]);
+    // Blocked for three ack waits, the job may have come back more than once: every delivery
+    // was adopted by the one run, which claimed it again under each; nothing failed or ran again.
+    expect(duplicates.length).toBeGreaterThanOrEqual(1);
+    expect(duplicates.every((d) => d === "adopted")).toBe(true);
+    const claims = events.filter((e) => e.type === "claimed");
+    expect(claims.map((e) => [e.workerId, e.delivery])).toEqual(
+      Array.from({ length: duplicates.length + 1 }, (_, i) => ["w1", i + 1]),
+    );
+    expect(events.filter((e) => e.type === "failed")).toEqual([]);
+    expect(events.filter((e) => e.type === "done")).toHaveLength(1);
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info(subjects.streams.dispatch)).state.messages).toBe(0);
+    const info = await jsm.consumers.info(subjects.streams.dispatch, JobConsumer.durableName(subjects));
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.delivered.consumer_seq).toBe(duplicates.length + 1);
+    await wnc.close();
+    await nc.close();
+  });
+
+  it("redelivery - another worker's later claim aborts the stuck run: one outcome, no failure, no third delivery", async () => {
+    await using server = await NatsTestServer.start();
+    const nc = await connect({ servers: server.url });
+    await provisionBus(nc, subjects);
+    const events = collectEvents(nc);
+    const seen: Record<string, Array<Record<string, unknown>>> = { stalled: [], aborted: [], handled: [] };
+    for (const what of Object.keys(seen)) {
+      nc.subscribe(`test.${what}`, {
+        callback: (_e, m) => {
+          seen[what]?.push(decodeBody(m.data) as Record<string, unknown>);
+        },
+      });
+    }
+    await nc.flush();
+    const ackWaitMs = 500;
+    // One slot: the redelivery cannot come back to the stuck worker, it goes to the other one.
+    await using stuck = await spawnTs("worker stuck", "tests/fixtures/workers/recording_worker.ts", {
+      readyLine: "recording worker ready",
+      env: {
+        NATS_URL: server.url,
+        WORKER_ID: "stuck",
+        SLOTS: "1",
+        ACK_WAIT_MS: String(ackWaitMs),
+        STALL_MS: String(4 * ackWaitMs),
+      },
+    });
+    await publishJobs(nc, [job(12, "stall")]);
+    await waitFor("the stuck worker to claim the job", () =>
+      events.some((e) => e.type === "claimed" && e.workerId === "stuck"),
+    );
+    const wnc = await connect({ servers: server.url });
+    const runs: number[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const other = new JobConsumer({
+      nc: wnc,
+      subjects,
+      workerId: "other",
+      log,
+      slots: 1,
+      ackWaitMs,
+      handler: async (_j, ctx) => {
+        runs.push(ctx.delivery);
+        await released;
+      },
+    });
+    await other.start();
+    await waitFor("the stuck run to be aborted", () => seen["aborted"]?.length === 1, { timeoutMs: 15_000 });
+    expect(seen["aborted"]?.[0]).toMatchObject({
+      workerId: "stuck",
+      code: AgentWorkerErrorCodes.JOB_SUPERSEDED,
+    });
+    expect(runs).toEqual([2]);
+    release();
+    await waitFor("the job to be done", () => events.some((e) => e.type === "done"));
+    await other.stop();
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info(subjects.streams.dispatch)).state.messages).toBe(0);
+    const info = await jsm.consumers.info(subjects.streams.dispatch, JobConsumer.durableName(subjects));
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.delivered.consumer_seq).toBe(2);
+    expect(events.filter((e) => e.type === "claimed").map((e) => [e.workerId, e.delivery])).toEqual([
+      ["stuck", 1],
+      ["other", 2],
+    ]);
+    // The superseded run recorded nothing: no failure, no nak that would start a third run.
+    expect(events.filter((e) => e.type === "failed")).toEqual([]);
+    expect(events.filter((e) => e.type === "done").map((e) => e.workerId)).toEqual(["other"]);
+    expect(seen["handled"]).toEqual([]);
+    void stuck;
     await wnc.close();
     await nc.close();
   });

@@ -116,6 +116,29 @@ describe("text chat - trigger, worker, LLM, transcripts", () => {
       }
       expect(timings["worker_total"] as number).toBeGreaterThanOrEqual(timings["llm"] as number);
 
+      // A second run of the same job (a redelivery that ran while the first was stuck) records
+      // nothing and is told the reply that was recorded, which is the one it then sends.
+      const again = await requestReply<{ turn_id: string; recorded: boolean; result?: unknown }>(
+        nc,
+        subjects.tenantOp(a.id, "turn-record"),
+        {
+          job_id: first.body.job_id,
+          conversation_id: first.body.conversation_id,
+          session_id: session,
+          agent_slug: "helper",
+          user_id: "wp-user-7",
+          user_message: "What is the capital of France?",
+          assistant_message: "a different answer from the second run",
+        },
+        { tenant: a.id, timeoutMs: 15_000 },
+      );
+      expect(again.body).toEqual({
+        turn_id: first.body.job_id,
+        recorded: false,
+        result: { text: streamed, citations: [] },
+      });
+      expect(await a.store.listTranscripts(first.body.conversation_id)).toHaveLength(2);
+
       // The next turn of the same conversation carries the first one to the LLM.
       const second = await trigger("And of Italy?", first.body.conversation_id);
       await waitFor("the second reply", () =>
