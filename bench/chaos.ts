@@ -2,6 +2,8 @@
  * `npm run chaos`: the platform under load while its processes and servers fail, then a check of
  * what every client was told against what the tenants' databases hold (bench/chaos/checker.ts).
  * Writes bench/results/chaos.json (`--quick`: a short smoke run, chaos.quick.json).
+ * `--faults=host_sigstop,…` runs only those faults (runs left without one are skipped) and writes
+ * its report into the run's log folder instead, leaving the recorded results alone.
  *
  * Two runs. The first on one nats-server: 50 tenants, HTTP text triggers (v1 and v2, with
  * Idempotency-Keys), 10,000 WebSocket chat messages and a few voice triggers, while each fault
@@ -20,6 +22,7 @@ import { TEST_MASTER_KEY } from "../tests/helpers/processes.ts";
 import { registerSecret } from "../tests/helpers/secret_registry.ts";
 import { repoRoot } from "../tests/helpers/services.ts";
 import { machine } from "./harness.ts";
+import { FaultKinds } from "./chaos/faults.ts";
 import { runChaos } from "./chaos/scenario.ts";
 import { disposeLiveStacks } from "./chaos/stack.ts";
 import type { ChaosPlan, ChaosRun } from "./chaos/scenario.ts";
@@ -122,6 +125,12 @@ function summaryOf(runs: ChaosRun[]): Record<string, unknown> {
 async function main(): Promise<void> {
   const quick = process.argv.includes("--quick");
   const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+  const faultArg = process.argv.find((a) => a.startsWith("--faults="))?.slice("--faults=".length);
+  const faults = faultArg?.split(",").filter((f) => f !== "");
+  for (const f of faults ?? []) {
+    if (!(FaultKinds as readonly string[]).includes(f))
+      throw new Error(`--faults: ${f} is not one of ${FaultKinds.join(", ")}`);
+  }
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   const tag = Date.now().toString(36);
@@ -149,8 +158,11 @@ async function main(): Promise<void> {
     });
   }
   const runs: ChaosRun[] = [];
-  for (const plan of plans(quick, tag)) {
-    if (only !== undefined && only !== plan.nats) continue;
+  for (const full of plans(quick, tag)) {
+    if (only !== undefined && only !== full.nats) continue;
+    const plan =
+      faults === undefined ? full : { ...full, faults: full.faults.filter((f) => faults.includes(f)) };
+    if (plan.faults.length === 0) continue;
     log(`chaos: run ${plan.name} (${plan.nats} NATS, ${plan.tenants} tenants)`);
     const run = await runChaos({ ...plan, postgres, log });
     runs.push(run);
@@ -168,7 +180,7 @@ async function main(): Promise<void> {
     log_secret_scan: { files: scan.report.files, lines: scan.report.lines, hits: scan.report.hits.length },
   };
   console.log("summary", JSON.stringify(summary, null, 2));
-  const dir = join(dirname(fileURLToPath(import.meta.url)), "results");
+  const dir = faults === undefined ? join(dirname(fileURLToPath(import.meta.url)), "results") : runDir;
   await mkdir(dir, { recursive: true });
   const file = join(dir, `chaos${quick ? ".quick" : ""}.json`);
   await writeFile(

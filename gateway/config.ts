@@ -26,6 +26,14 @@ export interface GatewayConfig {
   readonly requestTimeoutMs: number;
   /** Deadline of a `trigger` request: until a worker claims the job (SF_GATEWAY_TRIGGER_TIMEOUT_MS, default 30 s). */
   readonly triggerTimeoutMs: number;
+  /**
+   * Upper bound of one attempt of a `trigger` request (SF_GATEWAY_TRIGGER_ATTEMPT_MS, default
+   * 1.5 s: half the default lease TTL, SF_LEASE_TTL_MS). An attempt that gets no answer is sent
+   * again with the same request and job id: the owner that is still waiting for the claim attaches
+   * it to the same job, and an owner that took the tenant over from a frozen or dead host answers
+   * it, so a caller waits about a lease TTL for a lost owner rather than the whole trigger deadline.
+   */
+  readonly triggerAttemptMs: number;
   /** Overall deadline of a text reply, trigger included (SF_GATEWAY_REPLY_TIMEOUT_MS, default 120 s). */
   readonly replyTimeoutMs: number;
   readonly rateLimit: GatewayRateLimitConfig;
@@ -181,6 +189,7 @@ export function parseGatewayConfig(env: Env = process.env): GatewayConfig {
     shutdownGraceMs: int(env, "SF_GATEWAY_SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     requestTimeoutMs: int(env, "SF_GATEWAY_REQUEST_TIMEOUT_MS", 5000, 100, 120_000),
     triggerTimeoutMs: int(env, "SF_GATEWAY_TRIGGER_TIMEOUT_MS", 30_000, 100, 600_000),
+    triggerAttemptMs: int(env, "SF_GATEWAY_TRIGGER_ATTEMPT_MS", 1500, 100, 600_000),
     replyTimeoutMs: int(env, "SF_GATEWAY_REPLY_TIMEOUT_MS", 120_000, 100, 3_600_000),
     rateLimit: Object.freeze({
       perMinuteKey: int(env, "SF_RATE_LIMIT_PER_MINUTE_KEY", 600, 0, 1_000_000),

@@ -42,6 +42,7 @@ export interface CreateGatewayOptions {
     | "corsCacheMs"
     | "requestTimeoutMs"
     | "triggerTimeoutMs"
+    | "triggerAttemptMs"
     | "replyTimeoutMs"
     | "rateLimit"
     | "ws"
@@ -97,6 +98,7 @@ export function createGatewayWithWs(options: CreateGatewayOptions): Gateway {
       nc,
       subjects,
       triggerTimeoutMs: config.triggerTimeoutMs,
+      triggerAttemptMs: config.triggerAttemptMs,
       replyTimeoutMs: config.replyTimeoutMs,
       // One subscription for the frames of every session this gateway makes up (chat/chat_inbox.ts).
       inbox: new ChatInbox({ nc, subjects }),

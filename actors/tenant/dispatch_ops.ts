@@ -12,7 +12,7 @@
  * (`result`, read back from the transcripts by turn id). A job that no worker claimed is forgotten, so a retry after "no capacity" runs again.
  * A repeat that names another user, agent or message is refused (SF_ERR_IDEMPOTENCY_KEY_REUSED).
  */
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { SfError } from "../../bus/index.ts";
 import type { RequestMeta } from "../../bus/index.ts";
@@ -169,6 +169,11 @@ export function asUuid(namespace: string, id: string): string {
  */
 export function jobIdFor(tenant: string, given: string): string {
   return nameUuid(`job:${tenant}`, given);
+}
+
+/** The id of the conversation a job starts when its trigger names none (a job id is tenant-scoped). */
+function conversationIdOf(jobId: string): string {
+  return nameUuid("conversation-of-job", jobId);
 }
 
 function nameUuid(namespace: string, id: string): string {
@@ -338,8 +343,11 @@ export class TenantDispatch {
       );
     }
     const requested = str(body, "conversation_id", false, 200);
+    // A trigger that names no conversation starts one whose id follows from the job's: a repeat of
+    // it (the gateway's next attempt, possibly at the owner that took this tenant over from a
+    // frozen or dead host) finds the same conversation instead of starting a second one.
     const conversationId =
-      requested === undefined ? randomUUID() : asUuid(`conversation:${tenant}`, requested);
+      requested === undefined ? conversationIdOf(jobId) : asUuid(`conversation:${tenant}`, requested);
     const sessionId = str(body, "session_id", false, 128) ?? conversationId;
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(sessionId)) {
       throw new InvalidArgumentError("session_id may hold only A-Z a-z 0-9 _ -", {
@@ -369,6 +377,8 @@ export class TenantDispatch {
         },
       });
     } else if (existing.userId !== null && existing.userId !== userId) {
+      // The conversation of this job id's first trigger, by another user: the key was reused.
+      if (requested === undefined) throw keyReused(jobId);
       // Another user's conversation: say nothing about it.
       throw new SfError("SF_ERR_CONVERSATION_NOT_FOUND", "no such conversation", {
         details: { conversation_id: requested },

@@ -24,6 +24,11 @@ export interface ChatBus {
   subjects: Subjects;
   /** Deadline of the `trigger` request (until a worker claims the job). */
   triggerTimeoutMs: number;
+  /**
+   * Upper bound of one attempt of the `trigger` request; a lost attempt is sent again with the
+   * same request and job id (see `triggerRequestOptions`). Default `DEFAULT_TRIGGER_ATTEMPT_MS`.
+   */
+  triggerAttemptMs?: number;
   /** Overall deadline, trigger included. */
   replyTimeoutMs: number;
   /** The gateway's chat inbox, for the sessions it made up. Absent: every turn subscribes. */
@@ -62,6 +67,28 @@ export interface TextTurnResult {
   citations: unknown[];
   conversationId: string;
   timings: { claim_ms: number; first_token_ms: number | null; total_ms: number };
+}
+
+/** One attempt of a `trigger` request at most, when the bus does not say (half the default lease TTL). */
+export const DEFAULT_TRIGGER_ATTEMPT_MS = 1500;
+
+/**
+ * How a `trigger` request is sent: within `timeoutMs` overall, in attempts of `triggerAttemptMs`
+ * with one request id. The owner answers once a worker has claimed the job, which may take up to
+ * its claim deadline; an attempt that ends before that is repeated, and the owner attaches the
+ * repeat to the same pending answer (the runtime keeps deferred replies by request id). An owner
+ * that is frozen or dead answers nothing: the repeats reach the host that took its partition over
+ * about a lease TTL later, and that owner finds the job by its id (SF_DISPATCH's dedupe, the job's
+ * events in SF_EVENTS), so no attempt ever starts a second job.
+ */
+export function triggerRequestOptions(
+  bus: Pick<ChatBus, "triggerAttemptMs">,
+  timeoutMs: number,
+): { timeoutMs: number; attemptTimeoutMs: number } {
+  return {
+    timeoutMs,
+    attemptTimeoutMs: Math.min(bus.triggerAttemptMs ?? DEFAULT_TRIGGER_ATTEMPT_MS, timeoutMs),
+  };
 }
 
 /** Frames kept while the trigger reply (which names the job) is still on its way. */
@@ -135,8 +162,9 @@ export async function runTextTurn(bus: ChatBus, turn: TextTurnRequest): Promise<
     // connection, in that order, so the server has it before the trigger (and so the job) can exist.
     const triggerTimeoutMs =
       turn.idempotent === true ? bus.replyTimeoutMs : Math.min(bus.triggerTimeoutMs, bus.replyTimeoutMs);
-    // Each call is its own request (the runtime dedupes only its retries); the job id is what
-    // makes a repeated trigger the same job, and the tenant actor answers it by that id.
+    // Each call is its own request (the runtime dedupes only its retries: the attempts of this
+    // call, see triggerRequestOptions); the job id is what makes a repeated trigger the same job,
+    // and the tenant actor answers it by that id.
     const reply = await requestReply<TriggerReply>(
       bus.nc,
       bus.subjects.tenantOp(turn.tenant, "trigger"),
@@ -150,8 +178,7 @@ export async function runTextTurn(bus: ChatBus, turn: TextTurnRequest): Promise<
       },
       {
         tenant: turn.tenant,
-        timeoutMs: triggerTimeoutMs,
-        attemptTimeoutMs: triggerTimeoutMs,
+        ...triggerRequestOptions(bus, triggerTimeoutMs),
         traceId: turn.traceId,
         signal: turn.signal,
       },

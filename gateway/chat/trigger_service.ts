@@ -18,7 +18,7 @@ import { requireScope, Scopes } from "../auth/scopes.ts";
 import { ValidationError } from "../errors.ts";
 import type { GatewayRequest } from "../http_types.ts";
 import type { RateLimiter } from "../rate_limit.ts";
-import { runTextTurn } from "./text_turn.ts";
+import { runTextTurn, triggerRequestOptions } from "./text_turn.ts";
 import type { ChatBus, TextTurnRequest, TextTurnResult } from "./text_turn.ts";
 
 export interface TriggerServiceDeps {
@@ -141,15 +141,15 @@ export class TriggerService {
     jobId: string,
     req: GatewayRequest,
   ): Promise<{ reply: TriggerReply; voice: VoiceTriggerInfo }> {
-    const { nc, subjects, triggerTimeoutMs } = this.#d.bus;
+    const bus = this.#d.bus;
+    const { nc, subjects, triggerTimeoutMs } = bus;
     const reply = await requestReply<TriggerReply>(
       nc,
       subjects.tenantOp(tenant, "trigger"),
       { ...body, mode: "voice", job_id: jobId },
       {
         tenant,
-        timeoutMs: triggerTimeoutMs,
-        attemptTimeoutMs: triggerTimeoutMs,
+        ...triggerRequestOptions(bus, triggerTimeoutMs),
         requestId: jobId,
         traceId: req.id,
         signal: req.signal,

@@ -1,0 +1,362 @@
+/**
+ * Triggers sent in short attempts (gateway/chat/text_turn.ts `triggerRequestOptions`): an attempt
+ * that ends before a worker has claimed the job re-attaches to the same job, the overall deadline
+ * still ends in SF_ERR_NO_AGENT_CAPACITY with the job withdrawn, and a frozen owner's triggers are
+ * answered by the host that takes its partitions over: one job, one conversation and one turn per
+ * trigger. Waits are logged, never asserted (bench/ measures speed).
+ */
+import { randomUUID } from "node:crypto";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
+import { openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
+import type { PlatformStore, TenantDatabaseConfig, TenantStore, TriggerReply } from "../../actors/index.ts";
+import { createSubjects, requestReply } from "../../bus/index.ts";
+import type { Subjects } from "../../bus/index.ts";
+import { ChatInbox, parseGatewayConfig, pickSession, runTextTurn } from "../../gateway/index.ts";
+import type { ChatBus, TextTurnResult } from "../../gateway/index.ts";
+import { defaultChatReply, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import { waitFor } from "../helpers/deadline.ts";
+import { describeHost, waitBalanced } from "../helpers/hosts.ts";
+import { NatsTestServer } from "../helpers/nats_server.ts";
+import { spawnActorHost, testKeyring } from "../helpers/processes.ts";
+import type { TestProcess } from "../helpers/processes.ts";
+import { sharedServices } from "../helpers/services.ts";
+import { openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+
+const P = 16;
+const subjects = createSubjects({ partitions: P });
+const USER = "failover-user";
+
+type Turned = TextTurnResult & { message: string };
+
+interface Tenant {
+  id: string;
+  store: TenantStore;
+}
+
+async function tenant(platform: PlatformStore, slug: string, schema: string): Promise<Tenant> {
+  const client = await platform.createClient({ slug, name: slug });
+  const database: TenantDatabaseConfig = { kind: "postgres", url: sharedServices().databaseUrl, schema };
+  await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
+  await platform.setTenantDatabase(client.id, database);
+  const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
+  await store.createAgent({
+    slug: "helper",
+    name: "Helper",
+    voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
+  });
+  return { id: client.id, store };
+}
+
+/** Counts every copy of a tenant's `trigger` requests on the bus (a plain subscriber, beside the owners' queue group). */
+function countTriggers(nc: NatsConnection, s: Subjects, tenantId: string): { seen: number } {
+  const counter = { seen: 0 };
+  nc.subscribe(s.tenantOp(tenantId, "trigger"), {
+    callback: () => {
+      counter.seen += 1;
+    },
+  });
+  return counter;
+}
+
+/** The fixture's LLM calls for `message` (one per job that ran it). */
+function llmCallsFor(fixture: ProviderFixture, message: string): number {
+  return fixture.chatTurns.filter((t) => t.messages.at(-1)?.content === message).length;
+}
+
+const expectedReply = (message: string): string =>
+  defaultChatReply({
+    provider: "groq",
+    model: "llama-3.3-70b-versatile",
+    messages: [{ role: "user", content: message }],
+  });
+
+/** The tenant's database holds exactly one conversation with one user and one agent turn for this trigger. */
+async function expectOneTurn(t: Tenant, message: string, result: TextTurnResult): Promise<void> {
+  const rows = await waitFor(`the turn of ${message} recorded`, async () => {
+    const r = await t.store.listTranscripts(result.conversationId);
+    return r.length >= 2 ? r : undefined;
+  });
+  expect(
+    rows.map((r) => [r.role, r.content, r.turnId]),
+    message,
+  ).toEqual([
+    ["user", message, result.reply.job_id],
+    ["assistant", expectedReply(message), result.reply.job_id],
+  ]);
+}
+
+async function dispatchBacklog(nc: NatsConnection): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  return (await jsm.streams.info(subjects.streams.dispatch)).state.messages;
+}
+
+describe("trigger attempts - re-attach, no capacity, failover", () => {
+  it("config - SF_GATEWAY_TRIGGER_ATTEMPT_MS bounds one trigger attempt (default 1.5 s, 100 ms to 10 min)", () => {
+    expect(parseGatewayConfig({}).triggerAttemptMs).toBe(1500);
+    expect(parseGatewayConfig({ SF_GATEWAY_TRIGGER_ATTEMPT_MS: "800" }).triggerAttemptMs).toBe(800);
+    for (const bad of ["50", "abc", "700000"]) {
+      expect(() => parseGatewayConfig({ SF_GATEWAY_TRIGGER_ATTEMPT_MS: bad }), bad).toThrow(
+        /SF_GATEWAY_TRIGGER_ATTEMPT_MS/,
+      );
+    }
+  });
+
+  it("trigger - attempts that end before a worker claims re-attach to the one job", async () => {
+    await using server = await NatsTestServer.start();
+    await using fixture = await startProviderFixture();
+    await using host = await spawnActorHost({
+      natsUrl: server.url,
+      hostId: "h1",
+      partitions: P,
+      claimTimeoutMs: 60_000,
+    });
+    const platform = await openTestPlatform(server.url);
+    const nc = await connect({ servers: server.url });
+    const t = await tenant(platform, `reattach-${server.port}`, `reattach_${server.port}`);
+    const workers: TestProcess[] = [];
+    try {
+      await t.store.setProviderKey("groq", fixture.keys.groq);
+      const copies = countTriggers(nc, subjects, t.id);
+      await nc.flush();
+      const message = `Which river runs through Paris? ${randomUUID()}`;
+      const started = performance.now();
+      // No worker yet: the owner publishes the job and waits for a claim; each 300 ms attempt ends.
+      const pending = requestReply<TriggerReply>(
+        nc,
+        subjects.tenantOp(t.id, "trigger"),
+        { agent_slug: "helper", mode: "text", user_id: USER, message, job_id: "reattach-1" },
+        { tenant: t.id, timeoutMs: 60_000, attemptTimeoutMs: 300 },
+      );
+      await waitFor("three attempts of the trigger", () => copies.seen >= 3, { timeoutMs: 20_000 });
+      expect(await dispatchBacklog(nc)).toBe(1);
+      workers.push(
+        await spawnWorker({
+          natsUrl: server.url,
+          partitions: P,
+          workerId: "w1",
+          endpoints: fixture.endpoints(),
+        }),
+      );
+      const reply = await pending;
+      console.log(
+        JSON.stringify({
+          test: "reattach",
+          attempts: reply.attempts,
+          wait_ms: Math.round(performance.now() - started),
+        }),
+      );
+      expect(reply.attempts).toBeGreaterThanOrEqual(3);
+      expect(reply.body).toMatchObject({ worker_id: "w1", duplicate: false });
+      expect(reply.body.result).toBeUndefined();
+      const rows = await waitFor("the turn recorded", async () => {
+        const r = await t.store.listTranscripts(reply.body.conversation_id);
+        return r.length === 2 ? r : undefined;
+      });
+      expect(rows.map((r) => [r.role, r.content, r.turnId])).toEqual([
+        ["user", message, reply.body.job_id],
+        ["assistant", expectedReply(message), reply.body.job_id],
+      ]);
+      expect(llmCallsFor(fixture, message)).toBe(1);
+      expect(await t.store.listConversations({ limit: 100 })).toHaveLength(1);
+    } finally {
+      for (const w of workers) await w.kill();
+      await nc.close();
+      await t.store.close();
+      await platform.close();
+    }
+    void host;
+  });
+
+  it("trigger - with no worker, short attempts still end in SF_ERR_NO_AGENT_CAPACITY, the job withdrawn", async () => {
+    await using server = await NatsTestServer.start();
+    await using host = await spawnActorHost({
+      natsUrl: server.url,
+      hostId: "h1",
+      partitions: P,
+      claimTimeoutMs: 2500,
+    });
+    const platform = await openTestPlatform(server.url);
+    const nc = await connect({ servers: server.url });
+    const t = await tenant(platform, `nocap-${server.port}`, `nocap_${server.port}`);
+    try {
+      const copies = countTriggers(nc, subjects, t.id);
+      await nc.flush();
+      const err: unknown = await requestReply<TriggerReply>(
+        nc,
+        subjects.tenantOp(t.id, "trigger"),
+        { agent_slug: "helper", mode: "text", user_id: USER, message: "anyone there?", job_id: "nocap-1" },
+        { tenant: t.id, timeoutMs: 30_000, attemptTimeoutMs: 300 },
+      ).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: "SF_ERR_NO_AGENT_CAPACITY" });
+      expect(copies.seen).toBeGreaterThan(1);
+      expect(await dispatchBacklog(nc)).toBe(0);
+      // Every attempt was the one trigger: one conversation, no turn.
+      const conversations = await t.store.listConversations({ limit: 100 });
+      expect(conversations).toHaveLength(1);
+      expect(await t.store.listTranscripts(conversations[0]!.id)).toEqual([]);
+    } finally {
+      await nc.close();
+      await t.store.close();
+      await platform.close();
+    }
+    void host;
+  });
+
+  it("failover - triggers in flight at a SIGSTOPped owner and after it are each answered once, by one job", async () => {
+    await using server = await NatsTestServer.start();
+    // Jobs take a while (first token after 200 ms, then 20 ms per token): some are running at the freeze.
+    await using fixture = await startProviderFixture({ firstTokenDelayMs: 200, tokenDelayMs: 20 });
+    await using a = await spawnActorHost({
+      natsUrl: server.url,
+      hostId: "a",
+      partitions: P,
+      leaseTtlMs: 3000,
+    });
+    await using b = await spawnActorHost({
+      natsUrl: server.url,
+      hostId: "b",
+      partitions: P,
+      leaseTtlMs: 3000,
+    });
+    await using worker = await spawnWorker({
+      natsUrl: server.url,
+      partitions: P,
+      workerId: "w1",
+      endpoints: fixture.endpoints(),
+    });
+    const platform = await openTestPlatform(server.url);
+    const nc = await connect({ servers: server.url });
+    const t = await tenant(platform, `failover-${server.port}`, `failover_${server.port}`);
+    let frozen: TestProcess | undefined;
+    try {
+      await t.store.setProviderKey("groq", fixture.keys.groq);
+      const bus: ChatBus = {
+        nc,
+        subjects,
+        triggerTimeoutMs: 30_000,
+        replyTimeoutMs: 60_000,
+        triggerAttemptMs: 1000,
+        inbox: new ChatInbox({ nc, subjects }),
+      };
+      const owned = await waitBalanced(nc, subjects, ["a", "b"]);
+      const partition = subjects.partitionOf(t.id);
+      const ownerId = owned.get("a")?.includes(partition) === true ? "a" : "b";
+      const successorId = ownerId === "a" ? "b" : "a";
+      const owner = ownerId === "a" ? a : b;
+      const messages: string[] = [];
+      const waits: Array<{
+        wave: string;
+        ms: number;
+        claim_ms: number;
+        duplicate: boolean;
+        recorded: boolean;
+      }> = [];
+      // Each turn settles into an outcome at once: none is left rejected while the test waits on others.
+      const turn = (wave: string): Promise<PromiseSettledResult<Turned>> => {
+        const message = `Question ${messages.length} of wave ${wave}: what is ${randomUUID()}?`;
+        messages.push(message);
+        const started = performance.now();
+        return runTextTurn(bus, {
+          tenant: t.id,
+          ...pickSession(undefined),
+          jobId: randomUUID(),
+          body: { agent_slug: "helper", user_id: USER, message },
+          traceId: randomUUID(),
+          signal: new AbortController().signal,
+        })
+          .then((result) => {
+            waits.push({
+              wave,
+              ms: Math.round(performance.now() - started),
+              claim_ms: result.reply.claim_ms,
+              duplicate: result.reply.duplicate,
+              recorded: result.reply.result !== undefined,
+            });
+            return { ...result, message };
+          })
+          .then(
+            (value): PromiseSettledResult<Turned> => ({ status: "fulfilled", value }),
+            (reason: unknown): PromiseSettledResult<Turned> => ({ status: "rejected", reason }),
+          );
+      };
+
+      // The owner has the tenant's actor active.
+      expect((await turn("warm-up")).status).toBe("fulfilled");
+      await waitFor(
+        "the warm-up job acknowledged",
+        async () => (await dispatchBacklog(nc)) === 0 || undefined,
+      );
+      // Wave 1: jobs the owner has published (the worker is paused, so none is claimed yet) when it
+      // freezes; the worker then claims them, and the successor finds them by their ids.
+      worker.signal("SIGSTOP");
+      const wave1 = Array.from({ length: 4 }, () => turn("in-flight"));
+      await waitFor(
+        "the first wave's jobs in SF_DISPATCH",
+        async () => (await dispatchBacklog(nc)) === 4 || undefined,
+        {
+          timeoutMs: 20_000,
+        },
+      );
+      owner.signal("SIGSTOP");
+      frozen = owner;
+      worker.signal("SIGCONT");
+      const frozenAt = performance.now();
+      // Wave 2: sent to a frozen owner, before anyone took its partition over.
+      const wave2 = Array.from({ length: 4 }, () => turn("frozen"));
+      const takenOver = await waitFor(
+        "the successor to own the tenant's partition",
+        async () =>
+          (await describeHost(nc, subjects, successorId)).partitions.includes(partition) || undefined,
+        { timeoutMs: 20_000, intervalMs: 50 },
+      );
+      expect(takenOver).toBe(true);
+      const takeoverMs = Math.round(performance.now() - frozenAt);
+      // Wave 3: after the takeover, while the frozen host still holds its queue subscriptions.
+      const wave3 = Array.from({ length: 4 }, () => turn("after-takeover"));
+      const settled = await Promise.all([...wave1, ...wave2, ...wave3]);
+      console.log(JSON.stringify({ test: "failover", owner: ownerId, takeover_ms: takeoverMs, waits }));
+      const failures = settled.filter((s) => s.status === "rejected");
+      expect(failures, "triggers that were not answered").toEqual([]);
+      const results = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+      expect(new Set(results.map((r) => r.reply.job_id)).size).toBe(results.length);
+
+      // The frozen host wakes up: it has lost its lease and must neither write nor answer.
+      owner.signal("SIGCONT");
+      frozen = undefined;
+      await waitFor(
+        "the woken host to know it lost the partition",
+        async () => !(await describeHost(nc, subjects, ownerId)).partitions.includes(partition) || undefined,
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
+      // Its worker-side leftovers settle: the stream holds no job still waiting.
+      await waitFor(
+        "no job left in SF_DISPATCH",
+        async () => (await dispatchBacklog(nc)) === 0 || undefined,
+        {
+          timeoutMs: 20_000,
+        },
+      );
+
+      for (const r of results) {
+        expect(r.text, r.message).toBe(expectedReply(r.message));
+        await expectOneTurn(t, r.message, r);
+        expect(llmCallsFor(fixture, r.message), r.message).toBe(1);
+      }
+      // One conversation per trigger (and the warm-up's): no attempt started a second one.
+      expect(await t.store.listConversations({ limit: 1000 })).toHaveLength(messages.length);
+    } finally {
+      frozen?.signal("SIGCONT");
+      worker.signal("SIGCONT");
+      await nc.close();
+      await t.store.close();
+      await platform.close();
+    }
+  });
+});
