@@ -7,6 +7,8 @@ export type { Actor, ActorContext, ActorFactory, ActorMessage } from "./runtime/
 export { FencedState, readStateRecord } from "./runtime/fenced_state.ts";
 export { LeaseTable, leaseKey, partitionFromKey } from "./runtime/lease_table.ts";
 export type { Lease, LeaseEvent, LeaseTableOptions } from "./runtime/lease_table.ts";
+export { KeyView } from "./runtime/key_view.ts";
+export type { KeyViewOptions } from "./runtime/key_view.ts";
 export { Mailbox } from "./runtime/mailbox.ts";
 export { createHostMetrics, serveMetrics } from "./runtime/metrics.ts";
 export type { HostMetrics, MetricsServer } from "./runtime/metrics.ts";

@@ -175,8 +175,12 @@ function wsRouteDocumentation(): RouteDefinition {
     operationId: "wsChat",
     summary:
       "WebSocket text chat (upgrade; API key in Authorization/X-API-Key or ?token=): send " +
-      "{type:'message', agent_slug, text, conversation_id?, user_id?}, receive {type:'token'} frames " +
-      "and a final {type:'message'} or {type:'error', code, message}. The key needs scope agents:trigger " +
+      "{type:'message', agent_slug, text, conversation_id?, user_id?, request_id?, idempotency_key?}, " +
+      "receive {type:'claimed'}, {type:'token'} frames and a final {type:'message'} or " +
+      "{type:'error', code, message}. idempotency_key (1-200 of A-Za-z0-9._:-, as the HTTP " +
+      "Idempotency-Key) names the job: the same message re-sent with it, on this or a new socket, gets " +
+      "the first job's reply (one token and the final message), never a second turn; with another " +
+      "text it is answered SF_ERR_IDEMPOTENCY_KEY_REUSED. The key needs scope agents:trigger " +
       "(or no scopes); a browser's Origin must be in the global CORS list or the key's tenant's " +
       "settings.cors_origins. Close codes: 4401 unauthenticated, 4403 forbidden (scope or origin), " +
       "1008 policy (slow reader), 1009 message too big.",

@@ -143,6 +143,15 @@ export interface RouteDefinition {
   cors?: RouteCors;
   handler: Handler;
   /**
+   * How a request of this route refused before `handler` runs (a body over the limit, a path
+   * parameter that is not valid percent-encoding) is answered. Default: the JSON error envelope.
+   * The console answers with its HTML error page, as it does for every other error.
+   */
+  renderError?: (
+    err: unknown,
+    req: { readonly headers: Readonly<Record<string, string>> },
+  ) => GatewayResponse;
+  /**
    * For a GET route of a fixed path that reads nothing of the request (no credentials, body,
    * parameters or query): its response, built at once. A transport may answer a plain GET of the
    * path (no query, no `Origin`, no body) with `GatewayApp.answerInstant` instead of the async

@@ -91,6 +91,8 @@ export { ListedOrigins } from "./cors_listed_origins.ts";
 export type { ListedOriginsOptions, TenantOriginIndex } from "./cors_listed_origins.ts";
 export { createGatewayMetrics, methodLabel, UNMATCHED_ROUTE } from "./metrics.ts";
 export type { GatewayMetrics } from "./metrics.ts";
+export { RequestMetrics } from "./request_metrics.ts";
+export type { Sample } from "./request_metrics.ts";
 export { buildOpenApiDocument, ERROR_ENVELOPE_SCHEMA } from "./openapi.ts";
 export type { OpenApiDocument, OpenApiInfo } from "./openapi.ts";
 export {

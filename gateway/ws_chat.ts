@@ -3,10 +3,19 @@
  * The caller authenticates with an API key during the upgrade (`Authorization`/`X-API-Key`, or
  * `?token=` for browsers); the key needs the scope `agents:trigger` (auth/scopes.ts), and a
  * browser's `Origin` must be in the global CORS list or the key's tenant's list (cors.ts), else
- * the socket is closed with 4403. Each `{type:"message", agent_slug, text, conversation_id?, user_id?}`
- * runs one text turn; the socket gets the job's `{type:"token"}` frames in order and a final
- * `{type:"message"}`, or `{type:"error", code, message}`. A reader that lets more than the bound
- * queue up is closed with 1008, so a slow client cannot grow the gateway's memory.
+ * the socket is closed with 4403. Each `{type:"message", agent_slug, text, conversation_id?, user_id?,
+ * request_id?, idempotency_key?}` runs one text turn; the socket gets `{type:"claimed"}`, the job's
+ * `{type:"token"}` frames in order and a final `{type:"message"}`, or `{type:"error", code, message}`.
+ * A reader that lets more than the bound queue up is closed with 1008, so a slow client cannot grow
+ * the gateway's memory.
+ *
+ * `idempotency_key` is the WebSocket form of the HTTP `Idempotency-Key` (same shape: 1–200 of
+ * `A-Za-z0-9._:-`, anything else is refused with SF_ERR_VALIDATION_FAILED): it names the job, so a
+ * client that reconnects and sends the same message again with the same key never starts a second
+ * turn. It gets the first job's reply instead — waiting for it while it runs, at once (the recorded
+ * turn) once it has finished — as one `{type:"token"}` frame with the whole text and the final
+ * `{type:"message"}`. The same key with another text, agent or user_id answers
+ * `{type:"error", code:"SF_ERR_IDEMPOTENCY_KEY_REUSED"}`.
  */
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
@@ -15,6 +24,7 @@ import { PlatformErrorCodes } from "../actors/index.ts";
 import { SfError } from "../bus/index.ts";
 import type { Authenticator, Principal } from "./auth/authenticator.ts";
 import { hasScope, Scopes } from "./auth/scopes.ts";
+import { isIdempotencyKey } from "./chat/trigger_service.ts";
 import type { TriggerService } from "./chat/trigger_service.ts";
 import type { GatewayWsConfig } from "./config.ts";
 import { publicError, statusForCode } from "./error_status.ts";
@@ -168,7 +178,18 @@ export class WsChat implements WsChatHandler {
         conn,
         requestId,
         "SF_ERR_VALIDATION_FAILED",
-        "expected {type:'message', agent_slug, text, conversation_id?, user_id?}",
+        "expected {type:'message', agent_slug, text, conversation_id?, user_id?, idempotency_key?}",
+      );
+      return;
+    }
+    const key = m["idempotency_key"];
+    if (key !== undefined && !isIdempotencyKey(key)) {
+      this.#error(
+        socket,
+        conn,
+        requestId,
+        "SF_ERR_VALIDATION_FAILED",
+        "idempotency_key must be 1-200 characters of A-Z a-z 0-9 . _ : -",
       );
       return;
     }
@@ -183,6 +204,7 @@ export class WsChat implements WsChatHandler {
       conversationId: m["conversation_id"],
       userId: m["user_id"] ?? `ws-key-${conn.principal.keyId}`,
       requestId,
+      idempotencyKey: key,
     })
       .catch((err: unknown) => {
         if (conn.controller.signal.aborted) return;
@@ -197,7 +219,14 @@ export class WsChat implements WsChatHandler {
   async #turn(
     socket: ChatSocket,
     conn: Connection,
-    m: { agentSlug: string; text: string; conversationId?: string; userId: string; requestId?: string },
+    m: {
+      agentSlug: string;
+      text: string;
+      conversationId?: string;
+      userId: string;
+      requestId?: string;
+      idempotencyKey?: string;
+    },
   ): Promise<void> {
     const { triggers } = this.#o;
     const tenant = conn.principal.clientId;
@@ -208,7 +237,9 @@ export class WsChat implements WsChatHandler {
       sessionId: conn.sessionId,
       // `ws-<uuid>`, made up by this gateway: the connection's frames come through its chat inbox.
       madeUpSession: true,
-      jobId: randomUUID(),
+      // The caller's key names the job (as the HTTP Idempotency-Key does): a repeat joins it.
+      jobId: m.idempotencyKey ?? randomUUID(),
+      idempotent: m.idempotencyKey !== undefined,
       body: {
         agent_slug: m.agentSlug,
         user_id: m.userId,

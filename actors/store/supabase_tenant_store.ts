@@ -6,8 +6,18 @@
  *
  * We cannot run DDL through PostgREST, so provisioning a Supabase tenant checks the schema
  * (`verifySupabaseSchema`) and reports what is missing and how to apply the migrations.
+ *
+ * Concurrent appends to one conversation (two hosts during a lease handover, a paused owner that
+ * wakes up): PostgREST has no transaction across requests, the contract's tenant schema has no
+ * unique key on (conversation_id, sequence) nor an RPC that appends a turn, and existing tenant
+ * databases attach unchanged (we cannot add either). What it does have is the primary key `id`
+ * of `conversation_transcripts`, and its rows' ids are ours to choose. So a turn's user row takes
+ * the name-based id of (conversation, sequence) and its assistant row that of (conversation,
+ * turn id): the primary key then refuses a second turn at the same sequence, or the same turn
+ * twice, and the bulk insert of the pair fails as a whole (409, 23505). The loser reads again
+ * (the turn may now be recorded; the sequence has moved on) and retries, a bounded number of times.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { createClient } from "@supabase/supabase-js";
 import type { SfError } from "../../bus/index.ts";
 import { decryptSecret, encryptSecret } from "../crypto/index.ts";
@@ -189,6 +199,19 @@ export function fromPostgrestError(what: string, error: PostgrestLikeError, stat
 
 const CHUNK_INSERT_BATCH = 100;
 const MAX_LIST = 1000;
+/** Attempts of one appendTurn that lose the race for a sequence to another writer. */
+const APPEND_TURN_ATTEMPTS = 32;
+
+/** A name-based (SHA-1, version 5 layout) uuid of a transcript row: its key in the primary key. */
+function transcriptRowId(conversationId: string, name: string): string {
+  const hash = createHash("sha1")
+    .update(`sf:conversation_transcripts:${conversationId.toLowerCase()}:${name}`)
+    .digest();
+  hash[6] = ((hash[6] as number) & 0x0f) | 0x50;
+  hash[8] = ((hash[8] as number) & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 
 /** The tenant schema as supabase-js sees it: untyped rows (records are built by `tenant_rows.ts`). */
 interface LooseTable {
@@ -378,19 +401,9 @@ export class SupabaseTenantStore implements TenantStore {
       input.embedding === undefined || input.embedding === null
         ? null
         : (JSON.parse(vectorLiteral(input.embedding, this.#options.embeddingDimension)) as number[]);
-    // The tenant actor is the single writer of a tenant, so max+1 does not race.
-    const last = await this.#rows(
-      "read transcript sequence",
-      this.#from("conversation_transcripts")
-        .select("sequence")
-        .eq("conversation_id", input.conversationId)
-        .not("sequence", "is", null)
-        .order("sequence", { ascending: false })
-        .limit(1),
-    );
-    const base = Number(last[0]?.["sequence"] ?? 0);
+    const conversationId = input.conversationId;
     const shared: Row = {
-      conversation_id: input.conversationId,
+      conversation_id: conversationId,
       session_id: input.sessionId ?? null,
       agent_id: input.agentId,
       user_id: input.userId,
@@ -400,13 +413,30 @@ export class SupabaseTenantStore implements TenantStore {
       user_message: input.userMessage,
       assistant_message: input.assistantMessage,
     };
-    // Both rows carry the same keys (PostgREST bulk inserts take the union of columns).
-    const rows = await this.#rows(
-      "append turn",
-      this.#from("conversation_transcripts")
+    // See the module comment: the row ids make the primary key guard the sequence and the turn.
+    const assistantId = transcriptRowId(conversationId, `turn:${turnId.toLowerCase()}`);
+    for (let attempt = 1; ; attempt += 1) {
+      if (input.turnId !== undefined || attempt > 1) {
+        // Idempotent by turn id: a turn recorded already is answered as it was recorded.
+        const recorded = await this.#recordedTurn(conversationId, turnId);
+        if (recorded !== undefined) return recorded;
+      }
+      const last = await this.#rows(
+        "read transcript sequence",
+        this.#from("conversation_transcripts")
+          .select("sequence")
+          .eq("conversation_id", conversationId)
+          .not("sequence", "is", null)
+          .order("sequence", { ascending: false })
+          .limit(1),
+      );
+      const base = Number(last[0]?.["sequence"] ?? 0);
+      // Both rows carry the same keys (PostgREST bulk inserts take the union of columns).
+      const { data, error, status } = await this.#from("conversation_transcripts")
         .insert([
           {
             ...shared,
+            id: transcriptRowId(conversationId, `sequence:${base + 1}`),
             role: "user",
             content: input.userMessage,
             citations: [],
@@ -415,6 +445,7 @@ export class SupabaseTenantStore implements TenantStore {
           },
           {
             ...shared,
+            id: assistantId,
             role: "assistant",
             content: input.assistantMessage,
             citations: input.citations ?? [],
@@ -422,15 +453,40 @@ export class SupabaseTenantStore implements TenantStore {
             embeddings: null,
           },
         ])
-        .select(TRANSCRIPT_COLUMNS.join(",")),
+        .select(TRANSCRIPT_COLUMNS.join(","));
+      if (error !== null && error.code === "23505") {
+        // Another writer took this sequence (or recorded this turn) first.
+        if (attempt < APPEND_TURN_ATTEMPTS) continue;
+        throw new DatabaseUnavailableError(
+          `append turn: still losing the race for the conversation's next sequence after ${attempt} attempts`,
+          { details: { operation: "append turn", attempts: attempt } },
+        );
+      }
+      if (error !== null) throw fromPostgrestError("append turn", error, status);
+      const records = (Array.isArray(data) ? (data as unknown as Row[]) : []).map(transcriptFromRow);
+      const user = records.find((r) => r.role === "user");
+      const assistant = records.find((r) => r.role === "assistant");
+      if (user === undefined || assistant === undefined) {
+        throw new DatabaseError("append turn: Supabase did not return both rows of the turn");
+      }
+      return { turnId, user, assistant };
+    }
+  }
+
+  /** The user and assistant rows of a turn of a conversation, when both are recorded. */
+  async #recordedTurn(conversationId: string, turnId: string): Promise<AppendedTurn | undefined> {
+    const rows = await this.#rows(
+      "read turn",
+      this.#from("conversation_transcripts")
+        .select(TRANSCRIPT_COLUMNS.join(","))
+        .eq("conversation_id", conversationId)
+        .eq("turn_id", turnId)
+        .limit(10),
     );
     const records = rows.map(transcriptFromRow);
     const user = records.find((r) => r.role === "user");
     const assistant = records.find((r) => r.role === "assistant");
-    if (user === undefined || assistant === undefined) {
-      throw new DatabaseError("append turn: Supabase did not return both rows of the turn");
-    }
-    return { turnId, user, assistant };
+    return user === undefined || assistant === undefined ? undefined : { turnId, user, assistant };
   }
 
   async listTranscripts(

@@ -59,7 +59,7 @@ export interface ConsoleRouteSpec {
   maxBodyBytes?: number;
 }
 
-export function isHtmx(req: GatewayRequest): boolean {
+export function isHtmx(req: Pick<GatewayRequest, "headers">): boolean {
   return req.headers["hx-request"] === "true";
 }
 
@@ -106,7 +106,11 @@ export function loginUrl(path: string): string {
 }
 
 /** An error as the console shows it: the page (or fragment) with the code and message. */
-export function errorPage(err: unknown, req: GatewayRequest, viewer: Viewer | undefined): GatewayResponse {
+export function errorPage(
+  err: unknown,
+  req: Pick<GatewayRequest, "headers">,
+  viewer: Viewer | undefined,
+): GatewayResponse {
   const e = publicError(err);
   const node = ErrorPage({
     status: e.status,
@@ -154,5 +158,8 @@ export function consoleRoute(deps: ConsoleDeps, spec: ConsoleRouteSpec): RouteDe
     },
   };
   if (spec.maxBodyBytes !== undefined) route.maxBodyBytes = spec.maxBodyBytes;
+  // A body over the limit or a path parameter that does not decode is refused before the
+  // handler runs: as a page too.
+  route.renderError = (err, req) => errorPage(err, req, undefined);
   return route;
 }

@@ -55,10 +55,18 @@ export function pickSession(given: unknown): { sessionId: string; madeUpSession:
     : { sessionId: `gw-${randomUUID()}`, madeUpSession: true };
 }
 
+/**
+ * Whether a value has the shape of an idempotency key (1–200 of `A-Za-z0-9._:-`): the
+ * `Idempotency-Key` header, and the `idempotency_key` of a WebSocket message (ws_chat.ts).
+ */
+export function isIdempotencyKey(value: unknown): value is string {
+  return typeof value === "string" && IDEMPOTENCY_RE.test(value);
+}
+
 /** The request's `Idempotency-Key` when it is a sane one. */
 export function idempotencyKey(req: Pick<GatewayRequest, "headers">): string | undefined {
   const given = req.headers["idempotency-key"];
-  return given !== undefined && IDEMPOTENCY_RE.test(given) ? given : undefined;
+  return isIdempotencyKey(given) ? given : undefined;
 }
 
 /** The job's idempotency id: the request's `Idempotency-Key` when sane, else a new uuid. */

@@ -4,7 +4,7 @@
  */
 import { Counter, Histogram, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { RequestMetrics } from "../../gateway/request_metrics.ts";
+import { RequestMetrics } from "../../gateway/index.ts";
 
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const NAMES = {

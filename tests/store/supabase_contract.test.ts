@@ -191,6 +191,94 @@ describe("Supabase adapter contract (PostgREST wire format)", () => {
     await store.close();
   });
 
+  it("contract - concurrent appends to one conversation from several handles lose no turn, duplicate none, and keep every writer's order", async () => {
+    const f = await fixture();
+    const tenantId = randomUUID();
+    // One handle per writer, as several hosts (or a paused owner that wakes up) would have.
+    const open = (): SupabaseTenantStore =>
+      new SupabaseTenantStore({ tenantId, url: f.url, serviceRoleKey: SERVICE_KEY, keyring: testKeyring() });
+    const handles = Array.from({ length: 6 }, open);
+    const [first] = handles as [SupabaseTenantStore];
+    const agent = await first.createAgent({ slug: "a", name: "A" });
+    const conversation = await first.createConversation({ agentId: agent.id, userId: USER_A });
+    const append = (store: SupabaseTenantStore, label: string) =>
+      store.appendTurn({
+        conversationId: conversation.id,
+        agentId: agent.id,
+        userId: USER_A,
+        userMessage: `q ${label}`,
+        assistantMessage: `a ${label}`,
+      });
+    const PER_WRITER = 6;
+    // Every writer appends its turns one after another; the writers run at once, and so does a
+    // burst of single appends on the first handle.
+    const written = await Promise.all([
+      ...handles.map(async (store, w) => {
+        const turns: string[] = [];
+        for (let i = 0; i < PER_WRITER; i += 1) turns.push((await append(store, `w${w}-${i}`)).turnId);
+        return turns;
+      }),
+      Promise.all(Array.from({ length: 12 }, (_, i) => append(first, `burst-${i}`))).then((ts) =>
+        ts.map((t) => t.turnId),
+      ),
+    ]);
+    const total = handles.length * PER_WRITER + 12;
+    const rows = await first.listTranscripts(conversation.id);
+    expect(rows).toHaveLength(2 * total);
+    // No gap, no duplicate sequence; each turn is its user row then its assistant row.
+    expect(rows.map((r) => r.sequence)).toEqual(rows.map((_, i) => i + 1));
+    for (let i = 0; i < rows.length; i += 2) {
+      const [user, assistant] = [rows[i], rows[i + 1]];
+      expect([user?.role, assistant?.role]).toEqual(["user", "assistant"]);
+      expect(assistant?.turnId).toBe(user?.turnId);
+      expect(assistant?.content).toBe(user?.content.replace(/^q /, "a "));
+    }
+    const recordedTurns = rows.filter((r) => r.role === "user").map((r) => r.turnId);
+    expect(new Set(recordedTurns).size).toBe(total);
+    expect(new Set(recordedTurns)).toEqual(new Set(written.flat()));
+    // Each writer's turns are recorded in the order it appended them.
+    for (const turns of written.slice(0, handles.length)) {
+      expect(recordedTurns.filter((t) => t !== null && turns.includes(t))).toEqual(turns);
+    }
+    // The writers did collide (more inserts than turns), and every collision was retried.
+    expect(only(f.requests, "POST", "/rest/v1/conversation_transcripts").length).toBeGreaterThan(total);
+    expect(f.violations).toEqual([]);
+    for (const h of handles) await h.close();
+  });
+
+  it("contract - a turn appended with its turn id by two handles at once is recorded once and answered as recorded", async () => {
+    const f = await fixture();
+    const tenantId = randomUUID();
+    const open = (): SupabaseTenantStore =>
+      new SupabaseTenantStore({ tenantId, url: f.url, serviceRoleKey: SERVICE_KEY, keyring: testKeyring() });
+    const [store, other] = [open(), open()];
+    const agent = await store.createAgent({ slug: "a", name: "A" });
+    const conversation = await store.createConversation({ agentId: agent.id, userId: USER_A });
+    const turnIds = Array.from({ length: 8 }, () => randomUUID());
+    for (const [i, turnId] of turnIds.entries()) {
+      const input = {
+        conversationId: conversation.id,
+        agentId: agent.id,
+        userId: USER_A,
+        turnId,
+        userMessage: `question ${i}`,
+        assistantMessage: `answer ${i}`,
+      };
+      const [a, b] = await Promise.all([store.appendTurn(input), other.appendTurn(input)]);
+      expect(b.user.id).toBe(a.user.id);
+      expect(b.assistant.id).toBe(a.assistant.id);
+      expect((await store.appendTurn({ ...input, assistantMessage: "changed" })).assistant.content).toBe(
+        `answer ${i}`,
+      );
+    }
+    const rows = await store.listTranscripts(conversation.id);
+    expect(rows.map((r) => r.turnId)).toEqual(turnIds.flatMap((id) => [id, id]));
+    expect(rows.map((r) => r.sequence)).toEqual(rows.map((_, i) => i + 1));
+    expect(f.violations).toEqual([]);
+    await store.close();
+    await other.close();
+  });
+
   it("contract - the fixture refuses a client that sends the wrong key, and the adapter reports a coded error", async () => {
     const f = await fixture();
     const store = new SupabaseTenantStore({
