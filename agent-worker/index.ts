@@ -144,6 +144,8 @@ export { listRoomUsers } from "./voice/room_presence.ts";
 export type { RoomPresenceOptions } from "./voice/room_presence.ts";
 export { EnergyVad, frameRms } from "./voice/energy_vad.ts";
 export type { EnergyVadOptions } from "./voice/energy_vad.ts";
+export { SpeakerFloor } from "./voice/speaker_floor.ts";
+export type { FloorAudio, SpeakerFloorOptions } from "./voice/speaker_floor.ts";
 export {
   detectFileType,
   extractText,

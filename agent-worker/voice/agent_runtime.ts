@@ -6,9 +6,12 @@
  * initialised once per process, and turn detection is explicit (the default
  * `inference.TurnDetector` and Silero VAD are never built).
  *
- * What the session's room I/O does: it publishes the user's microphone to the VAD and STT, the
- * agent's voice as a microphone track, and the agent's replies (and the user's transcripts) as
- * text streams on `lk.transcription`. What we do instead: read `lk.chat` ourselves, because the
+ * What the session's room I/O does: it publishes the agent's voice as a microphone track, and the
+ * agent's replies (and the users' transcripts) as text streams on `lk.transcription`. What we do
+ * instead: listen to every user's microphone (users_audio_input.ts: the room I/O links only the
+ * first participant, for good), one speaker at a time, and publish each transcript on behalf of
+ * the user who said it (the room I/O's linked participant follows the speaker); each answered
+ * turn names who spoke it. Read `lk.chat` ourselves, because the
  * room I/O drops a message whose sender its Room has not announced yet (seen in about one of
  * four fresh joins), and hand each message to `generateReply` in arrival order, as the room I/O's
  * own text callback would. Retrieval runs in the agent's `llmNode`, once per committed user turn,
@@ -28,6 +31,8 @@ import type { ProviderReports } from "./provider_plugins.ts";
 import { CHAT_TOPIC, VoiceSessionError, VoiceSessionErrorCodes } from "./session_types.ts";
 import type { AgentExchange, TurnContext } from "./session_types.ts";
 import { TurnPrompts } from "./turn_prompt.ts";
+import { LlmTimings, voiceTurnTimings } from "./turn_timings.ts";
+import { UsersAudioInput } from "./users_audio_input.ts";
 import { EnergyVadPlugin } from "./vad_plugin.ts";
 
 export interface AgentRuntimeOptions {
@@ -39,7 +44,7 @@ export interface AgentRuntimeOptions {
   tts?: TtsClient;
   /** Sample rate of the TTS clients' PCM (the agent's track plays it as is). */
   ttsSampleRate: number;
-  /** The rate the user's microphone is read at. */
+  /** The rate users' microphones are read at. */
   inputSampleRate: number;
   instructions: string | null;
   history: readonly HistoryTurn[];
@@ -119,13 +124,16 @@ function interruptSpeech(session: voice.AgentSession, log: Logger): void {
 /** The agent: the session's default pipeline, with retrieval and the prompt window in `llmNode`. */
 class SidekickAgent extends voice.Agent {
   readonly #prompt: (chatCtx: llm.ChatContext) => Promise<llm.ChatContext>;
+  readonly #llmTimings: LlmTimings;
 
   constructor(
     options: voice.AgentOptions<unknown>,
     prompt: (chatCtx: llm.ChatContext) => Promise<llm.ChatContext>,
+    llmTimings: LlmTimings,
   ) {
     super(options);
     this.#prompt = prompt;
+    this.#llmTimings = llmTimings;
   }
 
   override async llmNode(
@@ -133,7 +141,13 @@ class SidekickAgent extends voice.Agent {
     toolCtx: llm.ToolContext,
     modelSettings: voice.ModelSettings,
   ): ReturnType<voice.Agent["llmNode"]> {
-    return voice.Agent.default.llmNode(this, await this.#prompt(chatCtx), toolCtx, modelSettings);
+    const built = await this.#prompt(chatCtx);
+    const stream = await voice.Agent.default.llmNode(this, built, toolCtx, modelSettings);
+    // Timed from the built prompt (after retrieval), for the turn's recorded timings.
+    const lastUser = chatCtx.items.findLast(
+      (i): i is llm.ChatMessage => i.type === "message" && i.role === "user",
+    );
+    return stream === null || lastUser === undefined ? stream : this.#llmTimings.measure(lastUser.id, stream);
   }
 }
 
@@ -173,7 +187,12 @@ export async function startAgentRuntime(options: AgentRuntimeOptions): Promise<A
     history.addMessage({ role: "user", content: turn.user });
     history.addMessage({ role: "assistant", content: turn.assistant });
   }
-  const agent = new SidekickAgent({ instructions: options.instructions ?? "", chatCtx: history }, prompt);
+  const llmTimings = new LlmTimings();
+  const agent = new SidekickAgent(
+    { instructions: options.instructions ?? "", chatCtx: history },
+    prompt,
+    llmTimings,
+  );
   const models = {
     llm: new ProviderLlm(options.llm, reports),
     ...(speech && options.stt !== undefined && options.tts !== undefined
@@ -208,27 +227,61 @@ export async function startAgentRuntime(options: AgentRuntimeOptions): Promise<A
     userAwayTimeout: null,
   });
 
+  // Every user's microphone, one speaker at a time (the room I/O would hear the first user only).
+  const audioInput = speech
+    ? new UsersAudioInput({ room, sampleRate: options.inputSampleRate, log })
+    : undefined;
+  if (audioInput !== undefined) session.input.audio = audioInput;
+
+  // Who said what. Spoken: the speakers of the final transcripts heard since the last user turn
+  // (the STT names each utterance's speaker). Registered before the room I/O's own listener, so the
+  // transcript it publishes goes out on behalf of the user who said it.
+  const heard: string[] = [];
+  session.on(voice.AgentSessionEventTypes.UserInputTranscribed, (ev) => {
+    if (!ev.isFinal || ev.speakerId === null) return;
+    heard.push(ev.speakerId);
+    session._roomIO?.setParticipant(ev.speakerId);
+  });
+  // Typed: the sender of each message handed to the session, matched by its text.
+  const typed: { text: string; identity: string }[] = [];
+  const speakersOf = (message: llm.ChatMessage): string[] => {
+    const text = message.textContent ?? "";
+    const at = typed.findIndex((t) => t.text === text);
+    if (at < 0) return heard.splice(0);
+    // Messages before it that never became a turn are dropped with it.
+    const sender = typed.splice(0, at + 1).pop();
+    return sender === undefined ? [] : [sender.identity];
+  };
+
   // Transcripts as the session commits them: each reply with the user turn(s) it answers.
-  const pending: llm.ChatMessage[] = [];
+  const pending: { message: llm.ChatMessage; speakers: string[] }[] = [];
   session.on(voice.AgentSessionEventTypes.ConversationItemAdded, (ev) => {
     const item = ev.item;
     if (item.type !== "message") return;
     if (item.role === "user") {
-      pending.push(item);
+      pending.push({ message: item, speakers: speakersOf(item) });
       return;
     }
     if (item.role !== "assistant") return;
     const assistant = item.textContent?.trim() ?? "";
     if (assistant === "" || pending.length === 0) return;
     const users = pending.splice(0);
-    const last = users[users.length - 1] as llm.ChatMessage;
+    const last = (users[users.length - 1] as (typeof users)[number]).message;
     const user = users
-      .map((m) => m.textContent?.trim() ?? "")
+      .map((u) => u.message.textContent?.trim() ?? "")
       .filter((t) => t !== "")
       .join("\n");
+    const speakers = [...new Set(users.flatMap((u) => u.speakers))];
+    const llmCall = llmTimings.take(last.id);
     prompts
       .retrieved(last)
-      .then((context) => options.onExchange({ user, assistant, interrupted: item.interrupted, context }))
+      .then((context) => {
+        const timings = voiceTurnTimings(last, item, {
+          retrievalMs: prompts.retrievalMs(last),
+          llm: llmCall,
+        });
+        options.onExchange({ user, assistant, interrupted: item.interrupted, context, speakers, timings });
+      })
       .catch((err: unknown) => log.warn({ err: toWireError(err) }, "a voice exchange was not passed on"));
   });
   // Released once the session closes, whoever closes it (the library emits Close before it closes
@@ -278,6 +331,7 @@ export async function startAgentRuntime(options: AgentRuntimeOptions): Promise<A
         if (message === "" || closing) return;
         await announced(from.identity);
         if (closing) return;
+        typed.push({ text: message, identity: from.identity });
         session.generateReply({ userInput: message });
       })
       .catch((err: unknown) => {
@@ -291,7 +345,8 @@ export async function startAgentRuntime(options: AgentRuntimeOptions): Promise<A
     room,
     inputOptions: {
       textEnabled: false,
-      audioEnabled: speech,
+      // Our own input (above) when the agent listens: the room I/O's would hear one user only.
+      audioEnabled: false,
       audioSampleRate: options.inputSampleRate,
       audioNumChannels: 1,
       // The voice session decides when the agent leaves (the last user, not the first, leaving).
@@ -328,6 +383,7 @@ export async function startAgentRuntime(options: AgentRuntimeOptions): Promise<A
       } finally {
         abort.abort();
         stopReleasing?.();
+        await audioInput?.close();
       }
     },
   };

@@ -5,7 +5,8 @@
  * would call the providers' real URLs with their own keys handling instead.
  *
  * - STT: whole utterances (`streaming: false`); the session pairs it with the VAD
- *   (`stt.StreamAdapter`) and sends each utterance the VAD cuts.
+ *   (`stt.StreamAdapter`) and sends each utterance the VAD cuts. The transcript's `speakerId` is
+ *   the user the utterance came from.
  * - TTS: one request per sentence (`streaming: false`; the session's `tts.StreamAdapter` splits
  *   the reply), answered as 16-bit mono PCM and played out in 20 ms frames.
  * - LLM: the chat context as `{ role, content }` messages, streamed deltas back as chat chunks.
@@ -26,6 +27,7 @@ import { AgentWorkerErrorCodes, ProviderBadResponseError } from "../errors.ts";
 import type { ChatMessage, ChatRole, LlmClient } from "../providers/llm_client.ts";
 import type { SttClient } from "../providers/stt_client.ts";
 import type { TtsClient } from "../providers/tts_client.ts";
+import { speakerOf } from "./users_audio_input.ts";
 
 export interface ProviderReports {
   /** A provider refused a call: the session ends with this error. */
@@ -97,6 +99,8 @@ export class ProviderStt extends stt.STT {
             startTime: 0,
             endTime: durationS,
             confidence: transcript.confidence ?? 1,
+            // The user the utterance came from (users_audio_input.ts), when its frames name one.
+            speakerId: speakerOf(buffer) ?? null,
           },
         ],
       };

@@ -36,4 +36,8 @@ export interface AgentExchange {
   interrupted: boolean;
   /** What retrieval put in the prompt for this turn, null without RAG. */
   context: TurnContext | null;
+  /** The identities of the users who said the turn(s) answered, in order; empty when unknown. */
+  speakers: string[];
+  /** The turn's timings in ms (turn_timings.ts: stt_ms, retrieval_ms, llm_ms, response_ms, …). */
+  timings: Readonly<Record<string, number>>;
 }

@@ -22,6 +22,8 @@ export class TurnPrompts {
   readonly #o: TurnPromptOptions;
   /** Retrieval per user message id: run once, awaited by every reply and by the recording. */
   readonly #contexts = new Map<string, Promise<TurnContext | null>>();
+  /** How long retrieval took per user message id (ms), once it found context. */
+  readonly #retrievalMs = new Map<string, number>();
 
   constructor(options: TurnPromptOptions) {
     this.#o = options;
@@ -33,9 +35,21 @@ export class TurnPrompts {
     if (found !== undefined) return found;
     const text = message.textContent?.trim() ?? "";
     const retrieve = this.#o.retrieve;
-    found = retrieve === undefined || text === "" ? Promise.resolve(null) : retrieve(text, this.#o.signal);
+    if (retrieve === undefined || text === "") found = Promise.resolve(null);
+    else {
+      const started = performance.now();
+      found = retrieve(text, this.#o.signal).then((context) => {
+        if (context !== null) this.#retrievalMs.set(message.id, performance.now() - started);
+        return context;
+      });
+    }
     this.#contexts.set(message.id, found);
     return found;
+  }
+
+  /** How long retrieval took for a user message (ms); undefined when it did not run or found nothing. */
+  retrievalMs(message: llm.ChatMessage): number | undefined {
+    return this.#retrievalMs.get(message.id);
   }
 
   /** What retrieval gave the turn a reply answered, if it ran (never starts a retrieval). */

@@ -5,7 +5,8 @@
  * (≈ 200 MB), and what it calls speech is what a voice model says is speech, which a test tone is
  * not. Events follow the library's contract: START_OF_SPEECH once an utterance holds
  * `minSpeechMs` of speech, INFERENCE_DONE per frame, END_OF_SPEECH with the whole utterance
- * (pre-roll included) after `silenceMs` of silence.
+ * (pre-roll included) after `silenceMs` of silence. The utterance's frame keeps the `userdata` of
+ * its last speech frame (who said it, users_audio_input.ts).
  */
 import { VAD, VADEventType, VADStream } from "@livekit/agents";
 import type { VADEvent } from "@livekit/agents";
@@ -67,6 +68,7 @@ class EnergyVadStream extends VADStream {
     let silenceMs = 0;
     let speechRunMs = 0;
     let silenceRunMs = 0;
+    let speechUserdata: Record<string, unknown> = {};
     const reset = (): void => {
       vad = undefined;
       started = false;
@@ -94,6 +96,7 @@ class EnergyVadStream extends VADStream {
       samplesIndex += samples.length;
       timestampMs += frameMs;
       if (vad.lastFrameWasSpeech) {
+        speechUserdata = value.userdata;
         speechRunMs += frameMs;
         silenceRunMs = 0;
       } else {
@@ -125,7 +128,10 @@ class EnergyVadStream extends VADStream {
       if (started && (utterance !== undefined || !vad.active)) {
         started = false;
         silenceMs = silenceRunMs;
-        const frames = utterance === undefined ? [] : [new AudioFrame(utterance, rate, 1, utterance.length)];
+        const frames =
+          utterance === undefined
+            ? []
+            : [new AudioFrame(utterance, rate, 1, utterance.length, speechUserdata)];
         const ended = event(VADEventType.END_OF_SPEECH, frames);
         speechMs = 0;
         if (!this.sendVADEvent({ ...ended, speaking: false })) continue;

@@ -17,6 +17,7 @@ import type { ProviderEndpoints } from "../providers/registry.ts";
 import type { JobContext } from "../worker/job_consumer.ts";
 import { listRoomUsers } from "./room_presence.ts";
 import { VoiceSession } from "./voice_session.ts";
+import type { RecordedExchange } from "./voice_session.ts";
 import { embedTurn, retrievalDeps, retrieve, turnEmbedder } from "../rag/retrieval.ts";
 
 export const VoiceJobErrorCodes = {
@@ -48,6 +49,22 @@ export interface VoiceJobOptions {
   closeTimeoutMs?: number;
   /** How long joining the room and starting the agent in it may take. Default 30000 ms. */
   joinTimeoutMs?: number;
+}
+
+/**
+ * The turn's metadata: the documents retrieval used, who spoke (`participant_identity`, the
+ * LiveKit identity of the user whose turn was answered; `participant_identities` when the answer
+ * covers turns of several users), and the turn's `timings` (ms, turn_timings.ts).
+ */
+function turnMetadata(exchange: RecordedExchange): { metadata?: Record<string, unknown> } {
+  const metadata: Record<string, unknown> = {};
+  if (exchange.documentIds.length > 0) metadata["rag"] = { document_ids: exchange.documentIds };
+  const last = exchange.speakers[exchange.speakers.length - 1];
+  if (last !== undefined) metadata["participant_identity"] = last;
+  if (exchange.speakers.length > 1) metadata["participant_identities"] = exchange.speakers;
+  // The turn's own timings (ms), shown per turn in the console's transcript view.
+  if (Object.keys(exchange.timings).length > 0) metadata["timings"] = exchange.timings;
+  return Object.keys(metadata).length === 0 ? {} : { metadata };
 }
 
 export function voiceJobHandler(
@@ -129,9 +146,7 @@ export function voiceJobHandler(
             user_message: exchange.user,
             assistant_message: exchange.assistant,
             citations: exchange.citations,
-            ...(exchange.documentIds.length === 0
-              ? {}
-              : { metadata: { rag: { document_ids: exchange.documentIds } } }),
+            ...turnMetadata(exchange),
           },
           { tenant: job.tenant, timeoutMs: actorTimeoutMs },
         );

@@ -7,6 +7,8 @@ export { startAgentRuntime } from "./agent_runtime.ts";
 export type { AgentRuntime, AgentRuntimeOptions } from "./agent_runtime.ts";
 export { TurnPrompts } from "./turn_prompt.ts";
 export type { TurnPromptOptions } from "./turn_prompt.ts";
+export { UsersAudioInput, SPEAKER_USERDATA_KEY, speakerOf } from "./users_audio_input.ts";
+export type { UsersAudioInputOptions } from "./users_audio_input.ts";
 export { EnergyVadPlugin } from "./vad_plugin.ts";
 export type { EnergyVadPluginOptions } from "./vad_plugin.ts";
 export {

@@ -46,6 +46,10 @@ export interface RecordedExchange {
   /** What retrieval put in the prompt (empty without RAG). */
   citations: unknown[];
   documentIds: string[];
+  /** Who said the turn(s) answered (participant identities, in order); empty when unknown. */
+  speakers: string[];
+  /** The turn's timings in ms (turn_timings.ts); only the parts that happened in it. */
+  timings: Readonly<Record<string, number>>;
 }
 
 export interface VoiceSessionOptions {
@@ -277,6 +281,8 @@ export class VoiceSession {
           assistant: exchange.assistant,
           citations: exchange.context?.citations ?? [],
           documentIds: exchange.context?.documentIds ?? [],
+          speakers: exchange.speakers,
+          timings: exchange.timings,
         });
         this.#o.log.debug({ turnId, interrupted: exchange.interrupted }, "voice exchange recorded");
       } catch (err) {

@@ -164,6 +164,21 @@ afterAll(async () => {
   await env.server[Symbol.asyncDispose]();
 }, 60_000);
 
+/** A recorded turn's `metadata.timings`. */
+function turnTimings(metadata: Record<string, unknown> | undefined): Record<string, unknown> {
+  const timings = metadata?.["timings"];
+  expect(typeof timings).toBe("object");
+  return timings as Record<string, unknown>;
+}
+
+function expectTimings(timings: Record<string, unknown>, names: string[]): void {
+  for (const name of names) {
+    expect(typeof timings[name], name).toBe("number");
+    expect(timings[name] as number, name).toBeGreaterThanOrEqual(0);
+  }
+  expect(timings["llm_ms"] as number).toBeGreaterThanOrEqual(timings["llm_first_token_ms"] as number);
+}
+
 describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
   it("trigger → room with metadata and a contract user token; the agent joins, answers lk.chat on lk.transcription, records the turn, and leaves after the user", async () => {
     const name = roomName("chat");
@@ -234,6 +249,11 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
         ["user", "What is the capital of France?", "voice"],
         ["assistant", answer, "voice"],
       ]);
+      // A typed turn's timings (ms): the LLM call and the reply's first words; nothing was spoken.
+      const timings = turnTimings(rows[1]?.metadata);
+      expectTimings(timings, ["llm_first_token_ms", "llm_ms", "response_ms"]);
+      expect(Object.keys(timings)).not.toContain("stt_ms");
+      expect(Object.keys(timings)).not.toContain("tts_first_audio_ms");
     } finally {
       await room.disconnect();
     }
@@ -402,6 +422,15 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
       expect(rows.slice(0, 2).map((r) => [r.role, r.content, r.source])).toEqual([
         ["user", "Tell me something nice.", "voice"],
         ["assistant", answer, "voice"],
+      ]);
+      // A spoken turn's timings (ms): end of speech → transcript, the LLM call, the first synthesized
+      // audio, and end of speech → the agent's first audio.
+      expectTimings(turnTimings(rows[1]?.metadata), [
+        "stt_ms",
+        "llm_first_token_ms",
+        "llm_ms",
+        "tts_first_audio_ms",
+        "response_ms",
       ]);
       await source.close();
     } finally {
