@@ -22,7 +22,7 @@ export { watchCredentialEvents } from "./tenant/credential_events.ts";
 export type { CredentialEventsOptions } from "./tenant/credential_events.ts";
 export { chatSubject, jobProblem, JobEventTypes } from "./dispatch/job.ts";
 export { Dispatcher, DispatchErrorCodes } from "./dispatch/dispatcher.ts";
-export type { Claim, DispatcherOptions } from "./dispatch/dispatcher.ts";
+export type { Claim, DispatcherOptions, DispatchOptions } from "./dispatch/dispatcher.ts";
 export {
   DISPATCH_SERVICE,
   DispatchStats,

@@ -23,8 +23,13 @@ export interface Subjects {
   tenantOp(tenant: string, op: string): string;
   /** What a host subscribes to for one partition: `<prefix>.t.<partition>.*.*`. */
   partitionWildcard(partition: number): string;
-  /** Queue group used for one partition's subscription. */
-  partitionQueue(partition: number): string;
+  /**
+   * Queue group of one owner's subscription to a partition: `<prefix>-p<partition>-e<epoch>`, the
+   * epoch being the owner's lease revision. Each ownership is a group of its own, so a new owner
+   * gets every message even while a frozen former owner's connection (and its subscription) lives
+   * on at the server; the former owner drops its copies, its lease having lapsed.
+   */
+  partitionQueue(partition: number, epoch: number): string;
   /** Platform-wide request/reply (any host answers): `<prefix>.platform.<op>`. */
   platformOp(op: string): string;
   /** Dispatch jobs: `<prefix>.dispatch.<tenant>.<mode>`. */
@@ -96,7 +101,7 @@ export function createSubjects(options: SubjectsOptions = {}): Subjects {
     tenantOp: (tenant: string, op: string) =>
       `${prefix}.t.${part(tenant)}.${tenant}.${assertToken("op", op)}`,
     partitionWildcard: (partition: number) => `${prefix}.t.${partition}.*.*`,
-    partitionQueue: (partition: number) => `${prefix}-p${partition}`,
+    partitionQueue: (partition: number, epoch: number) => `${prefix}-p${partition}-e${epoch}`,
     platformOp: (op: string) => `${prefix}.platform.${assertToken("op", op)}`,
     dispatch: (tenant: string, mode: DispatchMode) =>
       `${prefix}.dispatch.${assertToken("tenant", tenant)}.${mode}`,

@@ -7,6 +7,11 @@
  * `failed` with `final: true` and the worker's last error) can be awaited the same way.
  *
  * One Dispatcher per host: a single subscription on `<prefix>.job.>` routes events to waiters.
+ *
+ * The withdrawal at the claim deadline is a timer's side effect: it happens only while the caller
+ * (the tenant's owner) still owns the tenant (`DispatchOptions.stillOwner`). An owner frozen past
+ * its lease wakes with its deadline long gone; the job it published is now the job the new owner
+ * found by its id, and a worker may be about to claim it, so the woken host leaves it alone.
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
@@ -70,6 +75,15 @@ export interface DispatcherOptions {
   claimTimeoutMs?: number;
   /** Where claims, withdrawals and final failures are counted (the dashboard's dispatch window). */
   stats?: DispatchStats;
+}
+
+export interface DispatchOptions {
+  /**
+   * True while the dispatching actor still owns its tenant (ActorContext.stillOwner). Checked
+   * before the claim deadline withdraws the job: a host that is no longer the owner withdraws
+   * nothing. Default: always the owner (a dispatcher used outside an actor).
+   */
+  stillOwner?: () => boolean;
 }
 
 export class Dispatcher {
@@ -138,7 +152,11 @@ export class Dispatcher {
    * Publishes the job and resolves once a worker claims it. Starts watching the job's outcome
    * first, so `outcome` below never misses a fast worker.
    */
-  async dispatch(job: DispatchJob): Promise<{ claim: Claim; outcome: Promise<void> }> {
+  async dispatch(
+    job: DispatchJob,
+    options: DispatchOptions = {},
+  ): Promise<{ claim: Claim; outcome: Promise<void> }> {
+    const stillOwner = options.stillOwner ?? (() => true);
     const started = performance.now();
     let resolveClaim!: (claim: { workerId: string; at: number }) => void;
     let rejectClaim!: (err: Error) => void;
@@ -225,9 +243,18 @@ export class Dispatcher {
       };
     } catch (err) {
       if (err instanceof SfError && err.code === DispatchErrorCodes.NO_AGENT_CAPACITY) {
-        this.#stats?.record("no_capacity");
-        // Withdraw it so no worker starts it after the caller was told there was no capacity.
-        await this.#withdraw(ack.seq, job);
+        if (stillOwner()) {
+          this.#stats?.record("no_capacity");
+          // Withdraw it so no worker starts it after the caller was told there was no capacity.
+          await this.#withdraw(ack.seq, job);
+        } else {
+          // Our lease lapsed (we were frozen): the job is the new owner's now, and nobody hears
+          // this caller's answer. Leave the stream as it is.
+          this.#log.info(
+            { tenant: job.tenant, jobId: job.jobId },
+            "job not withdrawn: this host no longer owns its tenant",
+          );
+        }
         unwatch();
       }
       throw err;

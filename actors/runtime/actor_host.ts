@@ -2,8 +2,14 @@
  * An actor host: owns partitions through leases, serves the tenants in them one turn at a
  * time, and hands partitions over cleanly.
  *
- * - Each owned partition has one queue-group subscription on `<prefix>.t.<p>.*.*`; an overlap
- *   of two hosts during a handover still delivers each message once.
+ * - Each owned partition has one subscription on `<prefix>.t.<p>.*.*`, in a queue group named
+ *   for the partition and the lease epoch (`Subjects.partitionQueue`). A graceful handover never
+ *   overlaps (the old owner drains its subscription before it releases the lease, and the new
+ *   owner subscribes only once it has won the lease). A frozen (SIGSTOPped) owner's subscription
+ *   lives on at the server until its connection is evicted; were both in one group, NATS would
+ *   keep giving it about half of the partition's messages, to wait there unanswered. In a group
+ *   of its own epoch the new owner gets every message; the frozen host's copies are dropped
+ *   when it wakes, because its lease check fails.
  * - Before every turn and before every reply the lease is checked on the monotonic clock; a
  *   host whose lease has run out drops the message (no reply, no write) and unsubscribes.
  * - Balancing: every host claims free partitions (rendezvous order, so hosts rarely race), and a
@@ -386,7 +392,8 @@ export class ActorHost {
     const existing = this.#served.get(partition);
     if (existing !== undefined) existing.sub.unsubscribe();
     const sub = this.#nc.subscribe(this.#subjects.partitionWildcard(partition), {
-      queue: this.#subjects.partitionQueue(partition),
+      // A group per ownership: a former owner that is frozen, not gone, takes none of its messages.
+      queue: this.#subjects.partitionQueue(partition, epoch),
       callback: (err, msg) => {
         if (err) {
           this.#log.warn({ partition, err: err.message }, "partition subscription error");

@@ -11,10 +11,15 @@
  * the repeat's answer waits for it; once it has finished, the answer carries the recorded reply
  * (`result`, read back from the transcripts by turn id). A job that no worker claimed is forgotten, so a retry after "no capacity" runs again.
  * A repeat that names another user, agent or message is refused (SF_ERR_IDEMPOTENCY_KEY_REUSED).
+ *
+ * Work that runs after the turn (a conversation's next job, a voice room, the claim deadline's
+ * withdrawal in the Dispatcher) first checks that this actor still owns its tenant
+ * (`stillOwner`, the lease on the monotonic clock): a host frozen past its lease wakes with those
+ * steps due, and by then the tenant, its jobs and their callers are the new owner's.
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { SfError } from "../../bus/index.ts";
+import { BusErrorCodes, SfError } from "../../bus/index.ts";
 import type { RequestMeta } from "../../bus/index.ts";
 import { deferReply } from "../runtime/actor.ts";
 import type { Claim, Dispatcher } from "../dispatch/dispatcher.ts";
@@ -113,6 +118,8 @@ export interface TenantDispatchOptions {
   store: () => Promise<TenantStore>;
   dispatcher: Dispatcher;
   log: Logger;
+  /** True while this actor's host still owns the tenant (ActorContext.stillOwner). */
+  stillOwner: () => boolean;
   /** Jobs of this tenant in flight at most. Default 100. */
   maxConcurrentJobs?: number;
   /** Turns kept per conversation for prompts. Default 20. */
@@ -253,6 +260,15 @@ export class TenantDispatch {
 
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Before a step that runs after the turn: a host that lost the tenant does nothing more for it. */
+  #assertOwner(jobId: string): void {
+    if (this.#o.stillOwner()) return;
+    throw new SfError(BusErrorCodes.NOT_OWNER, "this host no longer owns the tenant", {
+      retryable: true,
+      details: { job_id: jobId },
+    });
   }
 
   /** Runs one of the dispatch ops, or returns undefined when `op` is not one of them. */
@@ -439,6 +455,7 @@ export class TenantDispatch {
       const voiceReply = async (): Promise<TriggerReply> => {
         let outcome: Promise<void> | undefined;
         try {
+          this.#assertOwner(jobId);
           const roomStatus = await ensureVoiceRoom(credentials, {
             name: room,
             metadata: {
@@ -457,7 +474,8 @@ export class TenantDispatch {
             createdAt: Date.now(),
             history: jobHistory,
           };
-          const dispatched = await this.#o.dispatcher.dispatch(job);
+          this.#assertOwner(jobId);
+          const dispatched = await this.#o.dispatcher.dispatch(job, { stillOwner: this.#o.stillOwner });
           outcome = dispatched.outcome;
           this.#o.log.info(
             { jobId, room, roomStatus, worker: dispatched.claim.workerId },
@@ -513,6 +531,7 @@ export class TenantDispatch {
     this.#rememberJob(jobId, { userId, agentSlug: slug, message: message ?? "", ended });
     // One job of a conversation at a time: this one starts when the previous one has ended.
     window.tail = window.tail.then(async () => {
+      // Runs when the conversation's previous job has ended, possibly long after this turn.
       const job: DispatchJob & { history: HistoryTurn[] } = {
         ...baseJob,
         mode: "text",
@@ -522,7 +541,10 @@ export class TenantDispatch {
       };
       let first: TriggerReply | undefined;
       try {
-        const { claim, outcome } = await this.#o.dispatcher.dispatch(job);
+        this.#assertOwner(jobId);
+        const { claim, outcome } = await this.#o.dispatcher.dispatch(job, {
+          stillOwner: this.#o.stillOwner,
+        });
         first = replyOf(claim);
         if (claim.duplicate) {
           // The stream had this job already: its first trigger was answered by an owner that is

@@ -110,6 +110,7 @@ export class TenantActor implements Actor {
             store: () => deps.stores.get(tenant),
             dispatcher: deps.dispatcher,
             log: ctx.log,
+            stillOwner: () => ctx.stillOwner(),
             ...(deps.maxConcurrentJobs === undefined ? {} : { maxConcurrentJobs: deps.maxConcurrentJobs }),
             ...(loadLivekit === undefined ? {} : { livekitCredentials: () => loadLivekit(tenant) }),
             ragInfo: (store, agent) => documents.ragInfo(store, agent),

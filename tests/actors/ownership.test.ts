@@ -290,4 +290,103 @@ describe("single owner per tenant across hosts", () => {
     await nc.close();
     void b;
   });
+
+  it("frozen owner - with slow server pings its connection lives on, yet the successor answers every request at once and the woken host none", async () => {
+    // PINGs every 60 s: the frozen host's connection, and its subscriptions, outlive the test.
+    await using server = await NatsTestServer.start({ extraConfig: `ping_interval: "60s"` });
+    await using a = await spawnActorHost({
+      natsUrl: server.url,
+      hostId: "a",
+      partitions: P,
+      leaseTtlMs: LEASE_TTL_MS,
+    });
+    await using b = await spawnActorHost({
+      natsUrl: server.url,
+      hostId: "b",
+      partitions: P,
+      leaseTtlMs: LEASE_TTL_MS,
+    });
+    const nc = await connect({ servers: server.url });
+    // Sees every reply to every request of this test: a late answer from the woken host included.
+    const tap = await connect({ servers: server.url });
+    try {
+      const owned = await waitBalanced(nc, subjects, ["a", "b"]);
+      const tenant = tenants(200, "frozen").find((t) => owned.get("a")?.includes(subjects.partitionOf(t)));
+      if (tenant === undefined) throw new Error("no tenant of host a among 200");
+      const partition = subjects.partitionOf(tenant);
+      const client = tenantClient(nc, subjects);
+      const before = await client.increment(tenant);
+      expect(before.host).toBe("a");
+
+      let watching = false;
+      const lateFromA: string[] = [];
+      tap.subscribe("_INBOX.>", {
+        callback: (_err, msg) => {
+          if (watching && msg.headers?.get("Sf-Host") === "a") lateFromA.push(msg.subject);
+        },
+      });
+      await tap.flush();
+
+      a.signal("SIGSTOP");
+      await waitFor(
+        "host b to own the frozen host's partition",
+        async () => (await describeHost(nc, subjects, "b")).partitions.includes(partition),
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
+      // From here on a is frozen past its lease: nothing it sends may reach anyone.
+      watching = true;
+      const N = 20;
+      // An attempt that reached the frozen host would wait out its 8 s attempt timeout and be sent again.
+      const sentAt = performance.now();
+      const waits: number[] = [];
+      const replies = await Promise.all(
+        Array.from({ length: N }, () =>
+          client.increment(tenant, { timeoutMs: 60_000, attemptTimeoutMs: 8000 }).then((r) => {
+            waits.push(Math.round(performance.now() - sentAt));
+            return r;
+          }),
+        ),
+      );
+      // Logged, never asserted (bench/ measures speed).
+      waits.sort((x, y) => x - y);
+      console.log(
+        JSON.stringify({
+          test: "frozen owner",
+          requests: N,
+          retried: replies.filter((r) => r.attempts > 1).length,
+          wait_p50_ms: waits[Math.floor(N / 2)],
+          wait_max_ms: waits.at(-1),
+        }),
+      );
+      expect(
+        replies.map((r) => `${r.host}@${r.attempts}`),
+        "host@attempts of each request",
+      ).toEqual(Array.from({ length: N }, () => "b@1"));
+      const epochB = replies[0]?.epoch as number;
+      expect(epochB).toBeGreaterThan(before.epoch as number);
+      expect(new Set(replies.map((r) => r.epoch))).toEqual(new Set([epochB]));
+
+      a.signal("SIGCONT");
+      // a reads what it buffered (its copies of the N requests) before it answers this request.
+      await waitFor(
+        "the woken host to know it lost the partition",
+        async () => !(await describeHost(nc, subjects, "a")).partitions.includes(partition),
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
+      await tap.flush();
+      expect(lateFromA, "replies from the woken host").toEqual([]);
+      // Nothing of a's old epoch was written: the state is b's, with every increment once.
+      const state = await new Kvm(nc).open(subjects.buckets.state);
+      const record = await readStateRecord<{ count: number }>(state, `${tenant}.counter`);
+      expect(record?.epoch).toBe(epochB);
+      expect(record?.data?.count).toBe(1 + N);
+      const now = await client.get(tenant);
+      expect([now.host, now.body.count]).toEqual(["b", 1 + N]);
+    } finally {
+      a.signal("SIGCONT");
+      await tap.close();
+      await nc.close();
+    }
+    void b;
+  });
 });

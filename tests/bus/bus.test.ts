@@ -43,6 +43,9 @@ describe("bus - codec and subjects", () => {
     const s = createSubjects({ prefix: "sf", partitions: 256 });
     expect(s.tenantOp("acme", "incr")).toBe(`sf.t.${fnv1a32("acme") % 256}.acme.incr`);
     expect(s.dispatch("acme", "text")).toBe("sf.dispatch.acme.text");
+    // One queue group per ownership (partition and lease epoch): owners never share one.
+    expect(s.partitionQueue(7, 42)).toBe("sf-p7-e42");
+    expect(s.partitionQueue(7, 43)).not.toBe(s.partitionQueue(7, 42));
     expect(s.jobEvent("acme", "j1", "claimed")).toBe("sf.job.acme.j1.claimed");
     expect(s.chatOut("sess-1")).toBe("sf.chat.sess-1.out");
     expect(s.chatVia("gw-1", "sess-1")).toBe("sf.chat.gw-1.sess-1.out");

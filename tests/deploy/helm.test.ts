@@ -250,6 +250,9 @@ describe("helm", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "sf-helm-"));
     const natsConf = data(manifests, "sf-sidekick-forge-nats", "nats.conf");
     expect(natsConf).toMatch(/sync_interval: always/);
+    // Frozen clients are cut in tens of seconds, not the server's default minutes.
+    expect(natsConf).toMatch(/^\s*ping_interval: "15s"$/m);
+    expect(natsConf).toMatch(/^\s*ping_max: 2$/m);
     expect(natsConf.match(/nats-route:\/\//g)).toHaveLength(3);
     writeFileSync(path.join(dir, "nats.conf"), natsConf);
     const nats = await run(binaryPaths().natsServer, ["-c", path.join(dir, "nats.conf"), "-t"], {

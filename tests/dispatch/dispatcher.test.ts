@@ -101,6 +101,42 @@ describe("dispatch - confirmed dispatch", () => {
     await nc.close();
   });
 
+  it("fencing - at the claim deadline a host that lost its tenant withdraws nothing; the job is claimed later", async () => {
+    await using server = await NatsTestServer.start();
+    const { nc, d } = await setup(server, 500);
+    // The deadline falls after the lease lapsed (a frozen owner waking): the job is the new owner's.
+    const checks: boolean[] = [];
+    const j = job();
+    await expect(
+      d.dispatch(j, {
+        stillOwner: () => {
+          checks.push(false);
+          return false;
+        },
+      }),
+    ).rejects.toMatchObject({ code: DispatchErrorCodes.NO_AGENT_CAPACITY });
+    expect(checks).toEqual([false]);
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info(subjects.streams.dispatch)).state.messages).toBe(1);
+    // The new owner's dispatch of the same job (found by its id) is claimed and answered once.
+    const successor = new Dispatcher({ nc, subjects, log, claimTimeoutMs: 30_000 });
+    successor.start();
+    const handled: string[] = [];
+    const again = successor.dispatch(j);
+    const w = await worker(server, (x) => {
+      handled.push(x.jobId);
+      return Promise.resolve();
+    });
+    const { claim, outcome } = await again;
+    expect(claim).toMatchObject({ jobId: j.jobId, workerId: "w1", duplicate: true });
+    await outcome;
+    expect(handled).toEqual([j.jobId]);
+    await w.stop();
+    await successor.stop();
+    await d.stop();
+    await nc.close();
+  });
+
   it("failure - a job that fails for good rejects its outcome with the worker's last error", async () => {
     await using server = await NatsTestServer.start();
     const { nc, d } = await setup(server);

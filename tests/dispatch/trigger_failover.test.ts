@@ -7,10 +7,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
+import { leaseKey, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
 import type { PlatformStore, TenantDatabaseConfig, TenantStore, TriggerReply } from "../../actors/index.ts";
 import { createSubjects, requestReply } from "../../bus/index.ts";
 import type { Subjects } from "../../bus/index.ts";
@@ -207,6 +208,119 @@ describe("trigger attempts - re-attach, no capacity, failover", () => {
       await platform.close();
     }
     void host;
+  });
+
+  it("failover - a job whose claim deadline falls while its owner is frozen is not withdrawn by the woken host: the successor's worker claim answers it once", async () => {
+    // Slow server PINGs (as nats-server's defaults are): the frozen host's connection survives the
+    // freeze, so on waking it could still reach SF_DISPATCH at once.
+    await using server = await NatsTestServer.start({ extraConfig: `ping_interval: "60s"` });
+    await using fixture = await startProviderFixture();
+    // Host a alone owns every partition; its claim deadline (4 s) falls while it is frozen.
+    await using a = await spawnActorHost({
+      natsUrl: server.url,
+      hostId: "a",
+      partitions: P,
+      leaseTtlMs: 3000,
+      claimTimeoutMs: 4000,
+    });
+    const platform = await openTestPlatform(server.url);
+    const nc = await connect({ servers: server.url });
+    const t = await tenant(platform, `deadline-${server.port}`, `deadline_${server.port}`);
+    const processes: TestProcess[] = [];
+    try {
+      await t.store.setProviderKey("groq", fixture.keys.groq);
+      await waitFor(
+        "host a to own every partition",
+        async () => (await describeHost(nc, subjects, "a")).partitions.length === P || undefined,
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
+      const message = `Who wrote Les Misérables? ${randomUUID()}`;
+      // No worker yet: a publishes the job and waits for a claim; the caller's attempts go on.
+      const pending = requestReply<TriggerReply>(
+        nc,
+        subjects.tenantOp(t.id, "trigger"),
+        { agent_slug: "helper", mode: "text", user_id: USER, message, job_id: "deadline-1" },
+        { tenant: t.id, timeoutMs: 120_000, attemptTimeoutMs: 1000 },
+      ).then(
+        (value) => ({ ok: true as const, value }),
+        (reason: unknown) => ({ ok: false as const, reason }),
+      );
+      await waitFor("the job in SF_DISPATCH", async () => (await dispatchBacklog(nc)) === 1 || undefined, {
+        timeoutMs: 20_000,
+      });
+      // The lease's revision before the freeze: every later owner's epoch (a create revision) is above it.
+      const leases = await new Kvm(nc).open(subjects.buckets.leases);
+      const frozenEpoch = (await leases.get(leaseKey(subjects.partitionOf(t.id))))?.revision;
+      expect(frozenEpoch).toBeGreaterThan(0);
+      a.signal("SIGSTOP");
+      const frozenAt = performance.now();
+      // The successor's own claim deadline is far away: only a's may fall during the test.
+      const b = await spawnActorHost({
+        natsUrl: server.url,
+        hostId: "b",
+        partitions: P,
+        leaseTtlMs: 3000,
+        claimTimeoutMs: 120_000,
+      });
+      processes.push(b);
+      await waitFor(
+        "host b to own the tenant's partition",
+        async () =>
+          (await describeHost(nc, subjects, "b")).partitions.includes(subjects.partitionOf(t.id)) ||
+          undefined,
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
+      // a's claim timer (set when its publish was acknowledged, before the freeze) is due.
+      await waitFor("host a's claim deadline to pass", () => performance.now() - frozenAt > 4000, {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      });
+      const decided = (l: string): boolean => /"job (not )?withdrawn/.test(l);
+      const fromLine = a.lines.length;
+      a.signal("SIGCONT");
+      const decision = await waitFor(
+        "the woken host to act on its claim deadline",
+        () => a.lines.slice(fromLine).find(decided),
+        { timeoutMs: 20_000, intervalMs: 50 },
+      );
+      expect(decision).toMatch(/job not withdrawn: this host no longer owns its tenant/);
+      expect(a.lines.filter(decided)).toHaveLength(1);
+      expect(await dispatchBacklog(nc), "the job still in SF_DISPATCH").toBe(1);
+
+      // A worker arrives: it claims the job, and the caller is answered once, by an owner of a later
+      // epoch (b, or a again once the partitions are balanced back to it: a new ownership either way).
+      processes.push(
+        await spawnWorker({
+          natsUrl: server.url,
+          partitions: P,
+          workerId: "w1",
+          endpoints: fixture.endpoints(),
+        }),
+      );
+      const settled = await pending;
+      if (!settled.ok) throw settled.reason;
+      const reply = settled.value;
+      expect(reply.epoch).toBeGreaterThan(frozenEpoch as number);
+      expect(reply.body).toMatchObject({ worker_id: "w1", duplicate: true });
+      expect(reply.body.result?.text).toBe(expectedReply(message));
+      const rows = await waitFor("the turn recorded", async () => {
+        const r = await t.store.listTranscripts(reply.body.conversation_id);
+        return r.length >= 2 ? r : undefined;
+      });
+      expect(rows.map((r) => [r.role, r.content, r.turnId])).toEqual([
+        ["user", message, reply.body.job_id],
+        ["assistant", expectedReply(message), reply.body.job_id],
+      ]);
+      expect(llmCallsFor(fixture, message)).toBe(1);
+      expect(await t.store.listConversations({ limit: 100 })).toHaveLength(1);
+      await waitFor("the job acknowledged", async () => (await dispatchBacklog(nc)) === 0 || undefined);
+    } finally {
+      a.signal("SIGCONT");
+      for (const p of processes) await p.kill();
+      await nc.close();
+      await t.store.close();
+      await platform.close();
+    }
   });
 
   it("failover - triggers in flight at a SIGSTOPped owner and after it are each answered once, by one job", async () => {
