@@ -13,7 +13,7 @@ export { Mailbox } from "./runtime/mailbox.ts";
 export { createHostMetrics, serveMetrics } from "./runtime/metrics.ts";
 export type { HostMetrics, MetricsServer } from "./runtime/metrics.ts";
 export { createLogger } from "./runtime/logger.ts";
-export { envInt, onShutdown } from "./runtime/process_env.ts";
+export { envInt, onShutdown, WORKER_MALLOC_ENV, withWorkerMallocEnv } from "./runtime/process_env.ts";
 export type { Env } from "./runtime/process_env.ts";
 export type { LoggerOptions } from "./runtime/logger.ts";
 export { TenantActor, TenantOps, tenantActorFactory } from "./tenant/tenant_actor.ts";

@@ -49,6 +49,13 @@ export interface WorkerConfig {
   /** Voice sessions' bounds, in ms (SF_VOICE_*_MS). */
   readonly voice: VoiceTimeouts;
   readonly logLevel: string;
+  /**
+   * Memory diagnostics on SIGUSR2 (SF_WORKER_MEMORY_DIAGNOSTICS=1; needs `node --expose-gc`), for
+   * benches and investigations: worker/memory_diagnostics.ts. Off by default; no deployment sets it.
+   */
+  readonly memoryDiagnostics: boolean;
+  /** Where those diagnostics write heap snapshots (SF_WORKER_HEAP_SNAPSHOT_DIR); absent: none. */
+  readonly heapSnapshotDir: string | undefined;
 }
 
 export interface VoiceTimeouts {
@@ -82,6 +89,17 @@ function endpoints(env: Env): ProviderEndpoints {
     }
   }
   return parsed as ProviderEndpoints;
+}
+
+function flag(env: Env, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "" || raw === "0") return false;
+  if (raw === "1") return true;
+  throw new ConfigError(`${name} must be 0 or 1, got ${JSON.stringify(raw)}`);
+}
+
+function nonEmpty(raw: string | undefined): string | undefined {
+  return raw === undefined || raw.trim() === "" ? undefined : raw;
 }
 
 export function parseWorkerConfig(env: Env = process.env): WorkerConfig {
@@ -118,5 +136,7 @@ export function parseWorkerConfig(env: Env = process.env): WorkerConfig {
       joinTimeoutMs: int(env, "SF_VOICE_JOIN_TIMEOUT_MS", 30_000, 1000, 600_000),
     }),
     logLevel: env["SF_LOG_LEVEL"] ?? "info",
+    memoryDiagnostics: flag(env, "SF_WORKER_MEMORY_DIAGNOSTICS"),
+    heapSnapshotDir: nonEmpty(env["SF_WORKER_HEAP_SNAPSHOT_DIR"]),
   });
 }

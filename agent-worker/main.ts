@@ -28,6 +28,9 @@ import { serveWorkerStats } from "./worker/worker_service.ts";
 import { createProviderMetrics } from "./providers/provider_metrics.ts";
 import { createRagMetrics } from "./rag/rag_metrics.ts";
 import type { JobContext } from "./worker/job_consumer.ts";
+import { serveMemoryDiagnostics } from "./worker/memory_diagnostics.ts";
+import { VoiceSession } from "./voice/voice_session.ts";
+import { AudioFrame, Room } from "@livekit/rtc-node";
 
 const config = parseWorkerConfig();
 const log = createLogger({ name: "agent-worker", level: config.logLevel });
@@ -270,6 +273,13 @@ async function main(): Promise<void> {
     capacity.publish().catch((err: unknown) => log.warn({ err: toWireError(err) }, "capacity report failed"));
   }, 1000);
   const metricsServer = await serveMetrics(registry, config.metricsPort, config.metricsHost);
+  if (config.memoryDiagnostics) {
+    serveMemoryDiagnostics({
+      log,
+      ...(config.heapSnapshotDir === undefined ? {} : { heapSnapshotDir: config.heapSnapshotDir }),
+      count: { VoiceSession, Room, AudioFrame },
+    });
+  }
   log.info(
     {
       worker: config.workerId,

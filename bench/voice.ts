@@ -13,6 +13,17 @@
  * with 1, 10 and 25 sessions held open (1 and 3 with --quick), each a room in which a user joined
  * with the trigger's token and publishes a microphone track of quiet noise at real time (below the
  * VAD threshold: the agent listens, nothing is transcribed). Per session: (RSS(n) − RSS(0)) / n.
+ * After every session closed: the RSS, and again 30 s later (5 s with --quick).
+ *
+ * Each memory point also has the worker's own reading after a full garbage collection (the worker
+ * runs with --expose-gc and SF_WORKER_MEMORY_DIAGNOSTICS=1, and answers SIGUSR2): JS heap, external
+ * buffers, anonymous RSS, the rest of it (native: the LiveKit FFI, thread stacks, malloc arenas),
+ * threads, and the VoiceSession, Room and AudioFrame objects alive. That tells memory a session
+ * leaves behind in JS from garbage not collected yet and from native memory. The worker runs with
+ * the glibc malloc settings deployments give it (WORKER_MALLOC_ENV; SF_BENCH_VOICE_MALLOC to
+ * compare others); SF_BENCH_VOICE_MALLOC_TRIM=1 adds malloc_stats() and malloc_trim(0) through
+ * gdb after close, SF_BENCH_VOICE_HEAP_SNAPSHOTS=<dir> heap snapshots at each point (both skew
+ * the figures after them; for investigations).
  *
  * Latency next, one room at a time (50 rooms, 5 with --quick): `trigger` (mode voice, a new
  * room) → the reply (room created, user token minted, job claimed; its `claim_ms` is the actor's
@@ -24,7 +35,10 @@
  * counted). Every room is deleted at the end.
  */
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   AudioFrame,
@@ -43,6 +57,7 @@ import {
   openTenantStore,
   provisionTenantDatabase,
   quoteIdent,
+  WORKER_MALLOC_ENV,
 } from "../actors/index.ts";
 import type { JobEvent, PlatformStore, TenantDatabaseConfig, TriggerReply } from "../actors/index.ts";
 import { connectBus, createSubjects, decodeBody, requestReply } from "../bus/index.ts";
@@ -82,11 +97,19 @@ interface Sizes {
   levels: number[];
   settleMs: number;
   sampleMs: number;
+  /** After close: how much longer the idle worker is left before the second, last sample. */
+  laterMs: number;
 }
 
-const FULL: Sizes = { rooms: 50, levels: levelsFromEnv() ?? [1, 10, 25], settleMs: 5000, sampleMs: 5000 };
+const FULL: Sizes = {
+  rooms: 50,
+  levels: levelsFromEnv() ?? [1, 10, 25],
+  settleMs: 5000,
+  sampleMs: 5000,
+  laterMs: 30_000,
+};
 
-/** SF_BENCH_VOICE_LEVELS=1,10 measures memory at those session counts instead of 1, 10, 25. */
+/** SF_BENCH_VOICE_LEVELS=1,10 measures memory at those session counts instead of 1, 10, 25 (1, 3 quick). */
 function levelsFromEnv(): number[] | undefined {
   const raw = process.env["SF_BENCH_VOICE_LEVELS"];
   if (raw === undefined || raw.trim() === "") return undefined;
@@ -96,7 +119,49 @@ function levelsFromEnv(): number[] | undefined {
   }
   return levels;
 }
-const QUICK: Sizes = { rooms: 5, levels: [1, 3], settleMs: 1500, sampleMs: 1500 };
+/**
+ * SF_BENCH_VOICE_HEAP_SNAPSHOTS=<dir>: the worker also writes a heap snapshot at every reading
+ * after a full collection (fresh, idle, each level, after close), to compare in DevTools.
+ */
+const snapshotDir = process.env["SF_BENCH_VOICE_HEAP_SNAPSHOTS"]?.trim() || undefined;
+
+/**
+ * The worker's glibc malloc settings. Unset, it runs with what deployments give it
+ * (WORKER_MALLOC_ENV, the same as deploy/docker/entrypoint.sh and the dev supervisor);
+ * SF_BENCH_VOICE_MALLOC=glibc leaves glibc's defaults (8 arenas per core, a dynamic mmap
+ * threshold); SF_BENCH_VOICE_MALLOC=MALLOC_ARENA_MAX=2,MALLOC_TRIM_THRESHOLD_=131072 sets those.
+ */
+function mallocEnvFromEnv(): Record<string, string> {
+  const raw = process.env["SF_BENCH_VOICE_MALLOC"]?.trim();
+  if (raw === undefined || raw === "") return { ...WORKER_MALLOC_ENV };
+  if (raw === "glibc") return {};
+  const out: Record<string, string> = {};
+  for (const pair of raw.split(",")) {
+    const m = /^(MALLOC_[A-Z_]+)=(\d{1,10})$/.exec(pair.trim());
+    if (m?.[1] === undefined || m[2] === undefined) {
+      throw new Error("SF_BENCH_VOICE_MALLOC must be glibc or MALLOC_NAME=number pairs, comma-separated");
+    }
+    out[m[1]] = m[2];
+  }
+  return out;
+}
+const mallocEnv = mallocEnvFromEnv();
+
+/**
+ * SF_BENCH_VOICE_MALLOC_TRIM=1 (diagnostics, needs gdb and ptrace rights): after the readings
+ * after close, gdb makes the worker print glibc's malloc_stats() to its stderr, call
+ * malloc_trim(0), and print them again; the summary then says how much of the native memory was
+ * free memory glibc kept (returned by the trim) rather than memory in use.
+ */
+const mallocTrim = process.env["SF_BENCH_VOICE_MALLOC_TRIM"] === "1";
+
+const QUICK: Sizes = {
+  rooms: 5,
+  levels: levelsFromEnv() ?? [1, 3],
+  settleMs: 1500,
+  sampleMs: 1500,
+  laterMs: 5000,
+};
 
 const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -256,6 +321,157 @@ async function sampleMemory(pid: number, metricsPort: number | undefined, ms: nu
     children,
     heap_used_mib: await heapUsedMib(metricsPort),
   };
+}
+
+/**
+ * The worker's own reading after a full garbage collection (worker/memory_diagnostics.ts: the
+ * worker runs with --expose-gc and SF_WORKER_MEMORY_DIAGNOSTICS=1 here, and answers SIGUSR2 with a
+ * log line): JS heap, external and array buffers against the resident set, which tells a leak in
+ * JS from memory kept on the native side. Taken after the RSS samples, so they are not changed by
+ * the forced collection.
+ */
+interface GcReading {
+  rss_mib: number;
+  heap_used_mib: number;
+  heap_total_mib: number;
+  external_mib: number;
+  array_buffers_mib: number;
+  rss_anon_mib: number;
+  rss_file_mib: number;
+  threads: number;
+  live: Record<string, number>;
+}
+
+let diagnostics = 0;
+
+async function readAfterGc(worker: TestProcess): Promise<GcReading> {
+  diagnostics += 1;
+  const tag = `"diag":"m${diagnostics}"`;
+  worker.signal("SIGUSR2");
+  // A heap snapshot of a large heap takes a while on a loaded machine.
+  const line = await worker.waitForLine(tag, 120_000);
+  const { memory } = JSON.parse(line) as { memory: GcReading };
+  return memory;
+}
+
+/** The reading as flat summary keys: `<key>_<field>`. */
+function gcSummary(key: string, r: GcReading): Record<string, number> {
+  const out: Record<string, number> = {
+    [`${key}_gc_rss_mib`]: r.rss_mib,
+    [`${key}_gc_heap_used_mib`]: r.heap_used_mib,
+    [`${key}_gc_external_mib`]: r.external_mib,
+    [`${key}_gc_array_buffers_mib`]: r.array_buffers_mib,
+    [`${key}_gc_rss_anon_mib`]: r.rss_anon_mib,
+    // Anonymous memory that is neither V8's heap nor buffers V8 knows of: the FFI's native side,
+    // thread stacks, the C allocator's arenas (freed memory it did not give back included).
+    [`${key}_gc_native_mib`]: round(r.rss_anon_mib - r.heap_total_mib - r.external_mib, 1),
+    [`${key}_threads`]: r.threads,
+  };
+  for (const [kind, n] of Object.entries(r.live)) out[`${key}_live_${kind}`] = n;
+  return out;
+}
+
+/** glibc's totals as malloc_stats() prints them: "system bytes" and "in use bytes", MiB. */
+interface MallocTotals {
+  system_mib: number;
+  in_use_mib: number;
+}
+
+function mallocTotals(lines: readonly string[]): MallocTotals | undefined {
+  const at = lines.findLastIndex((l) => l.startsWith("Total (incl. mmap):"));
+  if (at < 0) return undefined;
+  const value = (line: string | undefined): number => {
+    const m = /=\s*(\d+)/.exec(line ?? "");
+    return m?.[1] === undefined ? Number.NaN : round(Number(m[1]) / MIB, 1);
+  };
+  return { system_mib: value(lines[at + 1]), in_use_mib: value(lines[at + 2]) };
+}
+
+/**
+ * In gdb (Python), attached to the worker: calls malloc_stats(), malloc_trim(0), malloc_stats()
+ * only if no thread is inside the allocator (a call made while a thread holds an arena's lock
+ * would wait for ever); prints SF_MALLOC_BUSY otherwise.
+ */
+const GDB_TRIM_SCRIPT = `python
+import gdb
+ALLOC = {"malloc", "free", "realloc", "calloc", "_int_malloc", "_int_free", "_int_realloc",
+         "_int_memalign", "malloc_consolidate", "unlink_chunk", "sysmalloc", "systrim", "heap_trim",
+         "arena_get2", "tcache_init", "__libc_malloc", "__libc_free", "__libc_calloc",
+         "__libc_realloc", "__libc_memalign", "posix_memalign", "malloc_trim", "__malloc_arena_thread_freeres"}
+busy = False
+for thread in gdb.selected_inferior().threads():
+    thread.switch()
+    frame = gdb.newest_frame()
+    depth = 0
+    while frame is not None and depth < 12 and not busy:
+        sal = frame.find_sal()
+        name = frame.name() or ""
+        path = sal.symtab.filename if sal is not None and sal.symtab is not None else ""
+        busy = name in ALLOC or "malloc/" in path
+        frame = frame.older()
+        depth += 1
+if busy:
+    print("SF_MALLOC_BUSY")
+else:
+    gdb.execute("call (void) malloc_stats()")
+    gdb.execute("call (int) malloc_trim(0)")
+    gdb.execute("call (void) malloc_stats()")
+    print("SF_MALLOC_DONE")
+end
+`;
+
+/**
+ * malloc_stats(), malloc_trim(0), malloc_stats() in the worker, through gdb; undefined when a
+ * thread was inside the allocator at each of the attempts.
+ */
+async function trimWorkerMalloc(
+  worker: TestProcess,
+): Promise<{ before: MallocTotals; after: MallocTotals; trimmed: number } | undefined> {
+  const dir = mkdtempSync(join(tmpdir(), "sf-bench-gdb-"));
+  const script = join(dir, "trim.gdb");
+  writeFileSync(script, GDB_TRIM_SCRIPT);
+  let out = "";
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const gdb = spawn("gdb", ["-p", String(worker.pid), "-batch", "-x", script], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      out = "";
+      gdb.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
+      gdb.stderr.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
+      const timer = setTimeout(() => gdb.kill("SIGKILL"), 60_000);
+      const code = await new Promise<number | null>((resolve) => gdb.once("exit", resolve));
+      clearTimeout(timer);
+      if (code !== 0) throw new Error(`gdb on the worker failed (${String(code)}): ${out.slice(-500)}`);
+      if (out.includes("SF_MALLOC_DONE")) break;
+      if (!out.includes("SF_MALLOC_BUSY")) throw new Error(`gdb on the worker said: ${out.slice(-500)}`);
+      if (attempt >= 20) return undefined;
+      await sleep(250);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const trimmed = /\$\d+ = (\d+)/.exec(out)?.[1];
+  // The two reports went to the worker's stderr; wait until the second one is there.
+  const from = worker.lines.length;
+  const started = performance.now();
+  const totals = (): MallocTotals[] => {
+    const all = worker.lines;
+    const firsts: MallocTotals[] = [];
+    for (let i = Math.max(0, from - 200); i < all.length; i++) {
+      if (all[i]?.startsWith("Total (incl. mmap):") === true) {
+        const t = mallocTotals(all.slice(0, i + 3));
+        if (t !== undefined) firsts.push(t);
+      }
+    }
+    return firsts.slice(-2);
+  };
+  while (totals().length < 2) {
+    if (performance.now() - started > 10_000) throw new Error("the worker printed no malloc_stats()");
+    await sleep(100);
+  }
+  const [before, after] = totals() as [MallocTotals, MallocTotals];
+  return { before, after, trimmed: Number(trimmed ?? Number.NaN) };
 }
 
 // ---- jobs and rooms --------------------------------------------------------------------------
@@ -595,6 +811,11 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
         SF_WORKER_SLOTS: "64",
         SF_METRICS_PORT: "0",
         SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
+        // Readings after a full collection on SIGUSR2 (readAfterGc).
+        NODE_OPTIONS: [process.env["NODE_OPTIONS"], "--expose-gc"].filter(Boolean).join(" "),
+        SF_WORKER_MEMORY_DIAGNOSTICS: "1",
+        ...(snapshotDir === undefined ? {} : { SF_WORKER_HEAP_SNAPSHOT_DIR: snapshotDir }),
+        ...mallocEnv,
       },
     });
     e.procs.push(worker);
@@ -602,6 +823,7 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
     const metricsPort = (JSON.parse(ready) as { metricsPort?: unknown }).metricsPort;
     const port = typeof metricsPort === "number" && metricsPort > 0 ? metricsPort : undefined;
     const fresh = await sampleMemory(worker.pid, port, 1000);
+    const freshGc = await readAfterGc(worker);
 
     const tenant = await createTenant(e, lk);
     nc = await connectBus({ servers: server.url, name: "bench-voice" });
@@ -629,6 +851,7 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
     await close(warmup);
     await sleep(sizes.settleMs);
     const idle = await sampleMemory(worker.pid, port, sizes.sampleMs);
+    const idleGc = await readAfterGc(worker);
     const memory: VoiceBenchResult["memory"] = [
       { sessions: "fresh (no session yet)", ...fresh },
       { sessions: 0, ...idle },
@@ -639,6 +862,12 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
       rss_fresh_mib: fresh.rss_mib,
       rss_idle_mib: idle.rss_mib,
       rss_first_session_leftover_mib: round(idle.rss_mib - fresh.rss_mib, 1),
+      worker_malloc_env:
+        Object.entries(mallocEnv)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(" ") || "glibc defaults",
+      ...gcSummary("fresh", freshGc),
+      ...gcSummary("idle", idleGc),
     };
     for (const [what, m] of [
       ["worker memory, fresh", fresh],
@@ -686,6 +915,7 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
       }
       await sleep(sizes.settleMs);
       const m = await sampleMemory(worker.pid, port, sizes.sampleMs);
+      Object.assign(summary, gcSummary(`at_${level}`, await readAfterGc(worker)));
       for (const [what, v] of Object.entries(await admission(port))) {
         summary[`worker_${what}_at_${level}`] = v;
       }
@@ -727,6 +957,34 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
     const after = await sampleMemory(worker.pid, port, sizes.sampleMs);
     memory.push({ sessions: "0 (after closing all)", ...after });
     summary["rss_after_close_mib"] = after.rss_mib;
+    summary["heap_used_after_close_mib"] = after.heap_used_mib;
+    // The idle worker left alone a while longer: what V8 (its memory reducer) and glibc give back
+    // by themselves, before the forced collection below.
+    await sleep(sizes.laterMs);
+    const later = await sampleMemory(worker.pid, port, sizes.sampleMs);
+    memory.push({ sessions: `0 (${sizes.laterMs / 1000} s later)`, ...later });
+    summary["after_close_later_s"] = sizes.laterMs / 1000;
+    summary["rss_after_close_later_mib"] = later.rss_mib;
+    summary["heap_used_after_close_later_mib"] = later.heap_used_mib;
+    const afterGc = await readAfterGc(worker);
+    summary["heap_after_close_mib"] = afterGc.heap_used_mib;
+    Object.assign(summary, gcSummary("after_close", afterGc));
+    if (mallocTrim) {
+      const trim = await trimWorkerMalloc(worker);
+      if (trim === undefined) summary["after_trim"] = "skipped: a thread was always inside malloc";
+      else {
+        const trimmedGc = await readAfterGc(worker);
+        Object.assign(summary, {
+          after_close_malloc_system_mib: trim.before.system_mib,
+          after_close_malloc_in_use_mib: trim.before.in_use_mib,
+          after_trim_malloc_system_mib: trim.after.system_mib,
+          after_trim_malloc_in_use_mib: trim.after.in_use_mib,
+          // malloc_trim's answer: 1 when it gave memory back to the system.
+          malloc_trim_returned: trim.trimmed,
+          ...gcSummary("after_trim", trimmedGc),
+        });
+      }
+    }
     summary["agents_js_job_process_mb_reported"] = AGENTS_JS_JOB_PROCESS_MB;
     const top = sizes.levels.at(-1) as number;
     summary[`rss_per_session_at_${top}_over_agents_js_job`] = round(
@@ -790,7 +1048,13 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
           "arrival of <prefix>.job.<tenant>.<job>.joined at the bench (subscribed before the trigger), from the trigger's start",
         agent_visible: "the agent participant (kind AGENT) in the user's room, from the trigger's start",
         latency_rooms: `${sizes.rooms} rooms one at a time; the user joins with the reply's token, publishes its microphone (quiet noise) once the agent is there, leaves ${USER_DWELL_MS} ms later; next room after the job's done event (room deleted if not done ${DONE_TIMEOUT_MS} ms after the user left)`,
-        memory: `VmRSS of the worker (and of processes it started) from /proc, median of samples every 250 ms over ${sizes.sampleMs} ms after ${sizes.settleMs} ms settling; RSS(0) after one warm-up session ended; sessions ${sizes.levels.join(", ")} held open, each with a user publishing a microphone track of quiet noise (below the VAD threshold) at real time; per session = (RSS(n) − RSS(0)) / n`,
+        memory: `VmRSS of the worker (and of processes it started) from /proc, median of samples every 250 ms over ${sizes.sampleMs} ms after ${sizes.settleMs} ms settling; RSS(0) after one warm-up session ended; sessions ${sizes.levels.join(", ")} held open, each with a user publishing a microphone track of quiet noise (below the VAD threshold) at real time; per session = (RSS(n) − RSS(0)) / n; after closing all: rss_after_close_mib, then again ${sizes.laterMs / 1000} s later (rss_after_close_later_mib)`,
+        memory_after_gc: `after each RSS sample the worker (--expose-gc, SF_WORKER_MEMORY_DIAGNOSTICS=1) runs a full collection on SIGUSR2 and reports process.memoryUsage() and /proc/self/status: <point>_gc_rss_mib, _gc_heap_used_mib, _gc_external_mib, _gc_array_buffers_mib, _gc_rss_anon_mib, _gc_native_mib (RssAnon − V8 heap total − external: the FFI's native side, thread stacks, malloc arenas), _threads, _live_<class> (instances left, v8.queryObjects); heap_after_close_mib is the heap after that collection${mallocTrim ? "; after_trim_*: the same after gdb made the worker call malloc_trim(0), after_close_malloc_*: glibc's malloc_stats() totals before and after" : ""}`,
+        worker_malloc: `${
+          Object.entries(mallocEnv)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(" ") || "glibc defaults"
+        } (SF_BENCH_VOICE_MALLOC; unset: WORKER_MALLOC_ENV, what deployments set)`,
         reference: `a job process of the stock agents-js worker is reported at about ${AGENTS_JS_JOB_PROCESS_MB} MB`,
       },
     };

@@ -61,6 +61,9 @@ ensure_node() {
     echo "dev: installing the npm dependencies (npm ci)"
     (cd "$REPO_ROOT" && npm ci --no-audit --no-fund)
   fi
+  # npm ci applies it as well ("postinstall"); again here for a checkout installed before a fix was
+  # added (idempotent, and it fails when a fix no longer fits the installed version).
+  node "$REPO_ROOT/deploy/patch_dependencies.mjs"
 }
 
 # build_assets: the console's stylesheet (Tailwind, compiled from the templates' classes).

@@ -9,6 +9,27 @@ import { ConfigError } from "../errors.ts";
 
 export type Env = Record<string, string | undefined>;
 
+/**
+ * glibc malloc settings the agent worker runs with wherever it is started: the image's entrypoint
+ * (deploy/docker/entrypoint.sh, hence compose and the Helm chart) and `npm run dev`'s supervisor
+ * set them unless the environment already does; the voice bench runs its worker with them. glibc
+ * reads them, not our code. MALLOC_ARENA_MAX=2: by default glibc gives threads that contend for
+ * an arena new ones, up to 8 per core, and keeps what was freed in each; the worker's native
+ * threads (the LiveKit FFI's Rust runtime, WebRTC) spread the voice sessions' allocations over
+ * them. Measured with bench/voice.ts (docs/capacity.md, "Memory after voice sessions"): native
+ * memory with 10 sessions open 112-154 MiB with 2 arenas against 184-185 with glibc's defaults.
+ */
+export const WORKER_MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({ MALLOC_ARENA_MAX: "2" });
+
+/** `env` with the worker's malloc settings (WORKER_MALLOC_ENV) where it does not set them itself. */
+export function withWorkerMallocEnv(env: Env): Env {
+  const out: Env = { ...env };
+  for (const [name, value] of Object.entries(WORKER_MALLOC_ENV)) {
+    if (out[name] === undefined || out[name] === "") out[name] = value;
+  }
+  return out;
+}
+
 export function envInt(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;

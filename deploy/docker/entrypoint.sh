@@ -27,7 +27,16 @@ shift
 case $command in
   gateway) run gateway/main.ts "$@" ;;
   actor-host | actors) run actors/main.ts "$@" ;;
-  worker | agent-worker) run agent-worker/main.ts "$@" ;;
+  worker | agent-worker)
+    # glibc malloc for the worker (glibc reads it, not our code; the dev supervisor sets the same,
+    # WORKER_MALLOC_ENV in actors/runtime/process_env.ts): at most 2 arenas instead of 8 per core.
+    # The LiveKit FFI's native threads spread the voice sessions' allocations over many arenas that
+    # keep what was freed: with 10 sessions open the worker's native memory measured 112-154 MiB
+    # with 2 arenas, 184-185 without (bench/voice.ts, docs/capacity.md). An operator's own wins.
+    MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
+    export MALLOC_ARENA_MAX
+    run agent-worker/main.ts "$@"
+    ;;
   sidekick)
     if [ -f actors/cli/sidekick/main.ts ]; then run actors/cli/sidekick/main.ts "$@"; fi
     [ $# -gt 0 ] || {

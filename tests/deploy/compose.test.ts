@@ -4,11 +4,12 @@
  * settings the processes must agree on, and environment variables no code reads. The image
  * itself is not built here (no Docker daemon); its entrypoint runs against this checkout.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { repoRoot, binaryPaths } from "../helpers/services.ts";
+import { WORKER_MALLOC_ENV } from "../../actors/index.ts";
 import { envReadBy, isProcessName, PROCESS_SOURCES } from "./code_env.ts";
 import type { ProcessName } from "./code_env.ts";
 import { dockerCompose, ensureTool, INSTALL_TIMEOUT_MS, run } from "./tools.ts";
@@ -243,6 +244,45 @@ describe("image", () => {
         (err: Error) => err.message,
       );
       expect(failed, command).toMatch(message);
+    }
+  });
+  it("image - the entrypoint gives the worker glibc's malloc settings (WORKER_MALLOC_ENV), not the others, and keeps an operator's own", async () => {
+    // A `node` that prints the environment it was started with, in place of the real one.
+    const bin = mkdtempSync(path.join(tmpdir(), "sf-entrypoint-"));
+    writeFileSync(path.join(bin, "node"), "#!/bin/sh\nenv\n", { mode: 0o755 });
+    const envOf = async (
+      command: string,
+      extra: Record<string, string> = {},
+    ): Promise<Map<string, string>> => {
+      const base = Object.fromEntries(
+        Object.entries(process.env).filter(
+          (e): e is [string, string] => e[1] !== undefined && !e[0].startsWith("MALLOC_"),
+        ),
+      );
+      const { stdout } = await run("sh", [ENTRYPOINT, command], {
+        env: { ...base, PATH: `${bin}:${process.env["PATH"] ?? ""}`, ...extra },
+        replaceEnv: true,
+      });
+      return new Map(
+        stdout
+          .split("\n")
+          .filter((l) => l.includes("="))
+          .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+      );
+    };
+    try {
+      const worker = await envOf("worker");
+      expect(Object.keys(WORKER_MALLOC_ENV).length).toBeGreaterThan(0);
+      for (const [name, value] of Object.entries(WORKER_MALLOC_ENV))
+        expect(worker.get(name), name).toBe(value);
+      for (const other of ["gateway", "actor-host"]) {
+        const env = await envOf(other);
+        for (const name of Object.keys(WORKER_MALLOC_ENV))
+          expect(env.has(name), `${other}: ${name}`).toBe(false);
+      }
+      expect((await envOf("worker", { MALLOC_ARENA_MAX: "4" })).get("MALLOC_ARENA_MAX")).toBe("4");
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
     }
   });
 });

@@ -5,13 +5,14 @@
  * and seeds the demo tenant; a killed gateway comes back after the backoff, which doubles when it
  * dies again soon; SIGINT stops every process and the supervisor exits 0.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WORKER_MALLOC_ENV } from "../../actors/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
 import { defaultPlatformSchema, spawnTs, TEST_MASTER_KEY } from "../helpers/processes.ts";
@@ -120,6 +121,27 @@ describe("npm run dev - supervisor", () => {
     expect(banner).toContain(ADMIN);
     expect(banner).toMatch(/API key\s+sk_/);
     expect(await gatewayHealthy()).toBe(true);
+  });
+
+  it("start - the agent worker runs with glibc's malloc settings (WORKER_MALLOC_ENV), the other processes with the supervisor's environment", () => {
+    const started = reportedPids();
+    const environ = (name: string): Map<string, string> => {
+      const pid = started.get(name);
+      if (pid === undefined) throw new Error(`no pid reported for ${name}`);
+      return new Map(
+        readFileSync(`/proc/${pid}/environ`, "utf8")
+          .split("\0")
+          .filter((kv) => kv.includes("="))
+          .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+      );
+    };
+    const worker = environ("agent-worker");
+    const gateway = environ("gateway");
+    expect(Object.keys(WORKER_MALLOC_ENV).length).toBeGreaterThan(0);
+    for (const [name, value] of Object.entries(WORKER_MALLOC_ENV)) {
+      expect(worker.get(name), name).toBe(process.env[name] || value);
+      expect(gateway.get(name), name).toBe(process.env[name]);
+    }
   });
 
   it("restart - a killed gateway is back after the backoff, which doubles when it dies again soon; the seeding is not rerun", async () => {

@@ -186,6 +186,9 @@ beforeAll(async () => {
       SF_VOICE_CLOSE_TIMEOUT_MS: String(CLOSE_TIMEOUT_MS),
       SF_VOICE_EMPTY_ROOM_TIMEOUT_MS: String(EMPTY_ROOM_TIMEOUT_MS),
       SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
+      // Full collections and live object counts on SIGUSR2 (the last test).
+      NODE_OPTIONS: [process.env["NODE_OPTIONS"], "--expose-gc"].filter(Boolean).join(" "),
+      SF_WORKER_MEMORY_DIAGNOSTICS: "1",
     },
   });
   const ready = await worker.waitForLine("agent worker ready");
@@ -331,4 +334,29 @@ describe("voice - every session ends and frees its slot", () => {
     // object by object in voice_session_close.test.ts; this bounds the process as a whole.
     expect(after - before).toBeLessThan(40);
   }, 180_000);
+
+  it("once every session of this file ended (a room deleted under the agent among them), a full collection in the worker leaves no session and no room", async () => {
+    await slotsFree();
+    interface Reading {
+      heap_used_mib: number;
+      live: Record<string, number>;
+    }
+    let seq = 0;
+    let last: Reading | undefined;
+    // The worker's diagnostics (SF_WORKER_MEMORY_DIAGNOSTICS): a full collection, then the count
+    // of live instances; polled, since the sessions' last scheduled work may still be running.
+    await waitFor(
+      "no VoiceSession or Room left in the worker",
+      async () => {
+        seq += 1;
+        env.worker.signal("SIGUSR2");
+        const line = await env.worker.waitForLine(`"diag":"m${seq}"`, 30_000);
+        last = (JSON.parse(line) as { memory: Reading }).memory;
+        return last.live["VoiceSession"] === 0 && last.live["Room"] === 0;
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
+    });
+  }, 60_000);
 });

@@ -4,7 +4,7 @@
  * addresses, SF_ADMIN_TOKEN, SF_GATEWAY_PORT, SF_MASTER_KEYS) before it starts them.
  */
 import { join } from "node:path";
-import { envInt } from "../../runtime/process_env.ts";
+import { envInt, withWorkerMallocEnv } from "../../runtime/process_env.ts";
 import type { Env } from "../../runtime/process_env.ts";
 import type { LivekitCredentials } from "../../store/index.ts";
 import { parseCliConfig } from "../sidekick/config.ts";
@@ -64,6 +64,11 @@ export interface DevSupervisorConfig {
   readonly resetAfterMs: number;
   /** SF_DEV_SEED=0 skips the demo seeding. */
   readonly seed: boolean;
+  /**
+   * The agent worker's whole environment: the supervisor's, with the worker's glibc malloc
+   * settings (WORKER_MALLOC_ENV: MALLOC_ARENA_MAX=2) unless it sets them, as in the image.
+   */
+  readonly workerEnv: Env;
 }
 
 export function parseDevSupervisorConfig(env: Env = process.env): DevSupervisorConfig {
@@ -73,5 +78,6 @@ export function parseDevSupervisorConfig(env: Env = process.env): DevSupervisorC
     maxBackoffMs: 30_000,
     resetAfterMs: 60_000,
     seed: (env["SF_DEV_SEED"] ?? "1") !== "0",
+    workerEnv: Object.freeze(withWorkerMallocEnv(env)),
   });
 }

@@ -23,7 +23,7 @@ function tsProcess(name: string, script: string): SupervisedProcess {
 const processes: SupervisedProcess[] = [
   tsProcess("actor-host", "actors/main.ts"),
   tsProcess("gateway", "gateway/main.ts"),
-  tsProcess("agent-worker", "agent-worker/main.ts"),
+  { ...tsProcess("agent-worker", "agent-worker/main.ts"), env: config.workerEnv },
 ];
 if (config.seed) processes.push({ ...tsProcess(SEED, SEED_SCRIPT), restart: "never", rawStdout: true });
 
