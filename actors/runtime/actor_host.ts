@@ -75,6 +75,12 @@ interface Cell {
   readonly replies: Map<string, ReplyEntry>;
   /** Deferred replies still pending, by request id: a retry joins the same outcome. */
   readonly pending: Map<string, Promise<ReplyEntry>>;
+  /**
+   * Requests waiting in the mailbox or running, by request id, with the repeats of each that
+   * arrived meanwhile: a repeat (the caller's next attempt) waits for the same outcome without
+   * taking a mailbox slot of its own.
+   */
+  readonly queued: Map<string, Turn[]>;
   activated: boolean;
   dead: boolean;
   /** The reply headers of every successful turn of this owner epoch, built once. */
@@ -489,7 +495,10 @@ export class ActorHost {
       cell = this.#newCell(tenant, partition, lease.epoch);
     }
     const turn: Turn = { msg, op, body: request.body, meta: request.meta, arrived };
+    if (this.#joinSameRequest(cell, turn)) return;
+    cell.queued.set(request.meta.requestId, []);
     if (!cell.mailbox.offer(turn)) {
+      cell.queued.delete(request.meta.requestId);
       this.#turnsOverloaded.inc();
       this.#replyError(
         msg,
@@ -503,6 +512,30 @@ export class ActorHost {
       return;
     }
     this.#queued += 1;
+  }
+
+  /**
+   * A repeat of a request this actor has answered, is answering, or has waiting: it gets that
+   * request's answer (fenced like any reply) instead of a turn of its own. false: a new request.
+   */
+  #joinSameRequest(cell: Cell, turn: Turn): boolean {
+    const id = turn.meta.requestId;
+    const pending = cell.pending.get(id);
+    const cached = pending === undefined ? cell.replies.get(id) : undefined;
+    const waiting = pending === undefined && cached === undefined ? cell.queued.get(id) : undefined;
+    if (pending === undefined && cached === undefined && waiting === undefined) return false;
+    this.#turnsDedup.inc();
+    if (pending !== undefined) void pending.then((entry) => this.#respond(cell, turn, entry));
+    else if (cached !== undefined) this.#respond(cell, turn, cached);
+    else waiting?.push(turn);
+    return true;
+  }
+
+  /** The repeats that waited for `turn`'s outcome; they stop waiting here. */
+  #takeRepeats(cell: Cell, turn: Turn): Turn[] {
+    const repeats = cell.queued.get(turn.meta.requestId) ?? [];
+    cell.queued.delete(turn.meta.requestId);
+    return repeats;
   }
 
   #newCell(tenant: string, partition: number, epoch: number): Cell {
@@ -531,6 +564,7 @@ export class ActorHost {
       ),
       replies: new Map(),
       pending: new Map(),
+      queued: new Map(),
       activated: false,
       dead: false,
       lastUsed: performance.now(),
@@ -540,22 +574,21 @@ export class ActorHost {
   }
 
   async #runTurn(cell: Cell, turn: Turn): Promise<void> {
+    try {
+      await this.#turn(cell, turn);
+    } catch (err) {
+      // The turn crashed without an answer: its repeats must not wait on it for ever.
+      this.#takeRepeats(cell, turn);
+      throw err;
+    }
+  }
+
+  async #turn(cell: Cell, turn: Turn): Promise<void> {
     this.#queued -= 1;
     cell.lastUsed = performance.now();
     if (cell.dead || !this.#leases.holds(cell.partition, cell.epoch)) {
-      this.#metrics.dropped.inc({ reason: "not_owner" });
-      return;
-    }
-    const pending = cell.pending.get(turn.meta.requestId);
-    if (pending !== undefined) {
-      this.#turnsDedup.inc();
-      void pending.then((entry) => this.#respond(cell, turn, entry));
-      return;
-    }
-    const cached = cell.replies.get(turn.meta.requestId);
-    if (cached !== undefined) {
-      this.#turnsDedup.inc();
-      this.#respond(cell, turn, cached);
+      const dropped = 1 + this.#takeRepeats(cell, turn).length;
+      this.#metrics.dropped.inc({ reason: "not_owner" }, dropped);
       return;
     }
     let ok = true;
@@ -578,7 +611,7 @@ export class ActorHost {
         // A newer owner wrote this actor's state: we are a zombie for it. Say nothing.
         cell.dead = true;
         this.#cells.delete(cell.tenant);
-        this.#metrics.dropped.inc({ reason: "fenced" });
+        this.#metrics.dropped.inc({ reason: "fenced" }, 1 + this.#takeRepeats(cell, turn).length);
         return;
       }
     }
@@ -589,15 +622,18 @@ export class ActorHost {
         (err: unknown) => this.#remember(cell, turn, false, undefined, toWireError(err)),
       );
       cell.pending.set(turn.meta.requestId, settled);
+      const repeats = this.#takeRepeats(cell, turn);
       void settled.then((entry) => {
         cell.pending.delete(turn.meta.requestId);
         this.#respond(cell, turn, entry);
+        for (const repeat of repeats) this.#respond(cell, repeat, entry);
         (entry.ok ? this.#turnsOk : this.#turnsError).inc();
       });
       return;
     }
     const entry = this.#remember(cell, turn, ok, result, error);
     this.#respond(cell, turn, entry);
+    for (const repeat of this.#takeRepeats(cell, turn)) this.#respond(cell, repeat, entry);
     (ok ? this.#turnsOk : this.#turnsError).inc();
   }
 

@@ -13,6 +13,7 @@ import {
   RemoteError,
   requestReply,
 } from "../../bus/index.ts";
+import type { CounterReply } from "../../actors/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { describeHost } from "../helpers/hosts.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
@@ -212,6 +213,52 @@ describe("actor runtime - one host", () => {
     expect(again.body.count).toBe(3);
     expect(again.body.activatedAt).toBeGreaterThan(first.body.activatedAt);
     void idle;
+  });
+
+  it("overload - repeats of one request (a caller's next attempts) wait for its answer without taking mailbox slots", async () => {
+    await using small = await spawnActorHost({
+      natsUrl: server.url,
+      hostId: "small-repeats",
+      // The overload test's prefix: each prefix reserves its streams' storage on the server.
+      prefix: "ovl",
+      partitions: 4,
+      mailboxCapacity: 4,
+    });
+    const rpt = createSubjects({
+      // The overload test's prefix: each prefix reserves its streams' storage on the server.
+      prefix: "ovl",
+      partitions: 4,
+    });
+    const before = await requestReply<CounterReply>(
+      nc,
+      rpt.tenantOp("repeats", "get"),
+      {},
+      { tenant: "repeats" },
+    );
+    // 50 copies of one request, as 50 attempts of a caller would send them: one turn runs, the rest
+    // join it. Each copy that took a slot of its own would overflow the 4-slot mailbox.
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, () =>
+        requestReply<CounterReply>(
+          nc,
+          rpt.tenantOp("repeats", "incr"),
+          { by: 1 },
+          { tenant: "repeats", timeoutMs: 15_000, retryCodes: [], requestId: "one-request" },
+        ),
+      ),
+    );
+    const failures = results.filter((r) => r.status === "rejected").map((r) => (r.reason as Error).message);
+    expect(failures).toEqual([]);
+    const counts = results.map((r) => (r.status === "fulfilled" ? r.value.body.count : -1));
+    expect(new Set(counts)).toEqual(new Set([before.body.count + 1]));
+    const after = await requestReply<CounterReply>(
+      nc,
+      rpt.tenantOp("repeats", "get"),
+      {},
+      { tenant: "repeats" },
+    );
+    expect(after.body.count).toBe(before.body.count + 1);
+    void small;
   });
 
   it("overload - a full mailbox answers SF_ERR_OVERLOADED at once", async () => {
