@@ -68,6 +68,14 @@ export {
   OpenAiTranscriptionSttClient,
 } from "./providers/stt_client.ts";
 export type { SttClient, Transcript, TranscribeOptions } from "./providers/stt_client.ts";
+export { DeepgramLiveSttClient } from "./providers/stt_live.ts";
+export type {
+  LiveSttClient,
+  LiveSttClientOptions,
+  LiveTranscription,
+  LiveTranscriptionOptions,
+  LiveTranscriptEvent,
+} from "./providers/stt_live.ts";
 export {
   ElevenLabsTtsClient,
   CartesiaTtsClient,

@@ -19,7 +19,7 @@
  *   audio bytes as the body; JSON `results.channels[0].alternatives[0].transcript`.
  * - Cartesia `https://api.cartesia.ai`: `POST /tts/bytes` and `POST /stt` (multipart `file`,
  *   `model=ink-whisper`), `X-API-Key` + `Cartesia-Version`.
- * - ElevenLabs `POST https://api.elevenlabs.io/v1/text-to-speech/{voice_id}?output_format=pcm_16000`
+ * - ElevenLabs `POST https://api.elevenlabs.io/v1/text-to-speech/{voice_id}/stream?output_format=pcm_16000`
  *   with `xi-api-key`: raw 16 kHz s16le PCM.
  * - OpenAI audio, Bearer auth: `POST /v1/audio/transcriptions` (multipart `file`, `model`,
  *   `language`, `response_format=json` → `{ text }`; Groq serves Whisper at the same path under

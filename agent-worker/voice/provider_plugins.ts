@@ -7,8 +7,10 @@
  * - STT: whole utterances (`streaming: false`); the session pairs it with the VAD
  *   (`stt.StreamAdapter`) and sends each utterance the VAD cuts. The transcript's `speakerId` is
  *   the user the utterance came from.
- * - TTS: one request per sentence (`streaming: false`; the session's `tts.StreamAdapter` splits
- *   the reply), answered as 16-bit mono PCM and played out in 20 ms frames.
+ * - TTS: one request per sentence (`streaming: false`: the session's `tts.StreamAdapter` splits
+ *   the reply into sentences), answered as a streamed body of 16-bit mono PCM; each 20 ms frame is
+ *   handed to the library as soon as its bytes arrive, so a sentence starts playing after the
+ *   provider's first bytes, not its last. Aborting the synthesis closes the HTTP stream.
  * - LLM: the chat context as `{ role, content }` messages, streamed deltas back as chat chunks.
  *
  * Errors: a provider that refuses (key, model, request: a non-retryable coded error) is reported
@@ -17,7 +19,8 @@
  * TTS failures never reach the library: with a non-streaming TTS, agents 1.9 wraps it in a
  * `tts.StreamAdapter` per reply that re-emits the TTS's `error` events on itself, where nothing
  * listens, and an unhandled `error` event would bring the whole worker process down. So a sentence
- * whose synthesis fails transiently is reported through `transient` and left silent.
+ * whose synthesis fails transiently (including a stream that breaks off mid-sentence, after part
+ * of it played) is reported through `transient`, naming the provider, and ends there.
  */
 import { APIConnectionError, asLanguageCode, llm, mergeFrames, shortuuid, stt, tts } from "@livekit/agents";
 import type { APIConnectOptions, AudioBuffer } from "@livekit/agents";
@@ -27,6 +30,7 @@ import { AgentWorkerErrorCodes, ProviderBadResponseError } from "../errors.ts";
 import type { ChatMessage, ChatRole, LlmClient } from "../providers/llm_client.ts";
 import type { SttClient } from "../providers/stt_client.ts";
 import type { TtsClient } from "../providers/tts_client.ts";
+import { PcmFramer } from "./pcm_framer.ts";
 import { speakerOf } from "./users_audio_input.ts";
 
 export interface ProviderReports {
@@ -46,7 +50,7 @@ export class ProviderCallError extends APIConnectionError {
 }
 
 /** What to throw into the library for what a client threw. */
-function forLibrary(err: unknown, reports: ProviderReports): Error {
+export function forLibrary(err: unknown, reports: ProviderReports): Error {
   if (err instanceof SfError) {
     if (err.retryable) return new ProviderCallError(err);
     if (err.code !== AgentWorkerErrorCodes.PROVIDER_ABORTED) reports.refused(err);
@@ -166,52 +170,76 @@ class ProviderChunkedStream extends tts.ChunkedStream {
     this.label = `${owner.label}.chunked`;
   }
 
+  /**
+   * Streams the sentence: each 20 ms frame is queued as soon as its bytes arrived, while the rest
+   * of the audio is still coming. One frame is held back so the last can be marked `final`.
+   */
   protected async run(): Promise<void> {
     const rate = this.#owner.sampleRate;
-    let audio;
-    try {
-      audio = await this.#client.synthesize(this.inputText, { signal: this.abortSignal });
-    } catch (err) {
-      if (this.abortSignal.aborted) return;
-      if (err instanceof SfError && err.code === AgentWorkerErrorCodes.PROVIDER_ABORTED) return;
-      const coded =
-        err instanceof SfError
-          ? err
-          : new ProviderBadResponseError(`${this.#client.provider} tts: the call failed`, {
-              cause: err,
-              details: { kind: "tts", provider: this.#client.provider },
-            });
-      if (coded.retryable) this.#reports.transient(coded);
-      else this.#reports.refused(coded);
-      return;
-    }
-    if (audio.sampleRate !== rate || audio.channels !== 1) {
+    const provider = this.#client.provider;
+    if (this.#client.sampleRate !== rate) {
       this.#reports.refused(
-        new ProviderBadResponseError(`${this.#client.provider} tts: the audio is not ${rate} Hz mono`, {
-          details: {
-            kind: "tts",
-            provider: this.#client.provider,
-            sampleRate: audio.sampleRate,
-            channels: audio.channels,
-          },
+        new ProviderBadResponseError(`${provider} tts: the audio is not ${rate} Hz`, {
+          details: { kind: "tts", provider, sampleRate: this.#client.sampleRate },
         }),
       );
       return;
     }
-    // A copy: the body's bytes may start at an odd offset, which an Int16Array view cannot.
-    const samples = new Int16Array(audio.pcm.slice().buffer);
-    const step = (rate * FRAME_MS) / 1000;
+    const framer = new PcmFramer((rate * FRAME_MS) / 1000);
     const requestId = shortuuid("tts_");
-    for (let at = 0; at < samples.length; at += step) {
-      if (this.abortSignal.aborted) return;
-      const chunk = samples.slice(at, Math.min(at + step, samples.length));
+    let held: Int16Array | undefined;
+    const put = (samples: Int16Array, final: boolean): void => {
       this.queue.put({
         requestId,
         segmentId: requestId,
-        frame: new AudioFrame(chunk, rate, 1, chunk.length),
-        final: at + step >= samples.length,
+        frame: new AudioFrame(samples, rate, 1, samples.length),
+        final,
       });
+    };
+    try {
+      for await (const pcm of this.#client.stream(this.inputText, { signal: this.abortSignal })) {
+        if (this.abortSignal.aborted) return;
+        for (const frame of framer.push(pcm)) {
+          if (held !== undefined) put(held, false);
+          held = frame;
+        }
+      }
+    } catch (err) {
+      if (this.abortSignal.aborted) return;
+      if (err instanceof SfError && err.code === AgentWorkerErrorCodes.PROVIDER_ABORTED) return;
+      this.#report(err);
+      // The frames already queued play; the sentence ends where the provider's stream did.
+      return;
     }
+    if (this.abortSignal.aborted) return;
+    const rest = framer.flush();
+    if (rest !== undefined) {
+      if (held !== undefined) put(held, false);
+      held = rest;
+    }
+    if (held !== undefined) put(held, true);
+  }
+
+  /**
+   * A refusal (key, model, request, malformed audio) ends the session; a transient failure (the
+   * provider unreachable or slow, its stream broken off) loses this sentence, logged with the
+   * provider's coded error.
+   */
+  #report(err: unknown): void {
+    const provider = this.#client.provider;
+    const coded =
+      err instanceof SfError
+        ? err
+        : new ProviderBadResponseError(`${provider} tts: the call failed`, {
+            cause: err,
+            details: { kind: "tts", provider },
+          });
+    const transient =
+      coded.retryable ||
+      coded.code === AgentWorkerErrorCodes.PROVIDER_STREAM_INTERRUPTED ||
+      coded.code === AgentWorkerErrorCodes.PROVIDER_TIMEOUT;
+    if (transient) this.#reports.transient(coded);
+    else this.#reports.refused(coded);
   }
 }
 

@@ -19,3 +19,5 @@ export {
   chatMessagesOf,
 } from "./provider_plugins.ts";
 export type { ProviderReports } from "./provider_plugins.ts";
+export { ProviderLiveStt } from "./live_stt_plugin.ts";
+export type { ProviderLiveSttOptions } from "./live_stt_plugin.ts";

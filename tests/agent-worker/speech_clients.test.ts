@@ -60,7 +60,7 @@ describe("tts clients", () => {
     const samples = new Int16Array(audio.pcm.buffer, audio.pcm.byteOffset, audio.pcm.byteLength / 2);
     expect(Math.max(...samples.slice(0, 2_000))).toBeGreaterThan(5_000);
     const [call] = fixture.callsTo("elevenlabs", "tts");
-    expect(call?.path).toBe(`/v1/text-to-speech/${VOICE}`);
+    expect(call?.path).toBe(`/v1/text-to-speech/${VOICE}/stream`);
     expect(call?.query).toEqual({ output_format: "pcm_16000" });
     expect(call?.body).toEqual({ text, model_id: "eleven_turbo_v2_5" });
     expect(call?.headers["xi-api-key"]).toBeUndefined();
@@ -140,6 +140,103 @@ describe("tts clients", () => {
     });
     const err = await rejection(tts("cartesia").synthesize(text), AgentWorkerErrorCodes.PROVIDER_UNAVAILABLE);
     expect(err.retryable).toBe(true);
+  });
+});
+
+describe("tts streaming", () => {
+  const text = "Your parcel left the warehouse this morning and should arrive tomorrow.";
+  const RATES = { elevenlabs: 16_000, cartesia: 16_000, openai: 24_000 } as const;
+  const VOICES = { elevenlabs: VOICE, cartesia: VOICE, openai: "alloy" } as const;
+
+  function client(provider: keyof typeof RATES): TtsClient {
+    return tts(provider, undefined, VOICES[provider]);
+  }
+
+  it.each(["elevenlabs", "cartesia", "openai"] as const)(
+    "tts stream - %s: audio arrives while the provider still holds the rest, whole samples, all of it",
+    async (provider) => {
+      // Odd chunks split samples across network reads; the stream holds after its first chunk.
+      fixture.setLatency({ audioChunkBytes: 1_001 });
+      const release = fixture.holdAudio(1);
+      const ended = fixture.nextAudioEnd();
+      const stream = client(provider).stream(text);
+      const first = await stream.next();
+      // The provider has sent one chunk and waits: the first audio came before its last byte.
+      expect(first.done).toBe(false);
+      expect(fixture.audioStreams).toEqual([]);
+      const chunks = [first.value as Uint8Array];
+      release();
+      for await (const chunk of stream) chunks.push(chunk);
+      for (const chunk of chunks) expect(chunk.byteLength % 2).toBe(0);
+      expect(chunks[0]?.byteLength).toBeLessThanOrEqual(1_000);
+      expect(chunks.length).toBeGreaterThan(5);
+      const expected = sineTonePcm(speechDurationMs(text), RATES[provider]);
+      expect(digest(Buffer.concat(chunks))).toBe(digest(expected));
+      expect(Buffer.concat(chunks).byteLength).toBe(expected.byteLength);
+      expect(await ended).toMatchObject({ provider, outcome: "complete", sentBytes: expected.byteLength });
+      expect(fixture.violations).toEqual([]);
+    },
+  );
+
+  it("tts stream - aborting mid-stream fails with ABORTED and closes the provider's connection", async () => {
+    const release = fixture.holdAudio(1);
+    const ended = fixture.nextAudioEnd();
+    const abort = new AbortController();
+    const stream = client("elevenlabs").stream(text, { signal: abort.signal });
+    expect((await stream.next()).done).toBe(false);
+    abort.abort();
+    // The fixture sees the connection close while it still had audio to send.
+    const end = await ended;
+    expect(end).toMatchObject({ provider: "elevenlabs", outcome: "client_closed", chunks: 1 });
+    expect(end.sentBytes).toBeLessThan(end.totalBytes);
+    const err = await rejection(stream.next(), AgentWorkerErrorCodes.PROVIDER_ABORTED);
+    expect(err.details).toMatchObject({ provider: "elevenlabs", kind: "tts" });
+    release();
+  });
+
+  it("tts stream - a reader that stops early closes the provider's connection", async () => {
+    const release = fixture.holdAudio(1);
+    const ended = fixture.nextAudioEnd();
+    const stream = client("cartesia").stream(text);
+    expect((await stream.next()).done).toBe(false);
+    await stream.return(undefined);
+    expect(await ended).toMatchObject({ provider: "cartesia", outcome: "client_closed", chunks: 1 });
+    release();
+  });
+
+  it("tts stream - a stream cut mid-way fails with STREAM_INTERRUPTED naming the provider", async () => {
+    fixture.setLatency({ audioChunkBytes: 2_000 });
+    fixture.addFault({
+      provider: "cartesia",
+      kind: "tts",
+      times: 1,
+      fault: { type: "cut_audio", afterBytes: 5_001 },
+    });
+    const received: Uint8Array[] = [];
+    const consume = async (): Promise<void> => {
+      for await (const chunk of client("cartesia").stream(text)) received.push(chunk);
+    };
+    const err = await rejection(consume(), AgentWorkerErrorCodes.PROVIDER_STREAM_INTERRUPTED);
+    // What arrived before the cut was delivered (the odd last byte never completed a sample).
+    expect(Buffer.concat(received).byteLength).toBe(5_000);
+    expect(err.message).toContain("cartesia tts");
+    expect(err.retryable).toBe(false);
+    expect(err.details).toMatchObject({ provider: "cartesia", kind: "tts", delivered: 5_000 });
+    expect(fixture.audioStreams).toMatchObject([{ provider: "cartesia", outcome: "cut", sentBytes: 5_001 }]);
+  });
+
+  it("tts stream - synthesize of a stream cut mid-way fails, never returns the partial audio", async () => {
+    fixture.addFault({
+      provider: "openai",
+      kind: "tts",
+      times: 1,
+      fault: { type: "cut_audio", afterBytes: 8_192 },
+    });
+    const err = await rejection(
+      client("openai").synthesize(text),
+      AgentWorkerErrorCodes.PROVIDER_STREAM_INTERRUPTED,
+    );
+    expect(err.details).toMatchObject({ provider: "openai", kind: "tts" });
   });
 });
 

@@ -1,0 +1,171 @@
+/**
+ * A streaming STT behind `@livekit/agents`' `stt.STT` (`streaming: true, interimResults: true`):
+ * the session's audio goes to the provider's live API as it is heard, and its results come back
+ * as the library's speech events while the user still speaks (interim transcripts), with the
+ * final transcript as soon as the provider's endpointing hears the user stop — no whole-utterance
+ * upload after the end of speech. Whole-buffer `recognize` (which the session does not use for a
+ * streaming STT) goes through the provider's REST client.
+ *
+ * Each transcript names the user whose frames were heard last (users_audio_input.ts passes one
+ * speaker at a time). Errors reach the library the way `ProviderStt`'s do (`forLibrary`): a
+ * refusal is reported and ends the session, a transient failure may be retried by the library.
+ */
+import { asLanguageCode, stt } from "@livekit/agents";
+import type { APIConnectOptions, AudioBuffer } from "@livekit/agents";
+import type { SttClient } from "../providers/stt_client.ts";
+import type { LiveSttClient, LiveTranscriptEvent } from "../providers/stt_live.ts";
+import { SfError } from "../../bus/index.ts";
+import { AgentWorkerErrorCodes } from "../errors.ts";
+import { ProviderCallError, ProviderStt, forLibrary } from "./provider_plugins.ts";
+import type { ProviderReports } from "./provider_plugins.ts";
+import { speakerOf } from "./users_audio_input.ts";
+
+export interface ProviderLiveSttOptions {
+  /** ISO-639-1; default `en`. */
+  language?: string;
+  /** The rate audio is sent at (frames are resampled to it). Default 16000. */
+  sampleRate?: number;
+  /** Silence (ms) after which the provider ends an utterance. Default 300. */
+  endpointingMs?: number;
+}
+
+export class ProviderLiveStt extends stt.STT {
+  label: string;
+  readonly #live: LiveSttClient;
+  readonly #reports: ProviderReports;
+  readonly #whole: ProviderStt;
+  readonly #options: Required<ProviderLiveSttOptions>;
+
+  constructor(
+    rest: SttClient,
+    live: LiveSttClient,
+    reports: ProviderReports,
+    options: ProviderLiveSttOptions = {},
+  ) {
+    super({ streaming: true, interimResults: true });
+    this.#live = live;
+    this.#reports = reports;
+    this.#options = {
+      language: options.language ?? "en",
+      sampleRate: options.sampleRate ?? 16_000,
+      endpointingMs: options.endpointingMs ?? 300,
+    };
+    this.#whole = new ProviderStt(rest, reports, this.#options.language);
+    this.label = `sidekick.${live.provider}.stt.live`;
+  }
+
+  override get model(): string {
+    return this.#live.model;
+  }
+
+  override get provider(): string {
+    return this.#live.provider;
+  }
+
+  protected async _recognize(buffer: AudioBuffer, abortSignal?: AbortSignal): Promise<stt.SpeechEvent> {
+    return await this.#whole.recognize(buffer, abortSignal);
+  }
+
+  stream(options?: { connOptions?: APIConnectOptions }): stt.SpeechStream {
+    return new LiveSpeechStream(this, this.#live, this.#reports, this.#options, options?.connOptions);
+  }
+}
+
+class LiveSpeechStream extends stt.SpeechStream {
+  label: string;
+  readonly #client: LiveSttClient;
+  readonly #reports: ProviderReports;
+  readonly #options: Required<ProviderLiveSttOptions>;
+
+  constructor(
+    owner: ProviderLiveStt,
+    client: LiveSttClient,
+    reports: ProviderReports,
+    options: Required<ProviderLiveSttOptions>,
+    connOptions?: APIConnectOptions,
+  ) {
+    super(owner, options.sampleRate, connOptions);
+    this.#client = client;
+    this.#reports = reports;
+    this.#options = options;
+    this.label = `${owner.label}.stream`;
+  }
+
+  protected async run(): Promise<void> {
+    const signal = this.abortSignal;
+    let live;
+    try {
+      live = await this.#client.listen({
+        sampleRate: this.#options.sampleRate,
+        language: this.#options.language,
+        endpointingMs: this.#options.endpointingMs,
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) return;
+      throw forLibrary(err, this.#reports);
+    }
+    let speaker: string | undefined;
+    // Set when this attempt failed: a retried attempt reads the same input, and this one must not.
+    let stopped = false;
+    const pump = async (): Promise<void> => {
+      for await (const item of this.input) {
+        if (signal.aborted || stopped) return;
+        if (item === stt.SpeechStream.FLUSH_SENTINEL) {
+          live.finalize();
+          continue;
+        }
+        speaker = speakerOf(item) ?? speaker;
+        live.send(new Uint8Array(item.data.buffer, item.data.byteOffset, item.data.byteLength));
+      }
+      // The input ended: the provider flushes what it still holds, then closes.
+      live.close();
+    };
+    const read = async (): Promise<void> => {
+      let speaking = false;
+      for await (const event of live) {
+        if (event.text !== "") {
+          if (!speaking) {
+            speaking = true;
+            this.queue.put({ type: stt.SpeechEventType.START_OF_SPEECH });
+          }
+          this.queue.put({
+            type:
+              event.type === "final"
+                ? stt.SpeechEventType.FINAL_TRANSCRIPT
+                : stt.SpeechEventType.INTERIM_TRANSCRIPT,
+            alternatives: [this.#speechData(event, speaker)],
+          });
+        }
+        if (speaking && event.type === "final" && event.speechFinal) {
+          speaking = false;
+          this.queue.put({ type: stt.SpeechEventType.END_OF_SPEECH });
+        }
+      }
+    };
+    try {
+      await Promise.all([pump(), read()]);
+    } catch (err) {
+      stopped = true;
+      live.close();
+      if (signal.aborted) return;
+      // A live socket that broke off can be opened again: the library may retry the attempt.
+      if (err instanceof SfError && err.code === AgentWorkerErrorCodes.PROVIDER_STREAM_INTERRUPTED) {
+        throw new ProviderCallError(err);
+      }
+      throw forLibrary(err, this.#reports);
+    }
+  }
+
+  #speechData(event: LiveTranscriptEvent, speaker: string | undefined): stt.SpeechData {
+    const start = event.startMs / 1000 + this.startTimeOffset;
+    return {
+      language: asLanguageCode(this.#options.language),
+      text: event.text,
+      startTime: start,
+      endTime: start + event.durationMs / 1000,
+      confidence: event.confidence,
+      speakerId: speaker ?? null,
+    };
+  }
+}
