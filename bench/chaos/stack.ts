@@ -17,8 +17,7 @@ import { NatsTestServer } from "../../tests/helpers/nats_server.ts";
 import { PostgresTestServer } from "../../tests/helpers/postgres_server.ts";
 import { spawnActorHost, testKeyring } from "../../tests/helpers/processes.ts";
 import type { TestProcess } from "../../tests/helpers/processes.ts";
-import { sharedServices } from "../../tests/helpers/services.ts";
-import { spawnWorker } from "../../tests/helpers/stack.ts";
+import { addVoiceAgent, setSharedLivekitCredentials, spawnWorker } from "../../tests/helpers/stack.ts";
 
 export const AGENT_SLUG = "helper";
 
@@ -259,30 +258,10 @@ export class ChaosStack implements AsyncDisposable {
     const database = { kind: "postgres" as const, url: this.postgres.url, schema };
     await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
     await platform.setTenantDatabase(client.id, database);
-    if (voice) {
-      const lk = sharedServices();
-      await platform.setLivekitCredentials(client.id, {
-        url: lk.livekitUrl,
-        apiKey: lk.livekitApiKey,
-        apiSecret: lk.livekitApiSecret,
-      });
-    }
+    if (voice) await setSharedLivekitCredentials(platform, client.id);
     const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
     try {
-      await store.createAgent({
-        slug: AGENT_SLUG,
-        name: "Helper",
-        voiceSettings: {
-          llm_provider: "groq",
-          llm_model: "llama-3.3-70b-versatile",
-          stt_provider: "deepgram",
-          tts_provider: "elevenlabs",
-          voice_id: "voice-1",
-        },
-      });
-      await store.setProviderKey("groq", this.fixture.keys.groq);
-      await store.setProviderKey("deepgram", this.fixture.keys.deepgram);
-      await store.setProviderKey("elevenlabs", this.fixture.keys.elevenlabs);
+      await addVoiceAgent(store, this.fixture, { slug: AGENT_SLUG, name: "Helper" });
     } finally {
       await store.close();
     }

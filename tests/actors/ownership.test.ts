@@ -10,6 +10,7 @@ import { TenantLoad } from "../helpers/load.ts";
 import type { Outcome } from "../helpers/load.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
 import { spawnActorHost } from "../helpers/processes.ts";
+import type { TestProcess } from "../helpers/processes.ts";
 import { tenantClient } from "../helpers/tenant_client.ts";
 
 const P = 64;
@@ -18,6 +19,11 @@ const LEASE_TTL_MS = 3000;
 const FAILOVER_BOUND_MS = 5000;
 const subjects = createSubjects({ partitions: P });
 const tenants = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}-${i}`);
+
+/** Actor host `hostId` with this suite's lease TTL. */
+function leasedHost(server: NatsTestServer, hostId: string): Promise<TestProcess> {
+  return spawnActorHost({ natsUrl: server.url, hostId, partitions: P, leaseTtlMs: LEASE_TTL_MS });
+}
 
 /** Runs until `ms` of load have passed, by waiting on the load's own progress (no bare sleep). */
 async function loadFor(load: TenantLoad, ms: number): Promise<void> {
@@ -92,18 +98,8 @@ describe("single owner per tenant across hosts", () => {
 
   it("failover - SIGKILL one of two hosts under load: its tenants answer again within the bound, each request applied once", async () => {
     await using server = await NatsTestServer.start();
-    await using a = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "a",
-      partitions: P,
-      leaseTtlMs: LEASE_TTL_MS,
-    });
-    const b = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "b",
-      partitions: P,
-      leaseTtlMs: LEASE_TTL_MS,
-    });
+    await using a = await leasedHost(server, "a");
+    const b = await leasedHost(server, "b");
     const nc = await connect({ servers: server.url });
     const owned = await waitBalanced(nc, subjects, ["a", "b"]);
     const names = tenants(100, "kill");
@@ -214,18 +210,8 @@ describe("single owner per tenant across hosts", () => {
 
   it("fencing - a SIGSTOPped owner is replaced, and after SIGCONT nothing it sends is accepted", async () => {
     await using server = await NatsTestServer.start();
-    await using a = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "a",
-      partitions: P,
-      leaseTtlMs: LEASE_TTL_MS,
-    });
-    await using b = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "b",
-      partitions: P,
-      leaseTtlMs: LEASE_TTL_MS,
-    });
+    await using a = await leasedHost(server, "a");
+    await using b = await leasedHost(server, "b");
     const nc = await connect({ servers: server.url });
     const owned = await waitBalanced(nc, subjects, ["a", "b"]);
     const names = tenants(40, "zombie");
@@ -294,18 +280,8 @@ describe("single owner per tenant across hosts", () => {
   it("frozen owner - with slow server pings its connection lives on, yet the successor answers every request at once and the woken host none", async () => {
     // PINGs every 60 s: the frozen host's connection, and its subscriptions, outlive the test.
     await using server = await NatsTestServer.start({ extraConfig: `ping_interval: "60s"` });
-    await using a = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "a",
-      partitions: P,
-      leaseTtlMs: LEASE_TTL_MS,
-    });
-    await using b = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "b",
-      partitions: P,
-      leaseTtlMs: LEASE_TTL_MS,
-    });
+    await using a = await leasedHost(server, "a");
+    await using b = await leasedHost(server, "b");
     const nc = await connect({ servers: server.url });
     // Sees every reply to every request of this test: a late answer from the woken host included.
     const tap = await connect({ servers: server.url });

@@ -36,6 +36,24 @@ async function publishJobs(nc: NatsConnection, jobs: DispatchJob[]): Promise<voi
 }
 
 /** Collects the lifecycle events of every job from SF_EVENTS (core subscription, live). */
+/** A promise the test settles itself: handlers wait on `released` until the test calls `release`. */
+function gate(): { released: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { released, release };
+}
+
+/** SF_DISPATCH is empty and the workers' consumer has nothing pending after `deliveries` deliveries. */
+async function expectAllAcked(nc: NatsConnection, deliveries: number): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  expect((await jsm.streams.info(subjects.streams.dispatch)).state.messages).toBe(0);
+  const info = await jsm.consumers.info(subjects.streams.dispatch, JobConsumer.durableName(subjects));
+  expect(info.num_ack_pending).toBe(0);
+  expect(info.delivered.consumer_seq).toBe(deliveries);
+}
+
 function collectEvents(nc: NatsConnection): JobEvent[] {
   const events: JobEvent[] = [];
   nc.subscribe(`${subjects.prefix}.job.>`, {
@@ -206,10 +224,7 @@ describe("dispatch - JobConsumer on SF_DISPATCH", () => {
     const ackWaitMs = 500;
     const duplicates: DuplicateDelivery[] = [];
     const runs: number[] = [];
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { released, release } = gate();
     const consumer = new JobConsumer({
       nc: wnc,
       subjects,
@@ -253,11 +268,7 @@ describe("dispatch - JobConsumer on SF_DISPATCH", () => {
     );
     expect(events.filter((e) => e.type === "failed")).toEqual([]);
     expect(events.filter((e) => e.type === "done")).toHaveLength(1);
-    const jsm = await jetstreamManager(nc);
-    expect((await jsm.streams.info(subjects.streams.dispatch)).state.messages).toBe(0);
-    const info = await jsm.consumers.info(subjects.streams.dispatch, JobConsumer.durableName(subjects));
-    expect(info.num_ack_pending).toBe(0);
-    expect(info.delivered.consumer_seq).toBe(duplicates.length + 1);
+    await expectAllAcked(nc, duplicates.length + 1);
     await wnc.close();
     await nc.close();
   });
@@ -294,10 +305,7 @@ describe("dispatch - JobConsumer on SF_DISPATCH", () => {
     );
     const wnc = await connect({ servers: server.url });
     const runs: number[] = [];
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const { released, release } = gate();
     const other = new JobConsumer({
       nc: wnc,
       subjects,
@@ -320,11 +328,7 @@ describe("dispatch - JobConsumer on SF_DISPATCH", () => {
     release();
     await waitFor("the job to be done", () => events.some((e) => e.type === "done"));
     await other.stop();
-    const jsm = await jetstreamManager(nc);
-    expect((await jsm.streams.info(subjects.streams.dispatch)).state.messages).toBe(0);
-    const info = await jsm.consumers.info(subjects.streams.dispatch, JobConsumer.durableName(subjects));
-    expect(info.num_ack_pending).toBe(0);
-    expect(info.delivered.consumer_seq).toBe(2);
+    await expectAllAcked(nc, 2);
     expect(events.filter((e) => e.type === "claimed").map((e) => [e.workerId, e.delivery])).toEqual([
       ["stuck", 1],
       ["other", 2],

@@ -1,36 +1,20 @@
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
-import type {
-  ChatFrame,
-  PlatformStore,
-  TenantDatabaseConfig,
-  TenantStore,
-  TriggerReply,
-} from "../../actors/index.ts";
+import type { ChatFrame, PlatformStore, TriggerReply } from "../../actors/index.ts";
 import { createSubjects, decodeBody, requestReply } from "../../bus/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { spawnActorHost, testKeyring } from "../helpers/processes.ts";
-import { sharedServices } from "../helpers/services.ts";
-import { openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import { spawnActorHost } from "../helpers/processes.ts";
+import { createPostgresTenant, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import type { PostgresTenant } from "../helpers/stack.ts";
 import { defaultChatReply, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 
 const P = 16;
 const subjects = createSubjects({ partitions: P });
 
-async function tenant(
-  platform: PlatformStore,
-  slug: string,
-  schema: string,
-): Promise<{ id: string; store: TenantStore }> {
-  const keyring = testKeyring();
-  const client = await platform.createClient({ slug, name: slug });
-  const database: TenantDatabaseConfig = { kind: "postgres", url: sharedServices().databaseUrl, schema };
-  await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
-  await platform.setTenantDatabase(client.id, database);
-  return { id: client.id, store: await openTenantStore({ tenantId: client.id, database, keyring }) };
+function tenant(platform: PlatformStore, slug: string, schema: string): Promise<PostgresTenant> {
+  return createPostgresTenant(platform, { slug, schema });
 }
 
 function chatFrames(nc: NatsConnection, session: string): ChatFrame[] {

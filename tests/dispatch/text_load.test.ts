@@ -2,20 +2,13 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
-import type {
-  ChatFrame,
-  PlatformStore,
-  TenantDatabaseConfig,
-  TenantStore,
-  TriggerReply,
-} from "../../actors/index.ts";
+import type { ChatFrame, PlatformStore, TriggerReply } from "../../actors/index.ts";
 import { createSubjects, decodeBody, requestReply } from "../../bus/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { spawnActorHost, testKeyring } from "../helpers/processes.ts";
-import { sharedServices } from "../helpers/services.ts";
-import { openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import { spawnActorHost } from "../helpers/processes.ts";
+import { addHelperAgent, createPostgresTenant, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import type { PostgresTenant } from "../helpers/stack.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 
@@ -26,23 +19,10 @@ async function tenantWithAgent(
   platform: PlatformStore,
   fixture: ProviderFixture,
   slug: string,
-): Promise<{ id: string; store: TenantStore }> {
-  const client = await platform.createClient({ slug, name: slug });
-  const database: TenantDatabaseConfig = {
-    kind: "postgres",
-    url: sharedServices().databaseUrl,
-    schema: slug.replace(/-/g, "_"),
-  };
-  await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
-  await platform.setTenantDatabase(client.id, database);
-  const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
-  await store.createAgent({
-    slug: "helper",
-    name: "Helper",
-    voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
-  });
-  await store.setProviderKey("groq", fixture.keys.groq);
-  return { id: client.id, store };
+): Promise<PostgresTenant> {
+  const tenant = await createPostgresTenant(platform, { slug, schema: slug.replace(/-/g, "_") });
+  await addHelperAgent(tenant.store, fixture);
+  return tenant;
 }
 
 function worker(server: NatsTestServer, fixture: ProviderFixture, id: string, ackWaitMs = 30_000) {

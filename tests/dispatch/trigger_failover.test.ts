@@ -11,8 +11,8 @@ import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { leaseKey, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
-import type { PlatformStore, TenantDatabaseConfig, TenantStore, TriggerReply } from "../../actors/index.ts";
+import { leaseKey } from "../../actors/index.ts";
+import type { TriggerReply } from "../../actors/index.ts";
 import { createSubjects, requestReply } from "../../bus/index.ts";
 import type { Subjects } from "../../bus/index.ts";
 import { ChatInbox, parseGatewayConfig, pickSession, runTextTurn } from "../../gateway/index.ts";
@@ -22,10 +22,10 @@ import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts"
 import { waitFor } from "../helpers/deadline.ts";
 import { describeHost, waitBalanced } from "../helpers/hosts.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { spawnActorHost, testKeyring } from "../helpers/processes.ts";
-import type { TestProcess } from "../helpers/processes.ts";
-import { sharedServices } from "../helpers/services.ts";
-import { openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import { spawnActorHost } from "../helpers/processes.ts";
+import type { ActorHostEnv, TestProcess } from "../helpers/processes.ts";
+import { createPostgresTenant, helperAgent, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import type { PostgresTenant } from "../helpers/stack.ts";
 
 const P = 16;
 const subjects = createSubjects({ partitions: P });
@@ -33,23 +33,45 @@ const USER = "failover-user";
 
 type Turned = TextTurnResult & { message: string };
 
-interface Tenant {
-  id: string;
-  store: TenantStore;
+type Tenant = PostgresTenant;
+
+/** Actor host `hostId` of this suite's partitions on `server`. */
+function host(
+  server: NatsTestServer,
+  hostId: string,
+  options: Omit<ActorHostEnv, "natsUrl" | "hostId"> = {},
+): Promise<TestProcess> {
+  return spawnActorHost({ natsUrl: server.url, hostId, partitions: P, ...options });
 }
 
-async function tenant(platform: PlatformStore, slug: string, schema: string): Promise<Tenant> {
-  const client = await platform.createClient({ slug, name: slug });
-  const database: TenantDatabaseConfig = { kind: "postgres", url: sharedServices().databaseUrl, schema };
-  await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
-  await platform.setTenantDatabase(client.id, database);
-  const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
-  await store.createAgent({
-    slug: "helper",
-    name: "Helper",
-    voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
+/** Agent worker `w1` with the fixture's endpoints. */
+function worker(server: NatsTestServer, fixture: ProviderFixture): Promise<TestProcess> {
+  return spawnWorker({ natsUrl: server.url, partitions: P, workerId: "w1", endpoints: fixture.endpoints() });
+}
+
+/** The caller's side: the platform store, a connection, and tenant `name` with the helper agent; disposing closes them. */
+interface Caller extends AsyncDisposable {
+  nc: NatsConnection;
+  t: Tenant;
+}
+
+async function openCaller(server: NatsTestServer, name: string): Promise<Caller> {
+  const platform = await openTestPlatform(server.url);
+  const nc = await connect({ servers: server.url });
+  const t = await createPostgresTenant(platform, {
+    slug: `${name}-${server.port}`,
+    schema: `${name}_${server.port}`,
   });
-  return { id: client.id, store };
+  await t.store.createAgent(helperAgent());
+  return {
+    nc,
+    t,
+    async [Symbol.asyncDispose]() {
+      await nc.close();
+      await t.store.close();
+      await platform.close();
+    },
+  };
 }
 
 /** Counts every copy of a tenant's `trigger` requests on the bus (a plain subscriber, beside the owners' queue group). */
@@ -75,18 +97,23 @@ const expectedReply = (message: string): string =>
     messages: [{ role: "user", content: message }],
   });
 
-/** The tenant's database holds exactly one conversation with one user and one agent turn for this trigger. */
-async function expectOneTurn(t: Tenant, message: string, result: TextTurnResult): Promise<void> {
+/** The conversation holds exactly one user and one agent turn for this trigger, both of job `jobId`. */
+async function expectOneTurn(
+  t: Tenant,
+  message: string,
+  conversationId: string,
+  jobId: string,
+): Promise<void> {
   const rows = await waitFor(`the turn of ${message} recorded`, async () => {
-    const r = await t.store.listTranscripts(result.conversationId);
+    const r = await t.store.listTranscripts(conversationId);
     return r.length >= 2 ? r : undefined;
   });
   expect(
     rows.map((r) => [r.role, r.content, r.turnId]),
     message,
   ).toEqual([
-    ["user", message, result.reply.job_id],
-    ["assistant", expectedReply(message), result.reply.job_id],
+    ["user", message, jobId],
+    ["assistant", expectedReply(message), jobId],
   ]);
 }
 
@@ -109,15 +136,9 @@ describe("trigger attempts - re-attach, no capacity, failover", () => {
   it("trigger - attempts that end before a worker claims re-attach to the one job", async () => {
     await using server = await NatsTestServer.start();
     await using fixture = await startProviderFixture();
-    await using host = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "h1",
-      partitions: P,
-      claimTimeoutMs: 60_000,
-    });
-    const platform = await openTestPlatform(server.url);
-    const nc = await connect({ servers: server.url });
-    const t = await tenant(platform, `reattach-${server.port}`, `reattach_${server.port}`);
+    await using h1 = await host(server, "h1", { claimTimeoutMs: 60_000 });
+    await using caller = await openCaller(server, "reattach");
+    const { nc, t } = caller;
     const workers: TestProcess[] = [];
     try {
       await t.store.setProviderKey("groq", fixture.keys.groq);
@@ -134,14 +155,7 @@ describe("trigger attempts - re-attach, no capacity, failover", () => {
       );
       await waitFor("three attempts of the trigger", () => copies.seen >= 3, { timeoutMs: 20_000 });
       expect(await dispatchBacklog(nc)).toBe(1);
-      workers.push(
-        await spawnWorker({
-          natsUrl: server.url,
-          partitions: P,
-          workerId: "w1",
-          endpoints: fixture.endpoints(),
-        }),
-      );
+      workers.push(await worker(server, fixture));
       const reply = await pending;
       console.log(
         JSON.stringify({
@@ -153,61 +167,39 @@ describe("trigger attempts - re-attach, no capacity, failover", () => {
       expect(reply.attempts).toBeGreaterThanOrEqual(3);
       expect(reply.body).toMatchObject({ worker_id: "w1", duplicate: false });
       expect(reply.body.result).toBeUndefined();
-      const rows = await waitFor("the turn recorded", async () => {
-        const r = await t.store.listTranscripts(reply.body.conversation_id);
-        return r.length === 2 ? r : undefined;
-      });
-      expect(rows.map((r) => [r.role, r.content, r.turnId])).toEqual([
-        ["user", message, reply.body.job_id],
-        ["assistant", expectedReply(message), reply.body.job_id],
-      ]);
+      await expectOneTurn(t, message, reply.body.conversation_id, reply.body.job_id);
       expect(llmCallsFor(fixture, message)).toBe(1);
       expect(await t.store.listConversations({ limit: 100 })).toHaveLength(1);
     } finally {
       for (const w of workers) await w.kill();
-      await nc.close();
-      await t.store.close();
-      await platform.close();
     }
-    void host;
+    void h1;
   });
 
   it("trigger - with no worker, short attempts still end in SF_ERR_NO_AGENT_CAPACITY, the job withdrawn", async () => {
     await using server = await NatsTestServer.start();
-    await using host = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "h1",
-      partitions: P,
-      claimTimeoutMs: 2500,
-    });
-    const platform = await openTestPlatform(server.url);
-    const nc = await connect({ servers: server.url });
-    const t = await tenant(platform, `nocap-${server.port}`, `nocap_${server.port}`);
-    try {
-      const copies = countTriggers(nc, subjects, t.id);
-      await nc.flush();
-      const err: unknown = await requestReply<TriggerReply>(
-        nc,
-        subjects.tenantOp(t.id, "trigger"),
-        { agent_slug: "helper", mode: "text", user_id: USER, message: "anyone there?", job_id: "nocap-1" },
-        { tenant: t.id, timeoutMs: 30_000, attemptTimeoutMs: 300 },
-      ).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(err).toMatchObject({ code: "SF_ERR_NO_AGENT_CAPACITY" });
-      expect(copies.seen).toBeGreaterThan(1);
-      expect(await dispatchBacklog(nc)).toBe(0);
-      // Every attempt was the one trigger: one conversation, no turn.
-      const conversations = await t.store.listConversations({ limit: 100 });
-      expect(conversations).toHaveLength(1);
-      expect(await t.store.listTranscripts(conversations[0]!.id)).toEqual([]);
-    } finally {
-      await nc.close();
-      await t.store.close();
-      await platform.close();
-    }
-    void host;
+    await using h1 = await host(server, "h1", { claimTimeoutMs: 2500 });
+    await using caller = await openCaller(server, "nocap");
+    const { nc, t } = caller;
+    const copies = countTriggers(nc, subjects, t.id);
+    await nc.flush();
+    const err: unknown = await requestReply<TriggerReply>(
+      nc,
+      subjects.tenantOp(t.id, "trigger"),
+      { agent_slug: "helper", mode: "text", user_id: USER, message: "anyone there?", job_id: "nocap-1" },
+      { tenant: t.id, timeoutMs: 30_000, attemptTimeoutMs: 300 },
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: "SF_ERR_NO_AGENT_CAPACITY" });
+    expect(copies.seen).toBeGreaterThan(1);
+    expect(await dispatchBacklog(nc)).toBe(0);
+    // Every attempt was the one trigger: one conversation, no turn.
+    const conversations = await t.store.listConversations({ limit: 100 });
+    expect(conversations).toHaveLength(1);
+    expect(await t.store.listTranscripts(conversations[0]!.id)).toEqual([]);
+    void h1;
   });
 
   it("failover - a job whose claim deadline falls while its owner is frozen is not withdrawn by the woken host: the successor's worker claim answers it once", async () => {
@@ -216,16 +208,9 @@ describe("trigger attempts - re-attach, no capacity, failover", () => {
     await using server = await NatsTestServer.start({ extraConfig: `ping_interval: "60s"` });
     await using fixture = await startProviderFixture();
     // Host a alone owns every partition; its claim deadline (4 s) falls while it is frozen.
-    await using a = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "a",
-      partitions: P,
-      leaseTtlMs: 3000,
-      claimTimeoutMs: 4000,
-    });
-    const platform = await openTestPlatform(server.url);
-    const nc = await connect({ servers: server.url });
-    const t = await tenant(platform, `deadline-${server.port}`, `deadline_${server.port}`);
+    await using a = await host(server, "a", { leaseTtlMs: 3000, claimTimeoutMs: 4000 });
+    await using caller = await openCaller(server, "deadline");
+    const { nc, t } = caller;
     const processes: TestProcess[] = [];
     try {
       await t.store.setProviderKey("groq", fixture.keys.groq);
@@ -255,13 +240,7 @@ describe("trigger attempts - re-attach, no capacity, failover", () => {
       a.signal("SIGSTOP");
       const frozenAt = performance.now();
       // The successor's own claim deadline is far away: only a's may fall during the test.
-      const b = await spawnActorHost({
-        natsUrl: server.url,
-        hostId: "b",
-        partitions: P,
-        leaseTtlMs: 3000,
-        claimTimeoutMs: 120_000,
-      });
+      const b = await host(server, "b", { leaseTtlMs: 3000, claimTimeoutMs: 120_000 });
       processes.push(b);
       await waitFor(
         "host b to own the tenant's partition",
@@ -289,37 +268,20 @@ describe("trigger attempts - re-attach, no capacity, failover", () => {
 
       // A worker arrives: it claims the job, and the caller is answered once, by an owner of a later
       // epoch (b, or a again once the partitions are balanced back to it: a new ownership either way).
-      processes.push(
-        await spawnWorker({
-          natsUrl: server.url,
-          partitions: P,
-          workerId: "w1",
-          endpoints: fixture.endpoints(),
-        }),
-      );
+      processes.push(await worker(server, fixture));
       const settled = await pending;
       if (!settled.ok) throw settled.reason;
       const reply = settled.value;
       expect(reply.epoch).toBeGreaterThan(frozenEpoch as number);
       expect(reply.body).toMatchObject({ worker_id: "w1", duplicate: true });
       expect(reply.body.result?.text).toBe(expectedReply(message));
-      const rows = await waitFor("the turn recorded", async () => {
-        const r = await t.store.listTranscripts(reply.body.conversation_id);
-        return r.length >= 2 ? r : undefined;
-      });
-      expect(rows.map((r) => [r.role, r.content, r.turnId])).toEqual([
-        ["user", message, reply.body.job_id],
-        ["assistant", expectedReply(message), reply.body.job_id],
-      ]);
+      await expectOneTurn(t, message, reply.body.conversation_id, reply.body.job_id);
       expect(llmCallsFor(fixture, message)).toBe(1);
       expect(await t.store.listConversations({ limit: 100 })).toHaveLength(1);
       await waitFor("the job acknowledged", async () => (await dispatchBacklog(nc)) === 0 || undefined);
     } finally {
       a.signal("SIGCONT");
       for (const p of processes) await p.kill();
-      await nc.close();
-      await t.store.close();
-      await platform.close();
     }
   });
 
@@ -327,27 +289,11 @@ describe("trigger attempts - re-attach, no capacity, failover", () => {
     await using server = await NatsTestServer.start();
     // Jobs take a while (first token after 200 ms, then 20 ms per token): some are running at the freeze.
     await using fixture = await startProviderFixture({ firstTokenDelayMs: 200, tokenDelayMs: 20 });
-    await using a = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "a",
-      partitions: P,
-      leaseTtlMs: 3000,
-    });
-    await using b = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "b",
-      partitions: P,
-      leaseTtlMs: 3000,
-    });
-    await using worker = await spawnWorker({
-      natsUrl: server.url,
-      partitions: P,
-      workerId: "w1",
-      endpoints: fixture.endpoints(),
-    });
-    const platform = await openTestPlatform(server.url);
-    const nc = await connect({ servers: server.url });
-    const t = await tenant(platform, `failover-${server.port}`, `failover_${server.port}`);
+    await using a = await host(server, "a", { leaseTtlMs: 3000 });
+    await using b = await host(server, "b", { leaseTtlMs: 3000 });
+    await using w1 = await worker(server, fixture);
+    await using caller = await openCaller(server, "failover");
+    const { nc, t } = caller;
     let frozen: TestProcess | undefined;
     try {
       await t.store.setProviderKey("groq", fixture.keys.groq);
@@ -409,7 +355,7 @@ describe("trigger attempts - re-attach, no capacity, failover", () => {
       );
       // Wave 1: jobs the owner has published (the worker is paused, so none is claimed yet) when it
       // freezes; the worker then claims them, and the successor finds them by their ids.
-      worker.signal("SIGSTOP");
+      w1.signal("SIGSTOP");
       const wave1 = Array.from({ length: 4 }, () => turn("in-flight"));
       await waitFor(
         "the first wave's jobs in SF_DISPATCH",
@@ -420,7 +366,7 @@ describe("trigger attempts - re-attach, no capacity, failover", () => {
       );
       owner.signal("SIGSTOP");
       frozen = owner;
-      worker.signal("SIGCONT");
+      w1.signal("SIGCONT");
       const frozenAt = performance.now();
       // Wave 2: sent to a frozen owner, before anyone took its partition over.
       const wave2 = Array.from({ length: 4 }, () => turn("frozen"));
@@ -460,17 +406,14 @@ describe("trigger attempts - re-attach, no capacity, failover", () => {
 
       for (const r of results) {
         expect(r.text, r.message).toBe(expectedReply(r.message));
-        await expectOneTurn(t, r.message, r);
+        await expectOneTurn(t, r.message, r.conversationId, r.reply.job_id);
         expect(llmCallsFor(fixture, r.message), r.message).toBe(1);
       }
       // One conversation per trigger (and the warm-up's): no attempt started a second one.
       expect(await t.store.listConversations({ limit: 1000 })).toHaveLength(messages.length);
     } finally {
       frozen?.signal("SIGCONT");
-      worker.signal("SIGCONT");
-      await nc.close();
-      await t.store.close();
-      await platform.close();
+      w1.signal("SIGCONT");
     }
   });
 });

@@ -8,18 +8,23 @@
  * served body carries a secret.
  */
 import { randomBytes } from "node:crypto";
-import { RoomServiceClient } from "livekit-server-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
-import type { PlatformStore, TenantDatabaseConfig, TenantStore } from "../../actors/index.ts";
+import type { PlatformStore, TenantStore } from "../../actors/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { spawnGateway } from "../helpers/gateway_process.ts";
 import type { GatewayProcess } from "../helpers/gateway_process.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
+import { spawnActorHost } from "../helpers/processes.ts";
 import type { TestProcess } from "../helpers/processes.ts";
+import { sharedRoomService } from "../helpers/livekit.ts";
 import { sharedServices } from "../helpers/services.ts";
-import { openTestPlatform } from "../helpers/stack.ts";
+import {
+  addVoiceAgent,
+  createPostgresTenant,
+  openTestPlatform,
+  setSharedLivekitCredentials,
+  spawnWorker,
+} from "../helpers/stack.ts";
 import {
   defaultChatReply,
   replyTokens,
@@ -103,31 +108,17 @@ function stat(html: string, name: string): string | undefined {
 }
 
 async function tenant(slug: string): Promise<Tenant> {
-  const client = await platform.createClient({ slug: `${slug}-${server.port}`, name: `${slug} inc` });
-  const database: TenantDatabaseConfig = {
-    kind: "postgres",
-    url: sharedServices().databaseUrl,
+  const { id, store } = await createPostgresTenant(platform, {
+    slug: `${slug}-${server.port}`,
+    name: `${slug} inc`,
     schema: `${slug.replace(/-/g, "_")}_${server.port}`,
-  };
-  await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
-  await platform.setTenantDatabase(client.id, database);
-  const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
-  await store.createAgent({
+  });
+  await addVoiceAgent(store, fixture, {
     slug: "helper",
     name: "Helper",
     systemPrompt: "You are the Acme helper.",
-    voiceSettings: {
-      llm_provider: "groq",
-      llm_model: "llama-3.3-70b-versatile",
-      stt_provider: "deepgram",
-      tts_provider: "elevenlabs",
-      voice_id: "voice-1",
-    },
   });
-  for (const provider of ["groq", "deepgram", "elevenlabs"] as const) {
-    await store.setProviderKey(provider, fixture.keys[provider]);
-  }
-  return { id: client.id, store };
+  return { id, store };
 }
 
 interface SseEvent {
@@ -170,18 +161,16 @@ beforeAll(async () => {
     ["dash-h1", "dash-h2"].map((hostId) => spawnActorHost({ natsUrl: server.url, hostId, partitions: P })),
   );
   [worker, gw] = await Promise.all([
-    spawnTs("worker", "agent-worker/main.ts", {
-      readyLine: "agent worker ready",
-      env: {
-        NATS_URL: server.url,
-        SF_PARTITIONS: String(P),
-        SF_WORKER_ID: WORKER,
-        SF_METRICS_PORT: "0",
+    spawnWorker({
+      natsUrl: server.url,
+      partitions: P,
+      workerId: WORKER,
+      endpoints: fixture.endpoints(),
+      extraEnv: {
         SF_WORKER_SLOTS: "3",
         SF_WORKER_VOICE_SLOTS: "2",
         SF_WORKER_INGEST_SLOTS: "1",
         SF_VOICE_EMPTY_ROOM_TIMEOUT_MS: "1000",
-        SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
       },
     }),
     spawnGateway({
@@ -198,12 +187,7 @@ beforeAll(async () => {
   platform = await openTestPlatform(server.url);
   plain = await tenant("dash-plain");
   withLivekit = await tenant("dash-lk");
-  const lk = sharedServices();
-  await platform.setLivekitCredentials(withLivekit.id, {
-    url: lk.livekitUrl,
-    apiKey: lk.livekitApiKey,
-    apiSecret: lk.livekitApiSecret,
-  });
+  await setSharedLivekitCredentials(platform, withLivekit.id);
 });
 
 afterAll(async () => {
@@ -409,12 +393,7 @@ describe("console agent preview", () => {
     };
     expect(claims.sub).toBe("user_admin:token");
     expect(claims.video).toMatchObject({ room: call.room_name, roomJoin: true, canPublish: true });
-    const rooms = new RoomServiceClient(
-      lk.livekitUrl.replace(/^ws/, "http"),
-      lk.livekitApiKey,
-      lk.livekitApiSecret,
-    );
-    const listed = await rooms.listRooms([call.room_name]);
+    const listed = await sharedRoomService().listRooms([call.room_name]);
     expect(listed.map((r) => r.name)).toEqual([call.room_name]);
   });
 });

@@ -7,15 +7,16 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { openTenantStore, PlatformOps, provisionTenantDatabase } from "../../actors/index.ts";
-import type { PlatformStore, TenantDatabaseConfig, TenantStore } from "../../actors/index.ts";
+import { PlatformOps } from "../../actors/index.ts";
+import type { PlatformStore } from "../../actors/index.ts";
 import { createSubjects, requestReply } from "../../bus/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { spawnActorHost, testKeyring } from "../helpers/processes.ts";
+import { spawnActorHost } from "../helpers/processes.ts";
 import type { TestProcess } from "../helpers/processes.ts";
-import { sharedServices } from "../helpers/services.ts";
-import { openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import { createChatTenant, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import type { ChatTenant } from "../helpers/stack.ts";
+import { nextFrame, openWsClient } from "../helpers/ws_client.ts";
 import { defaultChatReply, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import { spawnGateway } from "../helpers/gateway_process.ts";
@@ -28,12 +29,8 @@ const A_ORIGIN = "https://a-shop.example";
 const B_ORIGIN = "https://b-shop.example";
 const STRANGER = "https://stranger.example";
 
-interface Tenant {
-  id: string;
-  store: TenantStore;
-  /** No scopes: a legacy WordPress key. */
-  key: string;
-}
+/** `key` has no scopes: a legacy WordPress key. */
+type Tenant = ChatTenant;
 
 let server: NatsTestServer;
 let fixture: ProviderFixture;
@@ -45,28 +42,14 @@ let nc: NatsConnection;
 let a: Tenant;
 let b: Tenant;
 
-async function tenant(slug: string, origins: string[]): Promise<Tenant> {
-  const client = await platform.createClient({
+function tenant(slug: string, origins: string[]): Promise<Tenant> {
+  return createChatTenant(platform, fixture, {
     slug: `${slug}-${server.port}`,
     name: `${slug} inc`,
     settings: { cors_origins: origins },
-  });
-  const database: TenantDatabaseConfig = {
-    kind: "postgres",
-    url: sharedServices().databaseUrl,
     schema: `${slug.replace(/-/g, "_")}_${server.port}`,
-  };
-  await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
-  await platform.setTenantDatabase(client.id, database);
-  const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
-  await store.createAgent({
-    slug: "helper",
-    name: "Helper",
-    voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
+    keyName: "wordpress",
   });
-  await store.setProviderKey("groq", fixture.keys.groq);
-  const key = await platform.createApiKey({ clientId: client.id, name: "wordpress" });
-  return { id: client.id, store, key: key.secret };
 }
 
 async function keyWith(t: Tenant, scopes: string[]): Promise<string> {
@@ -259,17 +242,11 @@ describe("per-tenant CORS", () => {
       refused.on("close", (code: number) => resolve(code)),
     );
     expect(refusedCode).toBe(4403);
-    const own = new WebSocket(wsUrl, { origin: B_ORIGIN });
-    const frames: Array<{ type: string; text?: string }> = [];
-    own.on("message", (data: Buffer) => frames.push(JSON.parse(data.toString("utf8")) as { type: string }));
-    await new Promise<void>((resolve, reject) => {
-      own.once("open", () => resolve());
-      own.once("error", reject);
-    });
-    own.send(JSON.stringify({ type: "message", agent_slug: "helper", text: "ws from b's site" }));
-    const final = await waitFor("the reply", () => frames.find((f) => f.type === "message"));
+    const own = await openWsClient<{ type: string; text?: string }>(wsUrl, { origin: B_ORIGIN });
+    own.ws.send(JSON.stringify({ type: "message", agent_slug: "helper", text: "ws from b's site" }));
+    const final = await nextFrame(own, "the reply", (f) => f.type === "message", 10_000);
     expect(final.text).toContain("ws from b's site");
-    own.close(1000);
+    own.ws.close(1000);
   });
 
   it("cors - a settings change takes effect without a restart, through PATCH on this gateway and through the bus", async () => {

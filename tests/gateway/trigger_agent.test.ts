@@ -1,14 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { openPlatformStore, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
-import type { PlatformStore, TenantDatabaseConfig, TenantStore } from "../../actors/index.ts";
+import type { PlatformStore } from "../../actors/index.ts";
 import { connectBus } from "../../bus/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
+import { spawnActorHost } from "../helpers/processes.ts";
 import type { TestProcess } from "../helpers/processes.ts";
-import { sharedServices } from "../helpers/services.ts";
+import { createChatTenant, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import { openWsClient } from "../helpers/ws_client.ts";
+import type { WsClient } from "../helpers/ws_client.ts";
+import type { ChatTenant } from "../helpers/stack.ts";
 import { defaultChatReply, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import { spawnGateway } from "../helpers/gateway_process.ts";
@@ -17,12 +18,7 @@ import type { GatewayProcess } from "../helpers/gateway_process.ts";
 const P = 16;
 const ADMIN = `adm_${randomBytes(24).toString("hex")}`;
 
-interface Tenant {
-  id: string;
-  name: string;
-  store: TenantStore;
-  key: string;
-}
+type Tenant = ChatTenant;
 
 let server: NatsTestServer;
 let fixture: ProviderFixture;
@@ -34,25 +30,14 @@ let a: Tenant;
 let b: Tenant;
 const bodies: string[] = [];
 
-async function tenant(slug: string): Promise<Tenant> {
-  const client = await platform.createClient({ slug: `${slug}-${server.port}`, name: `${slug} inc` });
-  const database: TenantDatabaseConfig = {
-    kind: "postgres",
-    url: sharedServices().databaseUrl,
+function tenant(slug: string): Promise<Tenant> {
+  return createChatTenant(platform, fixture, {
+    slug: `${slug}-${server.port}`,
+    name: `${slug} inc`,
     schema: `${slug.replace(/-/g, "_")}_${server.port}`,
-  };
-  await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
-  await platform.setTenantDatabase(client.id, database);
-  const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
-  await store.createAgent({
-    slug: "helper",
-    name: "Helper",
-    systemPrompt: "You are the Acme helper.",
-    voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
+    keyName: "wordpress",
+    agent: { systemPrompt: "You are the Acme helper." },
   });
-  await store.setProviderKey("groq", fixture.keys.groq);
-  const key = await platform.createApiKey({ clientId: client.id, name: "wordpress" });
-  return { id: client.id, name: client.name, store, key: key.secret };
 }
 
 interface Res {
@@ -84,16 +69,7 @@ beforeAll(async () => {
   fixture = await startProviderFixture();
   [host, worker, gw] = await Promise.all([
     spawnActorHost({ natsUrl: server.url, hostId: "trig-h1", partitions: P }),
-    spawnTs("worker", "agent-worker/main.ts", {
-      readyLine: "agent worker ready",
-      env: {
-        NATS_URL: server.url,
-        SF_PARTITIONS: String(P),
-        SF_WORKER_ID: "w1",
-        SF_METRICS_PORT: "0",
-        SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
-      },
-    }),
+    spawnWorker({ natsUrl: server.url, partitions: P, workerId: "w1", endpoints: fixture.endpoints() }),
     spawnGateway({
       natsUrl: server.url,
       partitions: P,
@@ -106,14 +82,7 @@ beforeAll(async () => {
       },
     }),
   ]);
-  platform = await openPlatformStore({
-    database: {
-      kind: "postgres",
-      url: sharedServices().databaseUrl,
-      schema: defaultPlatformSchema(server.url),
-    },
-    keyring: testKeyring(),
-  });
+  platform = await openTestPlatform(server.url);
   a = await tenant("trig-a");
   b = await tenant("trig-b");
   await a.store.createAgent({ slug: "off", name: "Off", enabled: false });
@@ -465,16 +434,7 @@ interface WsFrame {
   code?: string;
 }
 
-function openWs(url: string): Promise<{ ws: WebSocket; frames: WsFrame[]; closed: Promise<number> }> {
-  const ws = new WebSocket(url);
-  const frames: WsFrame[] = [];
-  ws.on("message", (data: Buffer) => frames.push(JSON.parse(data.toString("utf8")) as WsFrame));
-  const closed = new Promise<number>((resolve) => ws.on("close", (code: number) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    ws.once("open", () => resolve({ ws, frames, closed }));
-    ws.once("error", reject);
-  });
-}
+const openWs = (url: string): Promise<WsClient<WsFrame>> => openWsClient<WsFrame>(url);
 
 async function wsGauge(): Promise<number> {
   const text = await (await fetch(`${gw.base}/metrics`)).text();

@@ -1,9 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { openPlatformStore, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
-import type { TenantDatabaseConfig } from "../../actors/index.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
-import { sharedServices } from "../helpers/services.ts";
+import { spawnActorHost } from "../helpers/processes.ts";
+import { addHelperAgent, createPostgresTenant, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import { spawnGateway } from "../helpers/gateway_process.ts";
 
@@ -26,46 +24,21 @@ describe("rate limits across gateways", () => {
     };
     const [host, worker, gw1, gw2] = await Promise.all([
       spawnActorHost({ natsUrl: server.url, hostId: "rl-h1", partitions: P }),
-      spawnTs("worker", "agent-worker/main.ts", {
-        readyLine: "agent worker ready",
-        env: {
-          NATS_URL: server.url,
-          SF_PARTITIONS: String(P),
-          SF_WORKER_ID: "w1",
-          SF_METRICS_PORT: "0",
-          SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
-        },
-      }),
+      spawnWorker({ natsUrl: server.url, partitions: P, workerId: "w1", endpoints: fixture.endpoints() }),
       spawnGateway(gatewayEnv),
       spawnGateway(gatewayEnv),
     ]);
     await using _host = host;
     await using _worker = worker;
-    const platform = await openPlatformStore({
-      database: {
-        kind: "postgres",
-        url: sharedServices().databaseUrl,
-        schema: defaultPlatformSchema(server.url),
-      },
-      keyring: testKeyring(),
-    });
+    const platform = await openTestPlatform(server.url);
     try {
-      const client = await platform.createClient({ slug: `rl-${server.port}`, name: "Rate limited" });
-      const database: TenantDatabaseConfig = {
-        kind: "postgres",
-        url: sharedServices().databaseUrl,
+      const client = await createPostgresTenant(platform, {
+        slug: `rl-${server.port}`,
+        name: "Rate limited",
         schema: `rl_${server.port}`,
-      };
-      await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
-      await platform.setTenantDatabase(client.id, database);
-      const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
-      await store.createAgent({
-        slug: "helper",
-        name: "Helper",
-        voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
       });
-      await store.setProviderKey("groq", fixture.keys.groq);
-      await store.close();
+      await addHelperAgent(client.store, fixture);
+      await client.store.close();
       // Two keys of the same tenant: the tenant bucket is what both share.
       const keys = [
         (await platform.createApiKey({ clientId: client.id })).secret,

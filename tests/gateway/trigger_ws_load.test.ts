@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { openPlatformStore, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
+import type WebSocket from "ws";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
-import { sharedServices } from "../helpers/services.ts";
+import { spawnActorHost } from "../helpers/processes.ts";
+import { createChatTenant, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import { openWsClient } from "../helpers/ws_client.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import { spawnGateway } from "../helpers/gateway_process.ts";
 
@@ -27,16 +27,12 @@ describe("websocket chat at scale", () => {
       partitions: P,
       tenantMaxJobs: 2 * CONNECTIONS,
     });
-    await using worker = await spawnTs("worker", "agent-worker/main.ts", {
-      readyLine: "agent worker ready",
-      env: {
-        NATS_URL: server.url,
-        SF_PARTITIONS: String(P),
-        SF_WORKER_ID: "w1",
-        SF_WORKER_SLOTS: "128",
-        SF_METRICS_PORT: "0",
-        SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
-      },
+    await using worker = await spawnWorker({
+      natsUrl: server.url,
+      partitions: P,
+      workerId: "w1",
+      endpoints: fixture.endpoints(),
+      extraEnv: { SF_WORKER_SLOTS: "128" },
     });
     const gw = await spawnGateway({
       natsUrl: server.url,
@@ -48,49 +44,21 @@ describe("websocket chat at scale", () => {
         SF_GATEWAY_REPLY_TIMEOUT_MS: "60000",
       },
     });
-    const platform = await openPlatformStore({
-      database: {
-        kind: "postgres",
-        url: sharedServices().databaseUrl,
-        schema: defaultPlatformSchema(server.url),
-      },
-      keyring: testKeyring(),
-    });
-    const client = await platform.createClient({ slug: `ws-${server.port}`, name: "WS load" });
-    const database = {
-      kind: "postgres" as const,
-      url: sharedServices().databaseUrl,
+    const platform = await openTestPlatform(server.url);
+    const { store, key } = await createChatTenant(platform, fixture, {
+      slug: `ws-${server.port}`,
+      name: "WS load",
       schema: `ws_${server.port}`,
-    };
-    await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
-    await platform.setTenantDatabase(client.id, database);
-    const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
+      keyName: "ws",
+    });
     const sockets: WebSocket[] = [];
     try {
-      await store.createAgent({
-        slug: "helper",
-        name: "Helper",
-        voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
-      });
-      await store.setProviderKey("groq", fixture.keys.groq);
-      const key = (await platform.createApiKey({ clientId: client.id, name: "ws" })).secret;
       const url = `${gw.base.replace("http", "ws")}/ws?token=${encodeURIComponent(key)}`;
-      const frames: Frame[][] = [];
-      await Promise.all(
-        Array.from(
-          { length: CONNECTIONS },
-          (_, i) =>
-            new Promise<void>((resolve, reject) => {
-              const ws = new WebSocket(url);
-              sockets.push(ws);
-              frames[i] = [];
-              ws.on("message", (data: Buffer) => frames[i]?.push(JSON.parse(data.toString("utf8")) as Frame));
-              ws.once("open", () => resolve());
-              ws.once("error", reject);
-            }),
-        ),
+      const clients = await Promise.all(
+        Array.from({ length: CONNECTIONS }, () => openWsClient<Frame>(url, { sockets })),
       );
-      sockets.forEach((ws, i) =>
+      const frames = clients.map((c) => c.frames);
+      clients.forEach(({ ws }, i) =>
         ws.send(
           JSON.stringify({
             type: "message",

@@ -8,14 +8,14 @@
  * key of the wrong shape with SF_ERR_VALIDATION_FAILED.
  */
 import { describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
+import type WebSocket from "ws";
 import { waitFor } from "../helpers/deadline.ts";
 import { spawnGateway } from "../helpers/gateway_process.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
-import { sharedServices } from "../helpers/services.ts";
-import { openTestPlatform } from "../helpers/stack.ts";
+import { spawnActorHost } from "../helpers/processes.ts";
+import { createChatTenant, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import { nextFrame, openWsClient } from "../helpers/ws_client.ts";
+import type { WsClient } from "../helpers/ws_client.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 
 const P = 8;
@@ -30,28 +30,12 @@ interface Frame {
   request_id?: string;
 }
 
-interface Client {
-  ws: WebSocket;
-  frames: Frame[];
-}
-
-async function connect(url: string): Promise<Client> {
-  const ws = new WebSocket(url);
-  const frames: Frame[] = [];
-  ws.on("message", (data: Buffer) => frames.push(JSON.parse(data.toString("utf8")) as Frame));
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", reject);
-  });
-  return { ws, frames };
-}
-
 /** The first frame for `requestId` of one of `types`, waited for. */
-function frameOf(client: Client, requestId: string, types: string[], timeoutMs = 60_000): Promise<Frame> {
-  return waitFor(
+function frameOf(client: WsClient<Frame>, requestId: string, types: string[]): Promise<Frame> {
+  return nextFrame(
+    client,
     `a ${types.join("/")} frame for ${requestId}`,
-    () => client.frames.find((f) => f.request_id === requestId && types.includes(f.type)),
-    { timeoutMs },
+    (f) => f.request_id === requestId && types.includes(f.type),
   );
 }
 
@@ -66,16 +50,12 @@ describe("websocket idempotency keys", () => {
       partitions: P,
       claimTimeoutMs: 30_000,
     });
-    await using worker = await spawnTs("worker", "agent-worker/main.ts", {
-      readyLine: "agent worker ready",
-      env: {
-        NATS_URL: server.url,
-        SF_PARTITIONS: String(P),
-        SF_WORKER_ID: "ws-idem-w1",
-        SF_WORKER_SLOTS: "8",
-        SF_METRICS_PORT: "0",
-        SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
-      },
+    await using worker = await spawnWorker({
+      natsUrl: server.url,
+      partitions: P,
+      workerId: "ws-idem-w1",
+      endpoints: fixture.endpoints(),
+      extraEnv: { SF_WORKER_SLOTS: "8" },
     });
     const gw = await spawnGateway({
       natsUrl: server.url,
@@ -89,24 +69,14 @@ describe("websocket idempotency keys", () => {
     });
     await using gwProc = gw.proc;
     const platform = await openTestPlatform(server.url);
-    const client = await platform.createClient({ slug: `ws-idem-${server.port}`, name: "WS idem" });
-    const database = {
-      kind: "postgres" as const,
-      url: sharedServices().databaseUrl,
+    const { store, agent, key } = await createChatTenant(platform, fixture, {
+      slug: `ws-idem-${server.port}`,
+      name: "WS idem",
       schema: `ws_idem_${server.port}`,
-    };
-    await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
-    await platform.setTenantDatabase(client.id, database);
-    const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
+      keyName: "ws",
+    });
     const sockets: WebSocket[] = [];
     try {
-      const agent = await store.createAgent({
-        slug: "helper",
-        name: "Helper",
-        voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
-      });
-      await store.setProviderKey("groq", fixture.keys.groq);
-      const key = (await platform.createApiKey({ clientId: client.id, name: "ws" })).secret;
       const url = `${gw.base.replace("http", "ws")}/ws?token=${encodeURIComponent(key)}`;
       const message = (text: string, requestId: string, idempotencyKey: unknown): string =>
         JSON.stringify({
@@ -119,8 +89,7 @@ describe("websocket idempotency keys", () => {
       const idem = "msg-01HZX.retry:1";
 
       // The first socket sends, sees the claim, and drops before any reply.
-      const first = await connect(url);
-      sockets.push(first.ws);
+      const first = await openWsClient<Frame>(url, { sockets });
       first.ws.send(message("what are your opening hours?", "r1", idem));
       const claimed = await frameOf(first, "r1", ["claimed", "error"]);
       expect(claimed.type).toBe("claimed");
@@ -128,8 +97,7 @@ describe("websocket idempotency keys", () => {
       expect(first.frames.filter((f) => f.type === "message" || f.type === "token")).toEqual([]);
 
       // It reconnects and sends the same message with the same key: the first job's reply.
-      const second = await connect(url);
-      sockets.push(second.ws);
+      const second = await openWsClient<Frame>(url, { sockets });
       second.ws.send(message("what are your opening hours?", "r2", idem));
       const reply = await frameOf(second, "r2", ["message", "error"]);
       expect(reply.type).toBe("message");

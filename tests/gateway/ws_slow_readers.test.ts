@@ -21,14 +21,14 @@ import { readFile } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
+import type WebSocket from "ws";
 import type { TenantStore } from "../../actors/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
-import { sharedServices } from "../helpers/services.ts";
-import { openTestPlatform } from "../helpers/stack.ts";
+import { spawnActorHost } from "../helpers/processes.ts";
+import { addHelperAgent, createPostgresTenant, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import { openWsClient } from "../helpers/ws_client.ts";
+import type { WsClient } from "../helpers/ws_client.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import { spawnGateway } from "../helpers/gateway_process.ts";
 
@@ -108,16 +108,7 @@ interface Frame {
 }
 
 /** A WebSocket client that reads everything. */
-async function reader(url: string): Promise<{ ws: WebSocket; frames: Frame[] }> {
-  const ws = new WebSocket(url);
-  const frames: Frame[] = [];
-  ws.on("message", (data: Buffer) => frames.push(JSON.parse(data.toString("utf8")) as Frame));
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", reject);
-  });
-  return { ws, frames };
-}
+const reader = (url: string): Promise<WsClient<Frame>> => openWsClient<Frame>(url);
 
 const ask = (text: string): string => JSON.stringify({ type: "message", agent_slug: "helper", text });
 const finals = (frames: Frame[]): Frame[] => frames.filter((f) => f.type === "message" || f.type === "error");
@@ -133,16 +124,12 @@ describe("websocket slow readers", () => {
       tenantMaxJobs: 1000,
       claimTimeoutMs: 60_000,
     });
-    await using worker = await spawnTs("worker", "agent-worker/main.ts", {
-      readyLine: "agent worker ready",
-      env: {
-        NATS_URL: server.url,
-        SF_PARTITIONS: String(P),
-        SF_WORKER_ID: "w1",
-        SF_WORKER_SLOTS: "64",
-        SF_METRICS_PORT: "0",
-        SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
-      },
+    await using worker = await spawnWorker({
+      natsUrl: server.url,
+      partitions: P,
+      workerId: "w1",
+      endpoints: fixture.endpoints(),
+      extraEnv: { SF_WORKER_SLOTS: "64" },
     });
     const gw = await spawnGateway({
       natsUrl: server.url,
@@ -161,23 +148,14 @@ describe("websocket slow readers", () => {
     const stores: TenantStore[] = [];
     /** A tenant with the long-replying agent; its API key. */
     const tenant = async (slug: string): Promise<string> => {
-      const client = await platform.createClient({ slug: `${slug}-${server.port}`, name: slug });
-      const database = {
-        kind: "postgres" as const,
-        url: sharedServices().databaseUrl,
+      const t = await createPostgresTenant(platform, {
+        slug: `${slug}-${server.port}`,
+        name: slug,
         schema: `${slug}_${server.port}`,
-      };
-      await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
-      await platform.setTenantDatabase(client.id, database);
-      const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
-      stores.push(store);
-      await store.createAgent({
-        slug: "helper",
-        name: "Helper",
-        voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
       });
-      await store.setProviderKey("groq", fixture.keys.groq);
-      return (await platform.createApiKey({ clientId: client.id, name: "ws" })).secret;
+      stores.push(t.store);
+      await addHelperAgent(t.store, fixture);
+      return (await platform.createApiKey({ clientId: t.id, name: "ws" })).secret;
     };
     const sockets: Socket[] = [];
     const readers: WebSocket[] = [];

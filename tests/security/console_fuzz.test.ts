@@ -28,6 +28,7 @@ import {
   invalidUtf8,
   nastyString,
   percentEncode,
+  pool,
   recordFuzzReport,
   summarize,
 } from "./fuzz_kit.ts";
@@ -401,18 +402,6 @@ function multipartBody(
 
 /** Fields whose default would do something this run must not do (revoke the key, delete). */
 const neverDefault = (name: string): boolean => name.startsWith("confirm");
-
-async function pool<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const item = items[next++] as T;
-        await run(item);
-      }
-    }),
-  );
-}
 
 // ---------------------------------------------------------------------------------------------
 

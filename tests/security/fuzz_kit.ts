@@ -92,6 +92,23 @@ export function metricValue(page: string, name: string): number {
 
 export const MiB = 1024 * 1024;
 
+/** Runs `run` on every item, at most `limit` at a time, in the items' order of start. */
+export async function pool<T>(
+  items: readonly T[],
+  limit: number,
+  run: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const item = items[next++] as T;
+        await run(item);
+      }
+    }),
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostile strings
 

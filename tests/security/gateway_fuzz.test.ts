@@ -33,6 +33,7 @@ import {
   nastyString,
   nearSchema,
   percentEncode,
+  pool,
   recordFuzzReport,
   residentBytes,
   summarize,
@@ -540,18 +541,6 @@ async function memory(): Promise<{ rssMiB: number; heapMiB: number }> {
     rssMiB: Math.round((residentBytes(f.gw.proc.pid) / MiB) * 10) / 10,
     heapMiB: Math.round((heap / MiB) * 10) / 10,
   };
-}
-
-async function pool<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const item = items[next++] as T;
-        await run(item);
-      }
-    }),
-  );
 }
 
 // ---------------------------------------------------------------------------------------------

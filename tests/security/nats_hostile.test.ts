@@ -34,7 +34,15 @@ import { waitFor } from "../helpers/deadline.ts";
 import type { TestProcess } from "../helpers/processes.ts";
 import { spawnWorker } from "../helpers/stack.ts";
 import { tenantClient } from "../helpers/tenant_client.ts";
-import { anyJson, createFuzzTenant, FUZZ_SEED, fuzzRuns, recordFuzzReport, summarize } from "./fuzz_kit.ts";
+import {
+  anyJson,
+  createFuzzTenant,
+  FUZZ_SEED,
+  fuzzRuns,
+  pool,
+  recordFuzzReport,
+  summarize,
+} from "./fuzz_kit.ts";
 import type { FuzzTenant, Violation } from "./fuzz_kit.ts";
 
 const RUNS = fuzzRuns(150);
@@ -292,18 +300,6 @@ interface Probe {
 
 function describeProbe(p: Probe): string {
   return `${p.subject} envelope=${p.envelope.what} payload=${p.payload.what} ${Buffer.from(p.payload.bytes.subarray(0, 120)).toString("hex")}`;
-}
-
-async function pool<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const item = items[next++] as T;
-        await run(item);
-      }
-    }),
-  );
 }
 
 /** Sends every probe, judges every answer; returns the outcome counts. */

@@ -20,6 +20,36 @@ import { defineRagStoreSuite } from "./rag_store_suite.ts";
 const USER_A = "00000000-0000-4000-8000-00000000000a";
 const USER_B = "00000000-0000-4000-8000-00000000000b";
 
+/**
+ * Two handles of one tenant append the same eight turns (by turn id) at once: each turn is recorded
+ * once, both are answered with its rows, and a later repeat with another answer gets the recorded one.
+ */
+export async function expectTurnsAppendedOnce(store: TenantStore, other: TenantStore): Promise<void> {
+  const agent = await store.createAgent({ slug: "a", name: "A" });
+  const conversation = await store.createConversation({ agentId: agent.id, userId: USER_A });
+  const turnIds = Array.from({ length: 8 }, () => randomUUID());
+  for (const [i, turnId] of turnIds.entries()) {
+    const input = {
+      conversationId: conversation.id,
+      agentId: agent.id,
+      userId: USER_A,
+      turnId,
+      userMessage: `question ${i}`,
+      assistantMessage: `answer ${i}`,
+    };
+    const [a, b] = await Promise.all([store.appendTurn(input), other.appendTurn(input)]);
+    expect(b.user.id).toBe(a.user.id);
+    expect(b.assistant.id).toBe(a.assistant.id);
+    // A later repeat answers the turn as it was recorded.
+    expect((await store.appendTurn({ ...input, assistantMessage: "changed" })).assistant.content).toBe(
+      `answer ${i}`,
+    );
+  }
+  const rows = await store.listTranscripts(conversation.id);
+  expect(rows.map((r) => r.turnId)).toEqual(turnIds.flatMap((id) => [id, id]));
+  expect(rows.map((r) => r.sequence)).toEqual(rows.map((_, i) => i + 1));
+}
+
 export function defineStoreSuite(target: StoreTarget): void {
   const keyring = testKeyring(["k1"]);
   const vectorMode = target.vector ? "required" : "optional";
@@ -168,29 +198,7 @@ export function defineStoreSuite(target: StoreTarget): void {
         pglite: target.pglite,
       });
       stores.push(other);
-      const agent = await store.createAgent({ slug: "a", name: "A" });
-      const conversation = await store.createConversation({ agentId: agent.id, userId: USER_A });
-      const turnIds = Array.from({ length: 8 }, () => randomUUID());
-      for (const [i, turnId] of turnIds.entries()) {
-        const input = {
-          conversationId: conversation.id,
-          agentId: agent.id,
-          userId: USER_A,
-          turnId,
-          userMessage: `question ${i}`,
-          assistantMessage: `answer ${i}`,
-        };
-        const [a, b] = await Promise.all([store.appendTurn(input), other.appendTurn(input)]);
-        expect(b.user.id).toBe(a.user.id);
-        expect(b.assistant.id).toBe(a.assistant.id);
-        // A later repeat answers the turn as it was recorded.
-        expect((await store.appendTurn({ ...input, assistantMessage: "changed" })).assistant.content).toBe(
-          `answer ${i}`,
-        );
-      }
-      const rows = await store.listTranscripts(conversation.id);
-      expect(rows.map((r) => r.turnId)).toEqual(turnIds.flatMap((id) => [id, id]));
-      expect(rows.map((r) => r.sequence)).toEqual(rows.map((_, i) => i + 1));
+      await expectTurnsAppendedOnce(store, other);
     });
 
     it("store - documents: chunks set chunk_count, assignment is per agent and can be disabled", async () => {

@@ -12,6 +12,7 @@ import type {
 } from "../fixtures/postgrest/server.ts";
 import { codeOf, testKeyring, vec } from "./harness.ts";
 import { defineRagStoreSuite } from "./rag_store_suite.ts";
+import { expectTurnsAppendedOnce } from "./store_suite.ts";
 
 const SERVICE_KEY = "eyJhbGciOiJIUzI1NiJ9.service-role-test.signature";
 const USER_A = "00000000-0000-4000-8000-00000000000a";
@@ -252,28 +253,7 @@ describe("Supabase adapter contract (PostgREST wire format)", () => {
     const open = (): SupabaseTenantStore =>
       new SupabaseTenantStore({ tenantId, url: f.url, serviceRoleKey: SERVICE_KEY, keyring: testKeyring() });
     const [store, other] = [open(), open()];
-    const agent = await store.createAgent({ slug: "a", name: "A" });
-    const conversation = await store.createConversation({ agentId: agent.id, userId: USER_A });
-    const turnIds = Array.from({ length: 8 }, () => randomUUID());
-    for (const [i, turnId] of turnIds.entries()) {
-      const input = {
-        conversationId: conversation.id,
-        agentId: agent.id,
-        userId: USER_A,
-        turnId,
-        userMessage: `question ${i}`,
-        assistantMessage: `answer ${i}`,
-      };
-      const [a, b] = await Promise.all([store.appendTurn(input), other.appendTurn(input)]);
-      expect(b.user.id).toBe(a.user.id);
-      expect(b.assistant.id).toBe(a.assistant.id);
-      expect((await store.appendTurn({ ...input, assistantMessage: "changed" })).assistant.content).toBe(
-        `answer ${i}`,
-      );
-    }
-    const rows = await store.listTranscripts(conversation.id);
-    expect(rows.map((r) => r.turnId)).toEqual(turnIds.flatMap((id) => [id, id]));
-    expect(rows.map((r) => r.sequence)).toEqual(rows.map((_, i) => i + 1));
+    await expectTurnsAppendedOnce(store, other);
     expect(f.violations).toEqual([]);
     await store.close();
     await other.close();

@@ -3,72 +3,30 @@
 // user's token from the tenant's LiveKit credentials (platform store); a test participant joins
 // with it, talks to the agent over LiveKit text streams, and leaves.
 import { randomUUID } from "node:crypto";
-import { connect } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
-import {
-  AudioFrame,
-  AudioSource,
-  AudioStream,
-  LocalAudioTrack,
-  ParticipantKind,
-  Room,
-  RoomEvent,
-  TrackKind,
-  TrackPublishOptions,
-  TrackSource,
-} from "@livekit/rtc-node";
-import type { RemoteParticipant, RemoteTrack } from "@livekit/rtc-node";
-import { RoomServiceClient, TokenVerifier } from "livekit-server-sdk";
+import { ParticipantKind, Room } from "@livekit/rtc-node";
+import { TokenVerifier } from "livekit-server-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openPlatformStore, openTenantStore, provisionTenantDatabase } from "../../actors/index.ts";
-import type {
-  JobEvent,
-  PlatformStore,
-  TenantDatabaseConfig,
-  TenantStore,
-  TriggerReply,
-} from "../../actors/index.ts";
-import { createSubjects, decodeBody, requestReply } from "../../bus/index.ts";
+import type { TriggerReply } from "../../actors/index.ts";
+import { createSubjects, requestReply } from "../../bus/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
-import { NatsTestServer } from "../helpers/nats_server.ts";
-import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
-import type { TestProcess } from "../helpers/processes.ts";
+import {
+  countLoudFrames,
+  publishMicrophone,
+  sharedRoomService,
+  speakTone,
+  waitForParticipantToLeave,
+} from "../helpers/livekit.ts";
 import { sharedServices } from "../helpers/services.ts";
-import { sineTonePcm } from "../fixtures/providers/audio.ts";
-import { defaultChatReply, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
-import type { FixtureProvider, ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import { addHelperAgent, createPostgresTenant, helperAgent, startVoiceStack } from "../helpers/stack.ts";
+import type { VoiceStack } from "../helpers/stack.ts";
+import { defaultChatReply } from "../fixtures/providers/provider_fixture.ts";
+import type { FixtureProvider } from "../fixtures/providers/provider_fixture.ts";
 
 const P = 16;
 const subjects = createSubjects({ partitions: P });
 const lk = sharedServices();
 
-interface Env {
-  server: NatsTestServer;
-  fixture: ProviderFixture;
-  host: TestProcess;
-  worker: TestProcess;
-  platform: PlatformStore;
-  nc: NatsConnection;
-  tenant: { id: string; store: TenantStore };
-  events: JobEvent[];
-}
-
-let env: Env;
-
-async function tenant(
-  platform: PlatformStore,
-  slug: string,
-  schema: string,
-): Promise<{ id: string; store: TenantStore }> {
-  const client = await platform.createClient({ slug, name: slug });
-  const database: TenantDatabaseConfig = { kind: "postgres", url: lk.databaseUrl, schema };
-  await provisionTenantDatabase({ tenantId: client.id, database, vector: "optional" });
-  await platform.setTenantDatabase(client.id, database);
-  return {
-    id: client.id,
-    store: await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() }),
-  };
-}
+let env: VoiceStack;
 
 function roomName(what: string): string {
   return `sf-test-${what}-${randomUUID().slice(0, 8)}`;
@@ -81,10 +39,6 @@ function trigger(tenantId: string, body: Record<string, unknown>): Promise<{ bod
     { agent_slug: "helper", mode: "voice", user_id: "wp-user-7", ...body },
     { tenant: tenantId, timeoutMs: 20_000 },
   );
-}
-
-function rooms(): RoomServiceClient {
-  return new RoomServiceClient(lk.livekitUrl.replace(/^ws/, "http"), lk.livekitApiKey, lk.livekitApiSecret);
 }
 
 /**
@@ -112,56 +66,12 @@ async function joinAsUser(
 }
 
 beforeAll(async () => {
-  const server = await NatsTestServer.start();
-  const fixture = await startProviderFixture();
-  const host = await spawnActorHost({ natsUrl: server.url, hostId: "h1", partitions: P });
-  const worker = await spawnTs("worker", "agent-worker/main.ts", {
-    readyLine: "agent worker ready",
-    env: {
-      NATS_URL: server.url,
-      SF_PARTITIONS: String(P),
-      SF_WORKER_ID: "w1",
-      SF_METRICS_PORT: "0",
-      SF_PROVIDER_ENDPOINTS: JSON.stringify(fixture.endpoints()),
-    },
-  });
-  const platform = await openPlatformStore({
-    database: { kind: "postgres", url: lk.databaseUrl, schema: defaultPlatformSchema(server.url) },
-    keyring: testKeyring(),
-  });
-  const nc = await connect({ servers: server.url });
-  const t = await tenant(platform, `voice-${server.port}`, `voice_${server.port}`);
-  await platform.setLivekitCredentials(t.id, {
-    url: lk.livekitUrl,
-    apiKey: lk.livekitApiKey,
-    apiSecret: lk.livekitApiSecret,
-  });
-  await t.store.createAgent({
-    slug: "helper",
-    name: "Helper",
-    systemPrompt: "You are the Acme helper.",
-    voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
-  });
-  await t.store.setProviderKey("groq", fixture.keys.groq);
-  const events: JobEvent[] = [];
-  nc.subscribe(`${subjects.prefix}.job.>`, {
-    callback: (_err, msg) => {
-      events.push(decodeBody(msg.data) as JobEvent);
-    },
-  });
-  await nc.flush();
-  env = { server, fixture, host, worker, platform, nc, tenant: t, events };
+  env = await startVoiceStack({ subjects, tenant: "voice" });
+  await addHelperAgent(env.tenant.store, env.fixture, { systemPrompt: "You are the Acme helper." });
 }, 60_000);
 
 afterAll(async () => {
-  if (env === undefined) return;
-  await env.nc.close();
-  await env.tenant.store.close();
-  await env.platform.close();
-  await env.worker[Symbol.asyncDispose]();
-  await env.host[Symbol.asyncDispose]();
-  await env.fixture[Symbol.asyncDispose]();
-  await env.server[Symbol.asyncDispose]();
+  await env?.[Symbol.asyncDispose]();
 }, 60_000);
 
 /** A recorded turn's `metadata.timings`. */
@@ -210,7 +120,7 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
     expect(ttlS).toBeLessThanOrEqual(3600 + 5);
 
     // The room exists on the server and its metadata names tenant, agent, conversation and job.
-    const [info] = await rooms().listRooms([name]);
+    const [info] = await sharedRoomService().listRooms([name]);
     expect(info?.name).toBe(name);
     expect(JSON.parse(info?.metadata ?? "{}")).toEqual({
       tenant: env.tenant.id,
@@ -264,10 +174,7 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
       () => env.events.find((e) => e.type === "done" && e.jobId === reply.job_id),
       { timeoutMs: 15_000 },
     );
-    await waitFor(
-      "the agent to leave the room",
-      async () => !(await rooms().listParticipants(name)).some((p) => p.identity === "agent-helper"),
-    );
+    await waitForParticipantToLeave("the agent to leave the room", name, "agent-helper");
 
     // The room is still there: a new session in it is "existing" and carries the first exchange.
     const again = (await trigger(env.tenant.id, { room_name: name, conversation_id: reply.conversation_id }))
@@ -309,13 +216,12 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
   });
 
   it("a tenant without LiveKit credentials → SF_ERR_LIVEKIT_NOT_CONFIGURED naming what is missing", async () => {
-    const other = await tenant(env.platform, `nolk-${env.server.port}`, `nolk_${env.server.port}`);
+    const other = await createPostgresTenant(env.platform, {
+      slug: `nolk-${env.server.port}`,
+      schema: `nolk_${env.server.port}`,
+    });
     try {
-      await other.store.createAgent({
-        slug: "helper",
-        name: "Helper",
-        voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
-      });
+      await other.store.createAgent(helperAgent());
       await expect(trigger(other.id, { room_name: roomName("nolk") })).rejects.toMatchObject({
         code: "SF_ERR_LIVEKIT_NOT_CONFIGURED",
         details: { missing: "livekit_credentials" },
@@ -376,43 +282,23 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
     const ttsCalls = env.fixture.callsTo(expectCalls.tts, "tts").length;
     const reply = (await trigger(env.tenant.id, { agent_slug: slug, room_name: roomName("speech") })).body;
     const { room, replies, transcripts } = await joinAsUser(reply);
-    let loudFrames = 0;
-    room.on(RoomEvent.TrackSubscribed, (track: RemoteTrack, _pub, participant: RemoteParticipant) => {
-      if (participant.identity !== `agent-${slug}` || track.kind !== TrackKind.KIND_AUDIO) return;
-      const reader = new AudioStream(track, { sampleRate: 16_000, numChannels: 1 }).getReader();
-      const read = async (): Promise<void> => {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) return;
-          let sum = 0;
-          for (const v of value.data) sum += v * v;
-          if (Math.sqrt(sum / Math.max(1, value.data.length)) > 1000) loudFrames += 1;
-        }
-      };
-      void read().catch((err: unknown) => replies.push(`audio read failed: ${String(err)}`));
-    });
+    const loudFrames = countLoudFrames(
+      room,
+      (from) => from === `agent-${slug}`,
+      (error) => replies.push(error),
+    );
     try {
       await waitFor(
         "the speaking agent",
         () => [...room.remoteParticipants.values()].find((p) => p.identity === `agent-${slug}`),
         { timeoutMs: 15_000 },
       );
-      const source = new AudioSource(16_000, 1);
-      const track = LocalAudioTrack.createAudioTrack("mic", source);
-      await room.localParticipant?.publishTrack(
-        track,
-        new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }),
-      );
-      const tone = new Int16Array(new Uint8Array(sineTonePcm(800, 16_000)).buffer);
-      const audio = new Int16Array(16_000 * 2.1);
-      audio.set(tone, 16_000 * 0.3);
-      for (let at = 0; at < audio.length; at += 320) {
-        await source.captureFrame(new AudioFrame(audio.slice(at, at + 320), 16_000, 1, 320));
-      }
+      const source = await publishMicrophone(room);
+      await speakTone(source);
       const answer = await waitFor("the spoken exchange's text", () => replies[0], { timeoutMs: 20_000 });
       // What the user said, as the agent transcribed it, published on the user's behalf.
       expect(await waitFor("the user's transcript", () => transcripts[0])).toBe("Tell me something nice.");
-      await waitFor("the agent's voice", () => loudFrames > 5, { timeoutMs: 20_000 });
+      await waitFor("the agent's voice", () => loudFrames() > 5, { timeoutMs: 20_000 });
       expect(env.fixture.callsTo(expectCalls.stt, "stt").length).toBeGreaterThan(sttCalls);
       expect(env.fixture.callsTo(expectCalls.tts, "tts").length).toBeGreaterThan(ttsCalls);
       const rows = await waitFor("the spoken exchange recorded", async () => {
@@ -511,12 +397,10 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
       // The worker process, which hosts every other session too, is still up.
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(env.worker.running).toBe(true);
-      await waitFor(
+      await waitForParticipantToLeave(
         "the agent to leave the room",
-        async () =>
-          !(await rooms().listParticipants(reply.voice?.room_name ?? "")).some(
-            (p) => p.identity === "agent-refused",
-          ),
+        reply.voice?.room_name ?? "",
+        "agent-refused",
       );
     } finally {
       await room.disconnect();
