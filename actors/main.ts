@@ -2,7 +2,14 @@
  * The actor host process: `node --import tsx actors/main.ts`. Configured by environment
  * (actors/config.ts); SIGTERM/SIGINT hand every partition over before exiting.
  */
-import { connectBus, createSubjects, provisionBus, toWireError, watchBusStatus } from "../bus/index.ts";
+import {
+  connectBus,
+  createSubjects,
+  provisionBus,
+  retryWhileUnavailable,
+  toWireError,
+  watchBusStatus,
+} from "../bus/index.ts";
 import { parseActorHostConfig } from "./config.ts";
 import { ActorHost } from "./runtime/actor_host.ts";
 import { createLogger } from "./runtime/logger.ts";
@@ -21,14 +28,20 @@ import { ingestPublisher } from "./dispatch/ingest_publisher.ts";
 const config = parseActorHostConfig();
 const log = createLogger({ name: "actor-host", level: config.logLevel });
 
+function startupRetryLog(what: string, attempt: number, err: unknown): void {
+  log.warn({ attempt, err: toWireError(err) }, `${what}: NATS did not answer; trying again`);
+}
+
 async function main(): Promise<void> {
   const nc = await connectBus({ servers: config.natsUrl, name: `sf-actor-host-${config.hostId}` });
   void watchBusStatus(nc, (event) => log.info({ event }, "nats status"));
   const subjects = createSubjects({ prefix: config.subjectPrefix, partitions: config.partitions });
-  const buckets = await provisionBus(nc, subjects, {
-    leaseTtlMs: config.leaseTtlMs,
-    replicas: config.streamReplicas,
-  });
+  // Streams and buckets are made while the cluster may still be electing their leaders.
+  const buckets = await retryWhileUnavailable(
+    "provisioning streams and buckets",
+    () => provisionBus(nc, subjects, { leaseTtlMs: config.leaseTtlMs, replicas: config.streamReplicas }),
+    { onRetry: startupRetryLog },
+  );
   const pglite = new PgliteInstances();
   const platform = await openPlatformStore({
     database: config.platformDatabase,

@@ -11,6 +11,7 @@ import {
   connectBus,
   createSubjects,
   provisionBus,
+  retryWhileUnavailable,
   SfError,
   toWireError,
   watchBusStatus,
@@ -35,11 +36,20 @@ import { AudioFrame, Room } from "@livekit/rtc-node";
 const config = parseWorkerConfig();
 const log = createLogger({ name: "agent-worker", level: config.logLevel });
 
+function startupRetryLog(what: string, attempt: number, err: unknown): void {
+  log.warn({ attempt, err: toWireError(err) }, `${what}: NATS did not answer; trying again`);
+}
+
 async function main(): Promise<void> {
   const nc = await connectBus({ servers: config.natsUrl, name: `sf-worker-${config.workerId}` });
   void watchBusStatus(nc, (event) => log.info({ event }, "nats status"));
   const subjects = createSubjects({ prefix: config.subjectPrefix, partitions: config.partitions });
-  const { workers } = await provisionBus(nc, subjects, { replicas: config.streamReplicas });
+  // Streams and consumers are made while the cluster may still be electing their leaders.
+  const { workers } = await retryWhileUnavailable(
+    "provisioning streams and buckets",
+    () => provisionBus(nc, subjects, { replicas: config.streamReplicas }),
+    { onRetry: startupRetryLog },
+  );
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "sf_" });
@@ -251,9 +261,19 @@ async function main(): Promise<void> {
   });
   // The text consumer first: it narrows a consumer made before the per-mode split, which a work
   // queue requires before the voice consumer can exist.
-  await consumer.start();
-  await voiceConsumer?.start();
-  await ingest?.start();
+  await retryWhileUnavailable("starting the text consumer", () => consumer.start(), {
+    onRetry: startupRetryLog,
+  });
+  if (voiceConsumer !== undefined) {
+    await retryWhileUnavailable("starting the voice consumer", () => voiceConsumer.start(), {
+      onRetry: startupRetryLog,
+    });
+  }
+  if (ingest !== undefined) {
+    await retryWhileUnavailable("starting the ingestion consumer", () => ingest.start(), {
+      onRetry: startupRetryLog,
+    });
+  }
   providerChecks.start();
   // Slots per queue and provider errors, for the console's dashboard (worker_service.ts).
   const statsService = await serveWorkerStats({

@@ -115,7 +115,12 @@ function summaryOf(runs: ChaosRun[]): Record<string, unknown> {
         targets: f.targets.join(","),
         window_ms: f.window_ms,
         slowest_tenant_window_ms: f.slowest_tenant_window_ms,
+        bound_ms: f.bound_ms,
+        within_bound: f.within_bound,
       })),
+    ),
+    over_bound: runs.flatMap((run) =>
+      run.report.faults.filter((f) => f.within_bound === false).map((f) => f.fault),
     ),
     unsettled: runs.flatMap((r) => r.unsettled),
     crashed: runs.flatMap((r) => r.crashed),

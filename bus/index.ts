@@ -32,4 +32,6 @@ export { ReplyMux } from "./reply_mux.ts";
 export type { MuxOutcome } from "./reply_mux.ts";
 export type { RequestOptions, RequestResult } from "./request.ts";
 export { provisionBus, parseProvisionOptions, ensureKvBucket } from "./provision.ts";
+export { retryWhileUnavailable } from "./startup.ts";
+export type { StartupRetryOptions } from "./startup.ts";
 export type { ProvisionOptions, ResolvedProvisionOptions, Provisioned } from "./provision.ts";

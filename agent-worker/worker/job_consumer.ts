@@ -236,7 +236,8 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
       await jsm.consumers.add(queue.stream, config);
     }
     this.#consumer = await this.#js.consumers.get(queue.stream, name);
-    this.#followClaims();
+    // start() may be called again after a step above found NATS unavailable: subscribe once.
+    if (this.#claims === undefined) this.#followClaims();
     await nc.flush();
     this.#running = true;
     this.#loops = Array.from({ length: this.#o.slots }, (_, slot) => this.#slotLoop(slot));

@@ -5,6 +5,7 @@
  * The unavailability windows are measured and printed, never asserted (bench/ is for speed).
  */
 import { describe, expect, it } from "vitest";
+import { FAILOVER_BOUNDS_MS } from "../../bench/chaos/checker.ts";
 import type { ChaosReport } from "../../bench/chaos/checker.ts";
 import { runChaos } from "../../bench/chaos/scenario.ts";
 import type { ChaosPlan, ChaosRun } from "../../bench/chaos/scenario.ts";
@@ -107,6 +108,13 @@ describe("chaos under load", () => {
       }),
     );
     expectNothingLostOrCrossed(run);
+    // Service resumes within the failover bound: every tenant is served again in time.
+    const kills = run.report.faults.filter((f) => f.fault === "nats_node_kill");
+    expect(kills.length).toBeGreaterThan(0);
+    for (const f of kills) {
+      expect(f.bound_ms).toBe(FAILOVER_BOUNDS_MS["nats_node_kill"]);
+      expect(f.within_bound, `every tenant served again within the bound: ${JSON.stringify(f)}`).toBe(true);
+    }
     // Every stream and KV bucket the platform made (the gateways' rate limits included) has 3 replicas.
     const replicas = run.stream_replicas ?? {};
     expect(Object.keys(replicas)).toEqual(expect.arrayContaining(["SF_DISPATCH", "SF_EVENTS", "KV_sf_rate"]));

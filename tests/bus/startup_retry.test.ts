@@ -1,0 +1,56 @@
+/** Start-up steps are retried while NATS does not answer, and only then, until their deadline. */
+import { describe, expect, it } from "vitest";
+import { BusErrorCodes, retryWhileUnavailable, SfError } from "../../bus/index.ts";
+
+const unavailable = (): SfError =>
+  new SfError(BusErrorCodes.UNAVAILABLE, "NATS did not answer in time; the outcome is unknown", {
+    retryable: true,
+  });
+
+describe("retryWhileUnavailable", () => {
+  it("retries a step that found NATS unavailable until it succeeds", async () => {
+    let calls = 0;
+    const retries: number[] = [];
+    const result = await retryWhileUnavailable(
+      "provisioning",
+      () => {
+        calls += 1;
+        return calls < 3 ? Promise.reject(unavailable()) : Promise.resolve("made");
+      },
+      { onRetry: (_what, attempt) => retries.push(attempt) },
+    );
+    expect(result).toBe("made");
+    expect(calls).toBe(3);
+    expect(retries).toEqual([1, 2]);
+  });
+
+  it("does not retry a failure that is not about availability", async () => {
+    let calls = 0;
+    const refused = new SfError(BusErrorCodes.INTERNAL, "insufficient storage resources available", {
+      retryable: false,
+    });
+    await expect(
+      retryWhileUnavailable("provisioning", () => {
+        calls += 1;
+        return Promise.reject(refused);
+      }),
+    ).rejects.toBe(refused);
+    expect(calls).toBe(1);
+  });
+
+  it("gives up with the last failure at its deadline", async () => {
+    let calls = 0;
+    await expect(
+      retryWhileUnavailable(
+        "provisioning",
+        () => {
+          calls += 1;
+          return Promise.reject(unavailable());
+        },
+        { deadlineMs: 600 },
+      ),
+    ).rejects.toMatchObject({ code: BusErrorCodes.UNAVAILABLE });
+    // 250 ms, then 500 ms would pass the deadline: two attempts.
+    expect(calls).toBe(2);
+  });
+});
