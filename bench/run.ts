@@ -16,6 +16,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   rag: async () => (await import("./rag.ts")).run,
   gateway: async () => (await import("./gateway.ts")).run,
   voice: async () => (await import("./voice.ts")).run,
+  tts: async () => (await import("./tts.ts")).run,
 };
 
 async function runOne(name: string, quick: boolean): Promise<void> {

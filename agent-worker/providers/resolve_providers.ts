@@ -30,6 +30,8 @@ import {
 import type { ProviderEndpoints, ProviderKind } from "./registry.ts";
 import { CartesiaSttClient, DeepgramSttClient, OpenAiTranscriptionSttClient } from "./stt_client.ts";
 import type { SttClient } from "./stt_client.ts";
+import { DeepgramLiveSttClient } from "./stt_live.ts";
+import type { LiveSttClient } from "./stt_live.ts";
 import { CartesiaTtsClient, ElevenLabsTtsClient, OpenAiSpeechTtsClient } from "./tts_client.ts";
 import type { TtsClient } from "./tts_client.ts";
 
@@ -52,6 +54,16 @@ export interface ProviderClients {
   stt: SttClient;
   tts: TtsClient;
 }
+
+/**
+ * With `stt`: the STT provider's streaming API when it has one we speak (Deepgram's live
+ * `/v1/listen` WebSocket), built with the same key, model and endpoint as `stt` (an endpoint
+ * override `http(s)://host/path` is reached as `ws(s)://host/path`); `null` for a provider that
+ * only transcribes whole utterances (Cartesia, OpenAI, Groq).
+ */
+export type LiveSttClients<K extends ProviderKind> = "stt" extends K
+  ? { sttLive: LiveSttClient | null }
+  : unknown;
 
 export interface ProviderClientOptions {
   /** Deadline of one non-streamed call (embeddings, STT, TTS). Default 30 000. */
@@ -197,10 +209,12 @@ export function resolveProviders<K extends ProviderKind>(
   keys: ProviderKeys,
   endpoints: ProviderEndpoints = {},
   options: ProviderClientOptions | ResolvedProviderClientOptions = {},
-): Pick<ProviderClients, K> {
+): Pick<ProviderClients, K> & LiveSttClients<K> {
   const resolved = parseProviderClientOptions(options);
   const voice: VoiceSettings = settings.voiceSettings ?? {};
-  const builders: Array<[ProviderKind, () => ProviderClients[ProviderKind]]> = [];
+  const builders: Array<
+    [ProviderKind | "sttLive", () => ProviderClients[ProviderKind] | LiveSttClient | null]
+  > = [];
   const target = (p: Planned): ProviderTarget => ({
     provider: p.provider,
     kind: p.kind,
@@ -301,6 +315,18 @@ export function resolveProviders<K extends ProviderKind>(
               requestTimeoutMs: resolved.requestTimeoutMs,
             }),
         ]);
+        builders.push([
+          "sttLive",
+          () =>
+            spec.api === "deepgram"
+              ? new DeepgramLiveSttClient({
+                  target: target(p),
+                  baseUrl: p.baseUrl,
+                  model,
+                  requestTimeoutMs: resolved.requestTimeoutMs,
+                })
+              : null,
+        ]);
         break;
       }
       case "tts": {
@@ -334,9 +360,9 @@ export function resolveProviders<K extends ProviderKind>(
     }
   }
 
-  const clients: Partial<ProviderClients> = {};
+  const clients: Partial<ProviderClients> & { sttLive?: LiveSttClient | null } = {};
   for (const [kind, build] of builders) {
-    (clients as Record<ProviderKind, unknown>)[kind] = build();
+    (clients as Record<ProviderKind | "sttLive", unknown>)[kind] = build();
   }
-  return clients as Pick<ProviderClients, K>;
+  return clients as Pick<ProviderClients, K> & LiveSttClients<K>;
 }

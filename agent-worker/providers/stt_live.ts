@@ -48,6 +48,8 @@ export interface LiveTranscriptionOptions {
   interimResults?: boolean;
   /** Silence (ms) that ends an utterance; default 300. */
   endpointingMs?: number;
+  /** A KeepAlive goes out after this long without audio; default 4000 (Deepgram waits ~10 s). */
+  keepAliveMs?: number;
   signal?: AbortSignal;
 }
 
@@ -144,9 +146,18 @@ export class DeepgramLiveSttClient implements LiveSttClient {
       throw error;
     }
     control.disarm("request");
-    return new DeepgramLiveTranscription(target, socket, control, meter);
+    return new DeepgramLiveTranscription(
+      target,
+      socket,
+      control,
+      meter,
+      options.keepAliveMs ?? KEEP_ALIVE_MS,
+    );
   }
 }
+
+/** Silence on the socket after which a KeepAlive goes out (Deepgram's timeout is about 10 s). */
+const KEEP_ALIVE_MS = 4000;
 
 /** Results as they come, or the error that ended them. */
 class DeepgramLiveTranscription implements LiveTranscription {
@@ -156,12 +167,15 @@ class DeepgramLiveTranscription implements LiveTranscription {
   #done = false;
   #closing = false;
   #delivered = 0;
+  #lastSentAt = performance.now();
+  readonly #keepAlive: ReturnType<typeof setInterval>;
 
   constructor(
     private readonly target: ProviderTarget,
     private readonly socket: WebSocket,
     private readonly control: CallControl,
     private readonly meter: CallMeter,
+    keepAliveMs: number,
   ) {
     socket.on("message", (data: RawData, isBinary: boolean) => {
       if (isBinary) return;
@@ -181,8 +195,18 @@ class DeepgramLiveTranscription implements LiveTranscription {
         socket.terminate();
       }
     });
+    // Deepgram closes a live socket that has had no audio for about 10 s (NET-0001), and a
+    // session sends none while nobody speaks: a KeepAlive every few seconds of silence holds it.
+    this.#keepAlive = setInterval(() => {
+      if (this.#closing || socket.readyState !== WebSocket.OPEN) return;
+      if (performance.now() - this.#lastSentAt < keepAliveMs) return;
+      socket.send(JSON.stringify({ type: "KeepAlive" }));
+      this.#lastSentAt = performance.now();
+    }, keepAliveMs / 2);
+    this.#keepAlive.unref();
     socket.on("error", (err) => this.#fail(this.control.translate(err, "stream", this.#delivered)));
     socket.on("close", (code: number, reason: Buffer) => {
+      clearInterval(this.#keepAlive);
       if (this.#closing && code === 1000 && !this.control.signal.aborted) {
         this.#finish();
         return;
@@ -208,6 +232,7 @@ class DeepgramLiveTranscription implements LiveTranscription {
   send(pcm: Uint8Array): void {
     if (this.#closing || this.socket.readyState !== WebSocket.OPEN) return;
     this.socket.send(pcm);
+    this.#lastSentAt = performance.now();
   }
 
   finalize(): void {

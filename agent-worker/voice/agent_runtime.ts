@@ -1,6 +1,7 @@
 /**
  * The agent in the room: `@livekit/agents`' `AgentSession` on the Room the worker connected, with
- * the tenant's STT, LLM and TTS (our clients, provider_plugins.ts) and the energy VAD
+ * the tenant's STT, LLM and TTS (our clients, provider_plugins.ts; an STT with a streaming API,
+ * Deepgram's, is streamed the users' audio as it is heard, live_stt_plugin.ts) and the energy VAD
  * (vad_plugin.ts) for VAD-based turn detection. There is no job context here (the worker runs many
  * sessions in one process, not the library's process per job), so: the library's logger is
  * initialised once per process, and turn detection is explicit (the default
@@ -25,6 +26,7 @@ import { SfError, toWireError } from "../../bus/index.ts";
 import type { HistoryTurn } from "../../actors/index.ts";
 import type { LlmClient } from "../providers/llm_client.ts";
 import type { SttClient } from "../providers/stt_client.ts";
+import type { LiveSttClient } from "../providers/stt_live.ts";
 import type { TtsClient } from "../providers/tts_client.ts";
 import { ProviderCallError, ProviderLlm, ProviderStt, ProviderTts } from "./provider_plugins.ts";
 import type { ProviderReports } from "./provider_plugins.ts";
@@ -33,6 +35,7 @@ import type { AgentExchange, TurnContext } from "./session_types.ts";
 import { TurnPrompts } from "./turn_prompt.ts";
 import { LlmTimings, voiceTurnTimings } from "./turn_timings.ts";
 import { UsersAudioInput } from "./users_audio_input.ts";
+import { ProviderLiveStt } from "./live_stt_plugin.ts";
 import { EnergyVadPlugin } from "./vad_plugin.ts";
 
 export interface AgentRuntimeOptions {
@@ -41,6 +44,12 @@ export interface AgentRuntimeOptions {
   llm: LlmClient;
   /** Speech: with both, the agent listens to the user's microphone and answers aloud. */
   stt?: SttClient;
+  /**
+   * The STT provider's streaming API (with `stt`): the session streams the users' audio to it and
+   * takes its interim and final transcripts as they come (`ProviderLiveStt`), instead of sending
+   * each utterance the VAD cut once it ended (`ProviderStt`).
+   */
+  sttLive?: LiveSttClient;
   tts?: TtsClient;
   /** Sample rate of the TTS clients' PCM (the agent's track plays it as is). */
   ttsSampleRate: number;
@@ -197,7 +206,12 @@ export async function startAgentRuntime(options: AgentRuntimeOptions): Promise<A
     llm: new ProviderLlm(options.llm, reports),
     ...(speech && options.stt !== undefined && options.tts !== undefined
       ? {
-          stt: new ProviderStt(options.stt, reports),
+          stt:
+            options.sttLive === undefined
+              ? new ProviderStt(options.stt, reports)
+              : new ProviderLiveStt(options.stt, options.sttLive, reports, {
+                  sampleRate: options.inputSampleRate,
+                }),
           tts: new ProviderTts(options.tts, reports, options.ttsSampleRate),
         }
       : {}),
@@ -235,11 +249,17 @@ export async function startAgentRuntime(options: AgentRuntimeOptions): Promise<A
 
   // Who said what. Spoken: the speakers of the final transcripts heard since the last user turn
   // (the STT names each utterance's speaker). Registered before the room I/O's own listener, so the
-  // transcript it publishes goes out on behalf of the user who said it.
+  // transcript it publishes goes out on behalf of the user who said it; a streaming STT's interim
+  // transcripts too, which come before the final one (and may follow another user's turn). Only a
+  // change of speaker relinks: relinking ends the transcript segment in progress, which would cut
+  // an utterance's interim transcripts off from its final one.
   const heard: string[] = [];
+  let linked: string | undefined;
   session.on(voice.AgentSessionEventTypes.UserInputTranscribed, (ev) => {
-    if (!ev.isFinal || ev.speakerId === null) return;
-    heard.push(ev.speakerId);
+    if (ev.speakerId === null) return;
+    if (ev.isFinal) heard.push(ev.speakerId);
+    if (ev.speakerId === linked) return;
+    linked = ev.speakerId;
     session._roomIO?.setParticipant(ev.speakerId);
   });
   // Typed: the sender of each message handed to the session, matched by its text.

@@ -6,8 +6,11 @@
  * upload after the end of speech. Whole-buffer `recognize` (which the session does not use for a
  * streaming STT) goes through the provider's REST client.
  *
- * Each transcript names the user whose frames were heard last (users_audio_input.ts passes one
- * speaker at a time). Errors reach the library the way `ProviderStt`'s do (`forLibrary`): a
+ * Each transcript names its speaker the way `ProviderStt`'s does: the user whose frames the
+ * utterance starts in (users_audio_input.ts passes one speaker at a time and names it on each
+ * frame). The stream keeps, by position in the audio sent, who was speaking from when, and looks
+ * up the start the provider gives for each result, so a transcript that arrives after someone
+ * else took the floor still names the user who said it. Errors reach the library the way `ProviderStt`'s do (`forLibrary`): a
  * refusal is reported and ends the session, a transient failure may be retried by the library.
  */
 import { asLanguageCode, stt } from "@livekit/agents";
@@ -105,7 +108,9 @@ class LiveSpeechStream extends stt.SpeechStream {
       if (signal.aborted) return;
       throw forLibrary(err, this.#reports);
     }
-    let speaker: string | undefined;
+    // Who spoke from when (ms into this attempt's audio, which is the provider's clock).
+    const speakers = new SpeakerTimeline();
+    let sentMs = 0;
     // Set when this attempt failed: a retried attempt reads the same input, and this one must not.
     let stopped = false;
     const pump = async (): Promise<void> => {
@@ -115,7 +120,9 @@ class LiveSpeechStream extends stt.SpeechStream {
           live.finalize();
           continue;
         }
-        speaker = speakerOf(item) ?? speaker;
+        const speaker = speakerOf(item);
+        if (speaker !== undefined) speakers.note(sentMs, speaker);
+        sentMs += (item.samplesPerChannel * 1000) / item.sampleRate;
         live.send(new Uint8Array(item.data.buffer, item.data.byteOffset, item.data.byteLength));
       }
       // The input ended: the provider flushes what it still holds, then closes.
@@ -134,7 +141,7 @@ class LiveSpeechStream extends stt.SpeechStream {
               event.type === "final"
                 ? stt.SpeechEventType.FINAL_TRANSCRIPT
                 : stt.SpeechEventType.INTERIM_TRANSCRIPT,
-            alternatives: [this.#speechData(event, speaker)],
+            alternatives: [this.#speechData(event, speakers.at(event.startMs))],
           });
         }
         if (speaking && event.type === "final" && event.speechFinal) {
@@ -167,5 +174,28 @@ class LiveSpeechStream extends stt.SpeechStream {
       confidence: event.confidence,
       speakerId: speaker ?? null,
     };
+  }
+}
+
+/** Who was speaking from when, in ms of one live stream's audio. */
+class SpeakerTimeline {
+  readonly #changes: { fromMs: number; speaker: string }[] = [];
+
+  note(atMs: number, speaker: string): void {
+    if (this.#changes.at(-1)?.speaker !== speaker) this.#changes.push({ fromMs: atMs, speaker });
+    // Older changes are only looked up for results still due: a minute back is plenty.
+    while (this.#changes.length > 1 && (this.#changes[1] as { fromMs: number }).fromMs < atMs - 60_000) {
+      this.#changes.shift();
+    }
+  }
+
+  /** The speaker at `ms` (the first one named, for a position before any frame named one). */
+  at(ms: number): string | undefined {
+    let found = this.#changes[0]?.speaker;
+    for (const change of this.#changes) {
+      if (change.fromMs > ms) break;
+      found = change.speaker;
+    }
+    return found;
   }
 }

@@ -4,7 +4,8 @@
  * overrides, deadlines, coded errors, and no fallback to another provider. The upstream plugins
  * would call the providers' real URLs with their own keys handling instead.
  *
- * - STT: whole utterances (`streaming: false`); the session pairs it with the VAD
+ * - STT: whole utterances (`streaming: false`; Cartesia, OpenAI, Groq: Deepgram is streamed live,
+ *   live_stt_plugin.ts); the session pairs it with the VAD
  *   (`stt.StreamAdapter`) and sends each utterance the VAD cuts. The transcript's `speakerId` is
  *   the user the utterance came from.
  * - TTS: one request per sentence (`streaming: false`: the session's `tts.StreamAdapter` splits

@@ -3,7 +3,11 @@
  * turn in the console's transcript view, as a text turn's are. They come from the library's own
  * per-message metrics (`ChatMessage.metrics`, in seconds; agents 1.9 fills them for the user's
  * and the agent's messages of a reply) and from what our `llmNode` measures itself:
- * - `stt_ms`: the user stopped speaking → the STT's final transcript (spoken turns);
+ * - `stt_ms`: the user stopped speaking (where the VAD heard the speech end, not when it decided
+ *   so) → the STT's final transcript (spoken turns). For an STT that transcribes the utterance the
+ *   VAD cut, that includes the VAD's silence and the upload; for a streaming STT (Deepgram live),
+ *   the provider's own endpointing silence and its answer, whether the final transcript came before
+ *   or after the VAD's end of speech;
  * - `retrieval_ms`: retrieval for the turn, when it ran and found context;
  * - `llm_first_token_ms`, `llm_ms`: our LLM call, from the built prompt to its first and its last
  *   chunk (the library's own `llmNodeTtft` would count retrieval, which runs in our `llmNode`);

@@ -112,7 +112,14 @@ export function voiceJobHandler(
     const session = new VoiceSession({
       livekit: context.livekit,
       llm,
-      ...(speech && "stt" in clients && "tts" in clients ? { stt: clients.stt, tts: clients.tts } : {}),
+      ...(speech && "stt" in clients && "tts" in clients
+        ? {
+            stt: clients.stt,
+            tts: clients.tts,
+            // Deepgram: transcribed live over its streaming API as the user speaks.
+            sttLive: clients.sttLive,
+          }
+        : {}),
       systemPrompt: context.agent.systemPrompt,
       history,
       windowTurns: context.agent.maxContextMessages ?? options.windowTurns ?? 20,

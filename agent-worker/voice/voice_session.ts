@@ -18,6 +18,7 @@ import { toWireError } from "../../bus/index.ts";
 import type { HistoryTurn, VoiceJobLivekit } from "../../actors/index.ts";
 import type { LlmClient } from "../providers/llm_client.ts";
 import type { SttClient } from "../providers/stt_client.ts";
+import type { LiveSttClient } from "../providers/stt_live.ts";
 import { TTS_SAMPLE_RATE } from "../providers/tts_client.ts";
 import type { TtsClient } from "../providers/tts_client.ts";
 import type { AgentRuntime } from "./voice_runtime.ts";
@@ -57,6 +58,11 @@ export interface VoiceSessionOptions {
   llm: LlmClient;
   /** Speech: with both, the agent listens to users' microphones and answers aloud. */
   stt?: SttClient;
+  /**
+   * The STT provider's streaming API (with `stt`): the users' speech is transcribed as it is heard.
+   * Absent or null: each utterance is transcribed once it ended.
+   */
+  sttLive?: LiveSttClient | null;
   tts?: TtsClient;
   systemPrompt: string | null;
   history: HistoryTurn[];
@@ -201,7 +207,9 @@ export class VoiceSession {
     const runtime = await startAgentRuntime({
       room,
       llm: o.llm,
-      ...(o.stt !== undefined && o.tts !== undefined ? { stt: o.stt, tts: o.tts } : {}),
+      ...(o.stt !== undefined && o.tts !== undefined
+        ? { stt: o.stt, tts: o.tts, ...(o.sttLive == null ? {} : { sttLive: o.sttLive }) }
+        : {}),
       ttsSampleRate: o.tts?.sampleRate ?? AGENT_AUDIO_SAMPLE_RATE,
       inputSampleRate: AGENT_AUDIO_SAMPLE_RATE,
       instructions: o.systemPrompt,

@@ -77,6 +77,28 @@ describe("resolveProviders", () => {
     expect(fixture.calls.map((c) => c.provider)).toEqual(["groq"]);
   });
 
+  it("providers - Deepgram STT comes with its live client on the same key, model and endpoint; others with none", async () => {
+    const deepgram = resolveProviders(
+      { kinds: ["stt"], voiceSettings: { stt_provider: "deepgram", stt_model: "nova-2" } },
+      allKeys,
+      fixture.endpoints(),
+    );
+    expect(deepgram.sttLive).toMatchObject({ provider: "deepgram", model: "nova-2" });
+    // The endpoint override's ws:// form, the tenant's key.
+    const live = await deepgram.sttLive?.listen({ sampleRate: 16_000 });
+    live?.close();
+    for await (const _ of live ?? []) void _;
+    expect(fixture.calls).toMatchObject([
+      { provider: "deepgram", method: "GET", path: "/v1/listen", status: 101, query: { model: "nova-2" } },
+    ]);
+    const cartesia = resolveProviders(
+      { kinds: ["stt"], voiceSettings: { stt_provider: "cartesia" } },
+      allKeys,
+      fixture.endpoints(),
+    );
+    expect(cartesia.sttLive).toBeNull();
+  });
+
   it("providers - `provider` stands for tts_provider, `model` names the TTS model, agent.model the LLM's", () => {
     const clients = resolveProviders(
       providerSettingsForAgent(

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AgentWorkerErrorCodes, DeepgramLiveSttClient } from "../../agent-worker/index.ts";
 import type { LiveTranscriptEvent, LiveTranscription } from "../../agent-worker/index.ts";
 import { sineTonePcm } from "../fixtures/providers/audio.ts";
+import { waitFor } from "../helpers/deadline.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import { expectNoSecret, rejection } from "./provider_test_kit.ts";
@@ -89,6 +90,42 @@ describe("deepgram live stt", () => {
       endpointing: "300",
     });
     expect(fixture.violations).toEqual([]);
+  });
+
+  it("stt live - KeepAlives hold a silent stream open past the provider's idle timeout; without them it is closed (NET-0001)", async () => {
+    // Deepgram closes a socket that hears nothing for ~10 s; this fixture does it after 600 ms.
+    const strict = await startProviderFixture({ liveIdleTimeoutMs: 600 });
+    try {
+      const listen = (keepAliveMs: number) =>
+        new DeepgramLiveSttClient({
+          target: { provider: "deepgram", kind: "stt", apiKey: strict.keys.deepgram, fetch },
+          baseUrl: strict.endpoints().deepgram,
+          model: "nova-3",
+          requestTimeoutMs: 5_000,
+        }).listen({ sampleRate: RATE, interimResults: false, keepAliveMs });
+      const held = await listen(150);
+      const events = held[Symbol.asyncIterator]();
+      // Six KeepAlives 150 ms apart: the stream stayed silent for longer than the idle timeout.
+      await waitFor("six KeepAlives", () => strict.liveKeepAlives >= 6, {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      });
+      sendAudio(held, speech(500));
+      held.close();
+      const all = await collect(events);
+      expect(all).toHaveLength(1);
+      expect(all[0]).toMatchObject({ type: "final" });
+
+      const silent = await listen(60_000);
+      const err = await rejection(
+        silent[Symbol.asyncIterator]().next(),
+        AgentWorkerErrorCodes.PROVIDER_STREAM_INTERRUPTED,
+      );
+      expect(err.details).toMatchObject({ provider: "deepgram", kind: "stt", code: 1011 });
+      expect(strict.liveSessions.map((s) => s.outcome)).toEqual(["closed", "idle"]);
+    } finally {
+      await strict.close();
+    }
   });
 
   it("stt live - CloseStream flushes the utterance still open, then the stream ends cleanly", async () => {

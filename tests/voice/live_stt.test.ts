@@ -96,6 +96,32 @@ describe("ProviderLiveStt", () => {
     expect(fixture.violations).toEqual([]);
   });
 
+  it("live stt plugin - a final transcript that arrives once another user holds the floor names the user who said it", async () => {
+    fixture.queueTranscript("Alice said this", "deepgram");
+    const { reports, refused } = reported();
+    const stream = plugin(reports).stream();
+    // Alice speaks; then Bob's (silent) frames are the ones heard while the provider's endpointing
+    // waits, so the final result comes after the last frame named Bob.
+    for (const frame of frames(sineTonePcm(600, RATE, 220), "user_alice")) stream.pushFrame(frame);
+    for (const frame of frames(Buffer.alloc(400 * 32), "user_bob")) stream.pushFrame(frame);
+    const events: stt.SpeechEvent[] = [];
+    for (;;) {
+      const next = await stream.next();
+      if (next.done === true) break;
+      events.push(next.value);
+      if (next.value.type === stt.SpeechEventType.END_OF_SPEECH) break;
+    }
+    const final = events.find((e) => e.type === stt.SpeechEventType.FINAL_TRANSCRIPT);
+    expect(final?.alternatives?.[0]).toMatchObject({ text: "Alice said this", speakerId: "user_alice" });
+    for (const interim of events.filter((e) => e.type === stt.SpeechEventType.INTERIM_TRANSCRIPT)) {
+      expect(interim.alternatives?.[0]?.speakerId).toBe("user_alice");
+    }
+    const ended = fixture.nextLiveEnd();
+    stream.endInput();
+    await ended;
+    expect(refused).toEqual([]);
+  });
+
   it("live stt plugin - a socket dropped mid-utterance reaches the library as a retryable error naming deepgram", async () => {
     fixture.addFault({
       provider: "deepgram",

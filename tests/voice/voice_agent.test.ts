@@ -44,25 +44,29 @@ function trigger(tenantId: string, body: Record<string, unknown>): Promise<{ bod
 /**
  * A participant joined with the user's token. On lk.transcription the agent publishes its replies
  * (sender: the agent) and the transcripts of what the user said (sender: the user, on whose behalf
- * it publishes them), as stock LiveKit frontends expect: they are collected apart.
+ * it publishes them), as stock LiveKit frontends expect: they are collected apart, the user's final
+ * transcripts (`lk.transcription_final: "true"`) apart from the interim ones a streaming STT gives
+ * while the user still speaks.
  */
 async function joinAsUser(
   reply: TriggerReply,
-): Promise<{ room: Room; replies: string[]; transcripts: string[] }> {
+): Promise<{ room: Room; replies: string[]; transcripts: string[]; interims: string[] }> {
   const voice = reply.voice;
   if (voice === undefined) throw new Error("the trigger reply has no voice info");
   const room = new Room();
   const replies: string[] = [];
   const transcripts: string[] = [];
+  const interims: string[] = [];
   room.registerTextStreamHandler("lk.transcription", (reader, from) => {
-    const into = from.identity === voice.user_identity ? transcripts : replies;
+    const final = reader.info.attributes?.["lk.transcription_final"] !== "false";
+    const into = from.identity !== voice.user_identity ? replies : final ? transcripts : interims;
     void reader.readAll().then(
       (text) => into.push(text),
       (err: unknown) => into.push(`read failed: ${String(err)}`),
     );
   });
   await room.connect(voice.server_url, voice.user_token, { autoSubscribe: true, dynacast: false });
-  return { room, replies, transcripts };
+  return { room, replies, transcripts, interims };
 }
 
 beforeAll(async () => {
@@ -275,13 +279,14 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
     slug: string,
     voiceSettings: Record<string, string>,
     expectCalls: { stt: FixtureProvider; tts: FixtureProvider },
-  ): Promise<void> {
+  ): Promise<{ timings: Record<string, unknown>; interims: string[] }> {
     await env.tenant.store.createAgent({ slug, name: slug, systemPrompt: "You speak.", voiceSettings });
     env.fixture.queueTranscript("Tell me something nice.", expectCalls.stt);
     const sttCalls = env.fixture.callsTo(expectCalls.stt, "stt").length;
     const ttsCalls = env.fixture.callsTo(expectCalls.tts, "tts").length;
     const reply = (await trigger(env.tenant.id, { agent_slug: slug, room_name: roomName("speech") })).body;
-    const { room, replies, transcripts } = await joinAsUser(reply);
+    const { room, replies, transcripts, interims } = await joinAsUser(reply);
+    let timings: Record<string, unknown> = {};
     const loudFrames = countLoudFrames(
       room,
       (from) => from === `agent-${slug}`,
@@ -311,13 +316,8 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
       ]);
       // A spoken turn's timings (ms): end of speech → transcript, the LLM call, the first synthesized
       // audio, and end of speech → the agent's first audio.
-      expectTimings(turnTimings(rows[1]?.metadata), [
-        "stt_ms",
-        "llm_first_token_ms",
-        "llm_ms",
-        "tts_first_audio_ms",
-        "response_ms",
-      ]);
+      timings = turnTimings(rows[1]?.metadata);
+      expectTimings(timings, ["stt_ms", "llm_first_token_ms", "llm_ms", "tts_first_audio_ms", "response_ms"]);
       await source.close();
     } finally {
       await room.disconnect();
@@ -327,12 +327,15 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
       () => env.events.find((e) => e.type === "done" && e.jobId === reply.job_id),
       { timeoutMs: 15_000 },
     );
+    return { timings, interims };
   }
 
   it("speech - the user's microphone → VAD → fixture STT → LLM → fixture TTS → the agent's audio track", async () => {
     await env.tenant.store.setProviderKey("deepgram", env.fixture.keys.deepgram);
     await env.tenant.store.setProviderKey("elevenlabs", env.fixture.keys.elevenlabs);
-    await spokenExchange(
+    const sttBefore = env.fixture.callsTo("deepgram", "stt").length;
+    const liveBefore = env.fixture.liveSessions.length;
+    const { timings, interims } = await spokenExchange(
       "speaker",
       {
         llm_provider: "groq",
@@ -343,6 +346,30 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
       },
       { stt: "deepgram", tts: "elevenlabs" },
     );
+    // Deepgram transcribes live: the microphone was streamed over its WebSocket as the user spoke,
+    // and no utterance was uploaded after the end of speech (that would be a POST /v1/listen).
+    const calls = env.fixture.callsTo("deepgram", "stt").slice(sttBefore);
+    expect(calls.length).toBeGreaterThan(0);
+    for (const call of calls) {
+      expect(call).toMatchObject({
+        method: "GET",
+        path: "/v1/listen",
+        status: 101,
+        authorized: true,
+        query: { encoding: "linear16", sample_rate: "16000", model: "nova-3", interim_results: "true" },
+      });
+    }
+    const sessions = await waitFor("the live session's end", () =>
+      env.fixture.liveSessions.length > liveBefore ? env.fixture.liveSessions.slice(liveBefore) : undefined,
+    );
+    expect(sessions[0]?.audioBytes).toBeGreaterThan(0);
+    expect(sessions[0]?.results).toBeGreaterThan(0);
+    // Heard while the user still spoke: interim transcripts, published on the user's behalf.
+    expect(interims.length).toBeGreaterThan(0);
+    for (const interim of interims) expect("Tell me something nice.".startsWith(interim)).toBe(true);
+    // The live final transcript comes after the provider's endpointing silence, so the time from
+    // the end of speech to it is never 0.
+    expect(timings["stt_ms"]).toBeGreaterThan(0);
   });
 
   it("speech - OpenAI's audio API: Whisper-style transcriptions in, 24 kHz speech out on the agent's track", async () => {
@@ -360,6 +387,49 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
     );
     const [speech] = env.fixture.callsTo("openai", "tts");
     expect(speech?.body).toMatchObject({ response_format: "pcm", voice: "alloy" });
+  });
+
+  it("a Deepgram key refused at the live socket's handshake ends the job with its error, naming deepgram", async () => {
+    await env.tenant.store.createAgent({
+      slug: "deaf",
+      name: "Deaf",
+      voiceSettings: {
+        llm_provider: "groq",
+        llm_model: "llama-3.3-70b-versatile",
+        stt_provider: "deepgram",
+        tts_provider: "elevenlabs",
+        voice_id: "voice-1",
+      },
+    });
+    await env.tenant.store.setProviderKey("elevenlabs", env.fixture.keys.elevenlabs);
+    // Resolving succeeds; the live socket the session opens for the user's speech gets a 401.
+    await env.tenant.store.setProviderKey("deepgram", "dg_revoked_00000000000000000000");
+    const refusedBefore = env.fixture
+      .callsTo("deepgram", "stt")
+      .filter((c) => c.status === 401 && c.method === "GET").length;
+    const reply = (await trigger(env.tenant.id, { agent_slug: "deaf", room_name: roomName("deaf") })).body;
+    const { room } = await joinAsUser(reply);
+    try {
+      const failed = await waitFor(
+        "the job's failure",
+        () => env.events.find((e) => e.type === "failed" && e.jobId === reply.job_id),
+        { timeoutMs: 20_000 },
+      );
+      expect(failed).toMatchObject({
+        final: true,
+        error: { code: "SF_ERR_PROVIDER_AUTH", details: { kind: "stt", provider: "deepgram", status: 401 } },
+      });
+      expect(JSON.stringify(failed)).not.toContain("dg_revoked_00000000000000000000");
+      // Refused at the live API's handshake, not at an upload.
+      const refused = env.fixture
+        .callsTo("deepgram", "stt")
+        .filter((c) => c.status === 401 && c.method === "GET");
+      expect(refused.length).toBeGreaterThan(refusedBefore);
+      expect(env.worker.running).toBe(true);
+    } finally {
+      await room.disconnect();
+      await env.tenant.store.setProviderKey("deepgram", env.fixture.keys.deepgram);
+    }
   });
 
   it("a provider that refuses during the session ends the job with its error, naming it", async () => {

@@ -8,17 +8,15 @@
  * - `whole_body`: the same HTTP call read to its end before any frame (`TtsClient.synthesize`),
  *   which is what the TTS did before it streamed: its first frame could follow only the last byte.
  *
- * `npx tsx bench/tts_first_audio.ts [--quick]` writes bench/results/tts-first-audio[.quick].json.
+ * `npm run bench -- tts [--quick]` writes bench/results/tts[.quick].json.
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { initializeLogger } from "@livekit/agents";
 import { loadVoiceRuntime, resolveProviders } from "../agent-worker/index.ts";
 import type { ProviderReports, TtsClient } from "../agent-worker/index.ts";
 import { startProviderFixture } from "../tests/fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../tests/fixtures/providers/provider_fixture.ts";
-import { machine, percentile } from "./harness.ts";
+import { percentile } from "./harness.ts";
+import type { Bench } from "./harness.ts";
 
 const TEXT = "Your parcel left the warehouse this morning and should arrive tomorrow before noon.";
 const RATE = 16_000;
@@ -34,7 +32,13 @@ function client(fixture: ProviderFixture): TtsClient {
   ).tts;
 }
 
-function stats(ms: number[]): Record<string, number> {
+interface Stats {
+  p50_ms: number;
+  p95_ms: number;
+  mean_ms: number;
+}
+
+function stats(ms: number[]): Stats {
   const sorted = [...ms].sort((a, b) => a - b);
   const round = (n: number): number => Math.round(n * 10) / 10;
   return {
@@ -44,8 +48,7 @@ function stats(ms: number[]): Record<string, number> {
   };
 }
 
-async function main(): Promise<void> {
-  const quick = process.argv.includes("--quick");
+export const run: Bench = async ({ quick = false }) => {
   const rounds = quick ? 3 : 20;
   initializeLogger({ pretty: false, level: "warn" });
   const { ProviderTts } = await loadVoiceRuntime();
@@ -77,40 +80,26 @@ async function main(): Promise<void> {
     wholeBody.push(performance.now() - t1);
   }
   if (failures.length > 0) throw new Error(`provider calls failed: ${failures.join(", ")}`);
-  const summary = {
-    streamed_first_frame: stats(streamed),
-    whole_body_first_frame: stats(wholeBody),
-  };
-  const result = {
-    name: "tts-first-audio",
-    quick,
-    started_at: new Date().toISOString(),
-    machine: machine(),
-    setup: {
-      provider: "cartesia (fixture, loopback)",
-      sentence_chars: TEXT.length,
-      audio_ms: Math.round(audioMs),
-      chunk_bytes: CHUNK_BYTES,
-      chunk_delay_ms: CHUNK_DELAY_MS,
-      rounds,
+  const first = { streamed: stats(streamed), whole_body: stats(wholeBody) };
+  return {
+    table: Object.entries(first).map(([path, s]) => ({ path, ...s })),
+    summary: {
+      streamed_first_frame_p50_ms: first.streamed.p50_ms,
+      streamed_first_frame_p95_ms: first.streamed.p95_ms,
+      streamed_first_frame_mean_ms: first.streamed.mean_ms,
+      whole_body_first_frame_p50_ms: first.whole_body.p50_ms,
+      whole_body_first_frame_p95_ms: first.whole_body.p95_ms,
+      whole_body_first_frame_mean_ms: first.whole_body.mean_ms,
     },
-    summary,
+    details: {
+      setup: {
+        provider: "cartesia (fixture, loopback)",
+        sentence_chars: TEXT.length,
+        audio_ms: Math.round(audioMs),
+        chunk_bytes: CHUNK_BYTES,
+        chunk_delay_ms: CHUNK_DELAY_MS,
+        rounds,
+      },
+    },
   };
-  console.table({ streamed: summary.streamed_first_frame, whole_body: summary.whole_body_first_frame });
-  const file = join(
-    dirname(fileURLToPath(import.meta.url)),
-    "results",
-    `tts-first-audio${quick ? ".quick" : ""}.json`,
-  );
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`wrote ${file}`);
-}
-
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+};
