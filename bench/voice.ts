@@ -109,6 +109,25 @@ const FULL: Sizes = {
   laterMs: 30_000,
 };
 
+/**
+ * SF_BENCH_VOICE_SLOTS=25 lets the worker hold that many voice sessions whatever its CPU says
+ * (SF_WORKER_VOICE_SLOTS, with the CPU and event-loop admission limits lifted): for reading the
+ * memory of 25 sessions on a machine whose cores admit fewer. Unset: the deployment defaults.
+ */
+function voiceSlotsEnv(): Record<string, string> {
+  const raw = process.env["SF_BENCH_VOICE_SLOTS"]?.trim();
+  if (raw === undefined || raw === "") return {};
+  const slots = Number(raw);
+  if (!Number.isInteger(slots) || slots < 1 || slots > 100)
+    throw new Error("SF_BENCH_VOICE_SLOTS must be an integer from 1 to 100");
+  return {
+    SF_WORKER_VOICE_SLOTS: String(slots),
+    SF_WORKER_MAX_CPU_PERCENT: "100",
+    SF_WORKER_MAX_EVENT_LOOP_DELAY_MS: "60000",
+  };
+}
+const slotsEnv = voiceSlotsEnv();
+
 /** SF_BENCH_VOICE_LEVELS=1,10 measures memory at those session counts instead of 1, 10, 25 (1, 3 quick). */
 function levelsFromEnv(): number[] | undefined {
   const raw = process.env["SF_BENCH_VOICE_LEVELS"];
@@ -816,6 +835,7 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
         SF_WORKER_MEMORY_DIAGNOSTICS: "1",
         ...(snapshotDir === undefined ? {} : { SF_WORKER_HEAP_SNAPSHOT_DIR: snapshotDir }),
         ...mallocEnv,
+        ...slotsEnv,
       },
     });
     e.procs.push(worker);
@@ -1036,8 +1056,11 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
       table,
       memory,
       setup: {
-        processes:
-          "own nats-server; actor host (actors/main.ts, tenant on the shared PostgreSQL, the shared livekit-server's credentials); one agent worker (agent-worker/main.ts, SF_WORKER_SLOTS=64, voice slots and load limits at their defaults: SF_WORKER_VOICE_SLOTS = 5 per core, event loop p99 200 ms, CPU 90%) on the provider fixture; users in the bench process (@livekit/rtc-node)",
+        processes: `own nats-server; actor host (actors/main.ts, tenant on the shared PostgreSQL, the shared livekit-server's credentials); one agent worker (agent-worker/main.ts, SF_WORKER_SLOTS=64, ${
+          Object.keys(slotsEnv).length === 0
+            ? "voice slots and load limits at their defaults: SF_WORKER_VOICE_SLOTS = 5 per core, event loop p99 200 ms, CPU 90%"
+            : `SF_BENCH_VOICE_SLOTS: ${slotsEnv["SF_WORKER_VOICE_SLOTS"] ?? "?"} voice slots, CPU and event-loop admission lifted`
+        }) on the provider fixture; users in the bench process (@livekit/rtc-node)`,
         livekit: lk.livekitUrl,
         agent: "speech agent: groq LLM, deepgram STT, elevenlabs TTS (provider fixture)",
         trigger:
