@@ -25,6 +25,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, homedir, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -374,7 +375,10 @@ function textTurn(
     replyTimeoutMs: 60_000,
     inbox: new ChatInbox({ nc, subjects }),
   };
+  // One signal for every concurrent turn of the bench (64 listeners at a time, each removed when
+  // its turn ends): no leak to warn about.
   const signal = new AbortController().signal;
+  setMaxListeners(0, signal);
   return async (conversation) => {
     const turn = await runTextTurn(bus, {
       tenant,
