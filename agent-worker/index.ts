@@ -111,6 +111,7 @@ export type { TextJobOptions } from "./text/text_job.ts";
 export { Capacity } from "./worker/capacity.ts";
 export type { AdmissionQueue, AdmissionRefusal, CapacityOptions, WorkerCapacity } from "./worker/capacity.ts";
 export { LoadPressure, processLoadProbe } from "./worker/load_pressure.ts";
+export type { MemoryReading } from "./worker/memory_diagnostics.ts";
 export type { LoadPressureOptions, LoadProbe, LoadReading, LoadState } from "./worker/load_pressure.ts";
 export { parseWorkerConfig } from "./config.ts";
 export type { WorkerConfig } from "./config.ts";

@@ -60,6 +60,7 @@ import {
   WORKER_MALLOC_ENV,
 } from "../actors/index.ts";
 import type { JobEvent, PlatformStore, TenantDatabaseConfig, TriggerReply } from "../actors/index.ts";
+import type { MemoryReading } from "../agent-worker/index.ts";
 import { connectBus, createSubjects, decodeBody, requestReply } from "../bus/index.ts";
 import type { Subjects } from "../bus/index.ts";
 import { startProviderFixture } from "../tests/fixtures/providers/provider_fixture.ts";
@@ -69,7 +70,7 @@ import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../
 import type { TestProcess } from "../tests/helpers/processes.ts";
 import { sharedServices } from "../tests/helpers/services.ts";
 import type { SharedServices } from "../tests/helpers/services.ts";
-import { openTestPlatform } from "../tests/helpers/stack.ts";
+import { addVoiceAgent, openTestPlatform } from "../tests/helpers/stack.ts";
 import { percentile } from "./harness.ts";
 import type { BenchOptions, BenchResult } from "./harness.ts";
 
@@ -342,6 +343,8 @@ async function sampleMemory(pid: number, metricsPort: number | undefined, ms: nu
   };
 }
 
+let diagnostics = 0;
+
 /**
  * The worker's own reading after a full garbage collection (worker/memory_diagnostics.ts: the
  * worker runs with --expose-gc and SF_WORKER_MEMORY_DIAGNOSTICS=1 here, and answers SIGUSR2 with a
@@ -349,32 +352,18 @@ async function sampleMemory(pid: number, metricsPort: number | undefined, ms: nu
  * JS from memory kept on the native side. Taken after the RSS samples, so they are not changed by
  * the forced collection.
  */
-interface GcReading {
-  rss_mib: number;
-  heap_used_mib: number;
-  heap_total_mib: number;
-  external_mib: number;
-  array_buffers_mib: number;
-  rss_anon_mib: number;
-  rss_file_mib: number;
-  threads: number;
-  live: Record<string, number>;
-}
-
-let diagnostics = 0;
-
-async function readAfterGc(worker: TestProcess): Promise<GcReading> {
+async function readAfterGc(worker: TestProcess): Promise<MemoryReading> {
   diagnostics += 1;
   const tag = `"diag":"m${diagnostics}"`;
   worker.signal("SIGUSR2");
   // A heap snapshot of a large heap takes a while on a loaded machine.
   const line = await worker.waitForLine(tag, 120_000);
-  const { memory } = JSON.parse(line) as { memory: GcReading };
+  const { memory } = JSON.parse(line) as { memory: MemoryReading };
   return memory;
 }
 
 /** The reading as flat summary keys: `<key>_<field>`. */
-function gcSummary(key: string, r: GcReading): Record<string, number> {
+function gcSummary(key: string, r: MemoryReading): Record<string, number> {
   const out: Record<string, number> = {
     [`${key}_gc_rss_mib`]: r.rss_mib,
     [`${key}_gc_heap_used_mib`]: r.heap_used_mib,
@@ -743,21 +732,11 @@ async function createTenant(e: Env, lk: SharedServices): Promise<string> {
   });
   const store = await openTenantStore({ tenantId: client.id, database, keyring: testKeyring() });
   try {
-    await store.createAgent({
+    await addVoiceAgent(store, e.fixture, {
       slug: AGENT,
       name: "Helper",
       systemPrompt: "You are the bench's voice helper.",
-      voiceSettings: {
-        llm_provider: "groq",
-        llm_model: "llama-3.3-70b-versatile",
-        stt_provider: "deepgram",
-        tts_provider: "elevenlabs",
-        voice_id: "voice-1",
-      },
     });
-    await store.setProviderKey("groq", e.fixture.keys.groq);
-    await store.setProviderKey("deepgram", e.fixture.keys.deepgram);
-    await store.setProviderKey("elevenlabs", e.fixture.keys.elevenlabs);
   } finally {
     await store.close();
   }

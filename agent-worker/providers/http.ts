@@ -319,13 +319,52 @@ export async function callProvider<T>(
   }
 }
 
+/** A streamed call under way: how far its answer got, which decides the coded error it ends with. */
+export interface StreamingCall {
+  readonly control: CallControl;
+  readonly meter: CallMeter;
+  /** `stream` once the answer started. */
+  stage: CallStage;
+  /** What the caller has been given so far (chunks, bytes: the client's unit). */
+  delivered: number;
+}
+
+/**
+ * A streamed call (`control` already armed with its deadlines): yields what `produce` yields, turns
+ * what it throws into the coded error for the call's stage and delivery, reports the outcome, and
+ * in the end clears the deadlines and releases the connection. Also reached when the reader stops
+ * early, which ends the call and reports it as aborted.
+ */
+export async function* streamCall<T>(
+  target: ProviderTarget,
+  control: CallControl,
+  produce: (call: StreamingCall) => AsyncGenerator<T, void, undefined>,
+): AsyncGenerator<T, void, undefined> {
+  const call: StreamingCall = { control, meter: new CallMeter(target), stage: "request", delivered: 0 };
+  try {
+    yield* produce(call);
+    call.meter.ok();
+  } catch (err) {
+    const error = control.translate(err, call.stage, call.delivered);
+    call.meter.failed(error);
+    throw error;
+  } finally {
+    control.dispose();
+    call.meter.end();
+  }
+}
+
 /** Parses a JSON body, or throws `PROVIDER_BAD_RESPONSE` with a scrubbed excerpt. */
 export async function readJson(target: ProviderTarget, response: Response): Promise<unknown> {
-  const text = await response.text();
+  return parseJson(target, await response.text(), "the body is not JSON");
+}
+
+/** Parses JSON text from the provider, or throws `PROVIDER_BAD_RESPONSE` (`problem`, scrubbed excerpt). */
+export function parseJson(target: ProviderTarget, text: string, problem: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw badResponse(target, "the body is not JSON", excerptOf(text, target.apiKey), err);
+    throw badResponse(target, problem, excerptOf(text, target.apiKey), err);
   }
 }
 

@@ -7,14 +7,15 @@
 import { ProviderUnavailableError } from "../errors.ts";
 import {
   CallControl,
-  CallMeter,
   badResponse,
   excerptOf,
   httpStatusError,
   isRecord,
   joinUrl,
+  parseJson,
+  streamCall,
 } from "./http.ts";
-import type { ProviderTarget } from "./http.ts";
+import type { ProviderTarget, StreamingCall } from "./http.ts";
 import { readSseData } from "./sse.ts";
 
 export type ChatRole = "system" | "user" | "assistant";
@@ -76,55 +77,47 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
     options: ChatStreamOptions = {},
   ): AsyncGenerator<string, void, undefined> {
     const control = new CallControl(this.target, options.signal);
-    const meter = new CallMeter(this.target);
     control.arm("first_token", options.firstTokenTimeoutMs ?? this.options.firstTokenTimeoutMs);
     control.arm("overall", options.overallTimeoutMs ?? this.options.overallTimeoutMs);
-    let delivered = 0;
-    let stage: "request" | "stream" = "request";
-    try {
-      control.throwIfStopped(stage);
-      const response = await this.target.fetch(this.url, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${this.target.apiKey}`,
-          "content-type": "application/json",
-          accept: "text/event-stream",
-        },
-        body: JSON.stringify(this.body(request)),
-        signal: control.signal,
-      });
-      if (!response.ok) throw await httpStatusError(this.target, response);
-      if (response.body === null) throw badResponse(this.target, "the stream has no body");
-      stage = "stream";
-      let finished = false;
-      for await (const data of readSseData(response.body)) {
-        if (data.trim() === "[DONE]") {
-          finished = true;
-          break;
-        }
-        const delta = this.deltaOf(data, delivered);
-        if (delta === "") continue;
-        if (delivered === 0) {
-          control.disarm("first_token");
-          meter.firstToken();
-        }
-        delivered += 1;
-        yield delta;
-        control.throwIfStopped(stage, delivered);
+    yield* streamCall(this.target, control, (call) => this.deltas(request, call));
+  }
+
+  /** The call itself: the request, then each text delta until `data: [DONE]`. */
+  private async *deltas(request: ChatRequest, call: StreamingCall): AsyncGenerator<string, void, undefined> {
+    const { control, meter } = call;
+    control.throwIfStopped(call.stage);
+    const response = await this.target.fetch(this.url, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${this.target.apiKey}`,
+        "content-type": "application/json",
+        accept: "text/event-stream",
+      },
+      body: JSON.stringify(this.body(request)),
+      signal: control.signal,
+    });
+    if (!response.ok) throw await httpStatusError(this.target, response);
+    if (response.body === null) throw badResponse(this.target, "the stream has no body");
+    call.stage = "stream";
+    let finished = false;
+    for await (const data of readSseData(response.body)) {
+      if (data.trim() === "[DONE]") {
+        finished = true;
+        break;
       }
-      control.throwIfStopped(stage, delivered);
-      if (!finished) {
-        throw control.translate(new Error("the body ended before data: [DONE]"), "stream", delivered);
+      const delta = this.deltaOf(data, call.delivered);
+      if (delta === "") continue;
+      if (call.delivered === 0) {
+        control.disarm("first_token");
+        meter.firstToken();
       }
-      meter.ok();
-    } catch (err) {
-      const error = control.translate(err, stage, delivered);
-      meter.failed(error);
-      throw error;
-    } finally {
-      control.dispose();
-      // A reader that stops iterating early ends the call here, reported as aborted.
-      meter.end();
+      call.delivered += 1;
+      yield delta;
+      control.throwIfStopped(call.stage, call.delivered);
+    }
+    control.throwIfStopped(call.stage, call.delivered);
+    if (!finished) {
+      throw control.translate(new Error("the body ended before data: [DONE]"), "stream", call.delivered);
     }
   }
 
@@ -147,12 +140,7 @@ export class OpenAiCompatibleLlmClient implements LlmClient {
 
   /** The text of one `chat.completion.chunk` ("" for role-only, usage-only or final chunks). */
   private deltaOf(data: string, delivered: number): string {
-    let chunk: unknown;
-    try {
-      chunk = JSON.parse(data) as unknown;
-    } catch (err) {
-      throw badResponse(this.target, "a stream event is not JSON", excerptOf(data, this.target.apiKey), err);
-    }
+    const chunk = parseJson(this.target, data, "a stream event is not JSON");
     if (!isRecord(chunk)) throw badResponse(this.target, "a stream event is not an object");
     if (chunk["error"] !== undefined) {
       // Providers report failures that happen after the 200 as an error event in the stream.

@@ -50,16 +50,19 @@ function callOptions(
   return signal === undefined ? { timeoutMs } : { timeoutMs, signal };
 }
 
-export class DeepgramSttClient implements SttClient {
+/** What every STT client shares: its identity, taken from the options it is built with. */
+export abstract class SpeechToTextClient<O extends { target: ProviderTarget; model: string }> {
   readonly kind = "stt" as const;
   readonly provider: string;
   readonly model: string;
 
-  constructor(private readonly options: SttClientOptions) {
+  constructor(protected readonly options: O) {
     this.provider = options.target.provider;
     this.model = options.model;
   }
+}
 
+export class DeepgramSttClient extends SpeechToTextClient<SttClientOptions> implements SttClient {
   async transcribe(audio: PcmAudio, options: TranscribeOptions = {}): Promise<Transcript> {
     const target = this.options.target;
     const query = new URLSearchParams({
@@ -86,11 +89,11 @@ function deepgramTranscript(target: ProviderTarget, json: unknown): Transcript {
   if (!isRecord(json) || !isRecord(json["results"])) throw badResponse(target, "no `results` object");
   const channels = json["results"]["channels"];
   const channel: unknown = Array.isArray(channels) ? channels[0] : undefined;
-  const alternatives = isRecord(channel) ? channel["alternatives"] : undefined;
-  const best: unknown = Array.isArray(alternatives) ? alternatives[0] : undefined;
-  if (!isRecord(best) || typeof best["transcript"] !== "string") {
-    throw badResponse(target, "no `results.channels[0].alternatives[0].transcript`");
-  }
+  const best = deepgramBestAlternative(
+    target,
+    channel,
+    "no `results.channels[0].alternatives[0].transcript`",
+  );
   const transcript: Transcript = { text: best["transcript"] };
   if (typeof best["confidence"] === "number") transcript.confidence = best["confidence"];
   const metadata = json["metadata"];
@@ -98,6 +101,23 @@ function deepgramTranscript(target: ProviderTarget, json: unknown): Transcript {
     transcript.durationMs = Math.round(metadata["duration"] * 1000);
   }
   return transcript;
+}
+
+/**
+ * A Deepgram channel's first (best) alternative, batch or live; without a transcript string it is
+ * `PROVIDER_BAD_RESPONSE` with `problem`.
+ */
+export function deepgramBestAlternative(
+  target: ProviderTarget,
+  channel: unknown,
+  problem: string,
+): Record<string, unknown> & { transcript: string } {
+  const alternatives = isRecord(channel) ? channel["alternatives"] : undefined;
+  const best: unknown = Array.isArray(alternatives) ? alternatives[0] : undefined;
+  if (!isRecord(best) || typeof best["transcript"] !== "string") {
+    throw badResponse(target, problem);
+  }
+  return best as Record<string, unknown> & { transcript: string };
 }
 
 /** The multipart body both Cartesia's and OpenAI's transcription APIs take: a WAV file, model, language. */
@@ -115,16 +135,7 @@ function textOf(target: ProviderTarget, json: unknown): string {
   return json["text"];
 }
 
-export class CartesiaSttClient implements SttClient {
-  readonly kind = "stt" as const;
-  readonly provider: string;
-  readonly model: string;
-
-  constructor(private readonly options: SttClientOptions) {
-    this.provider = options.target.provider;
-    this.model = options.model;
-  }
-
+export class CartesiaSttClient extends SpeechToTextClient<SttClientOptions> implements SttClient {
   async transcribe(audio: PcmAudio, options: TranscribeOptions = {}): Promise<Transcript> {
     const target = this.options.target;
     const form = wavForm(audio, this.model, options.language ?? "en");
@@ -149,16 +160,7 @@ export class CartesiaSttClient implements SttClient {
   }
 }
 
-export class OpenAiTranscriptionSttClient implements SttClient {
-  readonly kind = "stt" as const;
-  readonly provider: string;
-  readonly model: string;
-
-  constructor(private readonly options: SttClientOptions) {
-    this.provider = options.target.provider;
-    this.model = options.model;
-  }
-
+export class OpenAiTranscriptionSttClient extends SpeechToTextClient<SttClientOptions> implements SttClient {
   async transcribe(audio: PcmAudio, options: TranscribeOptions = {}): Promise<Transcript> {
     const target = this.options.target;
     const form = wavForm(audio, this.model, options.language ?? "en");

@@ -16,16 +16,9 @@ import WebSocket from "ws";
 import type { RawData } from "ws";
 import type { SfError } from "../../bus/index.ts";
 import { ProviderStreamInterruptedError } from "../errors.ts";
-import {
-  CallControl,
-  CallMeter,
-  badResponse,
-  excerptOf,
-  httpStatusError,
-  isRecord,
-  joinUrl,
-} from "./http.ts";
+import { CallControl, CallMeter, excerptOf, httpStatusError, isRecord, joinUrl, parseJson } from "./http.ts";
 import type { ProviderTarget } from "./http.ts";
+import { SpeechToTextClient, deepgramBestAlternative } from "./stt_client.ts";
 
 export interface LiveTranscriptEvent {
   /** `interim`: may still change; `final`: this stretch of audio is settled (`is_final`). */
@@ -82,16 +75,7 @@ export interface LiveSttClientOptions {
 
 const ERROR_BODY_LIMIT_BYTES = 4096;
 
-export class DeepgramLiveSttClient implements LiveSttClient {
-  readonly kind = "stt" as const;
-  readonly provider: string;
-  readonly model: string;
-
-  constructor(private readonly options: LiveSttClientOptions) {
-    this.provider = options.target.provider;
-    this.model = options.model;
-  }
-
+export class DeepgramLiveSttClient extends SpeechToTextClient<LiveSttClientOptions> implements LiveSttClient {
   async listen(options: LiveTranscriptionOptions): Promise<LiveTranscription> {
     const target = this.options.target;
     const query = new URLSearchParams({
@@ -290,19 +274,13 @@ class DeepgramLiveTranscription implements LiveTranscription {
 
   /** A `Results` message as an event; other messages (Metadata, SpeechStarted, …) are none. */
   #parse(text: string): LiveTranscriptEvent | undefined {
-    let message: unknown;
-    try {
-      message = JSON.parse(text) as unknown;
-    } catch (err) {
-      throw badResponse(this.target, "a live message is not JSON", excerptOf(text, this.target.apiKey), err);
-    }
+    const message = parseJson(this.target, text, "a live message is not JSON");
     if (!isRecord(message) || message["type"] !== "Results") return undefined;
-    const channel = message["channel"];
-    const alternatives = isRecord(channel) ? channel["alternatives"] : undefined;
-    const best: unknown = Array.isArray(alternatives) ? alternatives[0] : undefined;
-    if (!isRecord(best) || typeof best["transcript"] !== "string") {
-      throw badResponse(this.target, "no `channel.alternatives[0].transcript` in Results");
-    }
+    const best = deepgramBestAlternative(
+      this.target,
+      message["channel"],
+      "no `channel.alternatives[0].transcript` in Results",
+    );
     const seconds = (value: unknown): number => (typeof value === "number" ? Math.round(value * 1000) : 0);
     return {
       type: message["is_final"] === true ? "final" : "interim",

@@ -16,8 +16,8 @@
  * that ends on half a sample or with no audio `PROVIDER_BAD_RESPONSE`, each naming the provider.
  */
 import type { PcmAudio } from "./audio.ts";
-import { CallControl, CallMeter, badResponse, httpStatusError, joinUrl } from "./http.ts";
-import type { ProviderTarget } from "./http.ts";
+import { CallControl, badResponse, httpStatusError, joinUrl, streamCall } from "./http.ts";
+import type { ProviderTarget, StreamingCall } from "./http.ts";
 import { CARTESIA_VERSION } from "./registry.ts";
 
 /** The rate we ask ElevenLabs and Cartesia for. */
@@ -84,49 +84,44 @@ abstract class StreamingPcmTtsClient implements TtsClient {
   protected abstract request(text: string, options: SynthesizeOptions): SpeechRequest;
 
   async *stream(text: string, options: SynthesizeOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-    const target = this.options.target;
     const request = this.request(text, options);
-    const control = new CallControl(target, options.signal);
-    const meter = new CallMeter(target);
+    const control = new CallControl(this.options.target, options.signal);
     control.arm("overall", this.options.requestTimeoutMs);
-    let delivered = 0;
-    let stage: "request" | "stream" = "request";
-    try {
-      control.throwIfStopped(stage);
-      const response = await target.fetch(joinUrl(this.options.baseUrl, request.path), {
-        method: "POST",
-        headers: { ...request.headers, "content-type": "application/json" },
-        body: JSON.stringify(request.body),
-        signal: control.signal,
-      });
-      if (!response.ok) throw await httpStatusError(target, response);
-      if ((response.headers.get("content-type") ?? "").includes("json")) {
-        throw badResponse(target, "expected audio, got JSON");
-      }
-      if (response.body === null) throw badResponse(target, "the answer has no body");
-      stage = "stream";
-      const samples = new SampleAligner();
-      for await (const bytes of readBody(response.body)) {
-        const chunk = samples.push(bytes);
-        if (chunk === undefined) continue;
-        if (delivered === 0) meter.firstToken();
-        delivered += chunk.byteLength;
-        yield chunk;
-        control.throwIfStopped(stage, delivered);
-      }
-      control.throwIfStopped(stage, delivered);
-      if (samples.pending) throw badResponse(target, "odd number of bytes for 16-bit PCM");
-      if (delivered === 0) throw badResponse(target, "empty audio");
-      meter.ok();
-    } catch (err) {
-      const error = control.translate(err, stage, delivered);
-      meter.failed(error);
-      throw error;
-    } finally {
-      // Also reached when the reader stops early: aborting the call closes the connection.
-      control.dispose();
-      meter.end();
+    yield* streamCall(this.options.target, control, (call) => this.audio(request, call));
+  }
+
+  /** The call itself: the request, then the PCM in whole samples as it arrives. */
+  private async *audio(
+    request: SpeechRequest,
+    call: StreamingCall,
+  ): AsyncGenerator<Uint8Array, void, undefined> {
+    const target = this.options.target;
+    const { control, meter } = call;
+    control.throwIfStopped(call.stage);
+    const response = await target.fetch(joinUrl(this.options.baseUrl, request.path), {
+      method: "POST",
+      headers: { ...request.headers, "content-type": "application/json" },
+      body: JSON.stringify(request.body),
+      signal: control.signal,
+    });
+    if (!response.ok) throw await httpStatusError(target, response);
+    if ((response.headers.get("content-type") ?? "").includes("json")) {
+      throw badResponse(target, "expected audio, got JSON");
     }
+    if (response.body === null) throw badResponse(target, "the answer has no body");
+    call.stage = "stream";
+    const samples = new SampleAligner();
+    for await (const bytes of readBody(response.body)) {
+      const chunk = samples.push(bytes);
+      if (chunk === undefined) continue;
+      if (call.delivered === 0) meter.firstToken();
+      call.delivered += chunk.byteLength;
+      yield chunk;
+      control.throwIfStopped(call.stage, call.delivered);
+    }
+    control.throwIfStopped(call.stage, call.delivered);
+    if (samples.pending) throw badResponse(target, "odd number of bytes for 16-bit PCM");
+    if (call.delivered === 0) throw badResponse(target, "empty audio");
   }
 
   async synthesize(text: string, options: SynthesizeOptions = {}): Promise<PcmAudio> {

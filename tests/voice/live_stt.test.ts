@@ -31,6 +31,18 @@ beforeEach(() => {
   fixture.reset();
 });
 
+/** The stream's next events, through END_OF_SPEECH (or until the stream ends). */
+async function eventsUntilEndOfSpeech(stream: AsyncIterator<stt.SpeechEvent>): Promise<stt.SpeechEvent[]> {
+  const events: stt.SpeechEvent[] = [];
+  for (;;) {
+    const next = await stream.next();
+    if (next.done === true) break;
+    events.push(next.value);
+    if (next.value.type === stt.SpeechEventType.END_OF_SPEECH) break;
+  }
+  return events;
+}
+
 function plugin(reports: ProviderReports): InstanceType<typeof ProviderLiveStt> {
   const rest = resolveProviders(
     { kinds: ["stt"], voiceSettings: { stt_provider: "deepgram" } },
@@ -74,14 +86,8 @@ describe("ProviderLiveStt", () => {
     expect(first.value).toMatchObject({ type: stt.SpeechEventType.START_OF_SPEECH });
     const interim = await stream.next();
     expect(interim.value).toMatchObject({ type: stt.SpeechEventType.INTERIM_TRANSCRIPT });
-    const events: stt.SpeechEvent[] = [];
     for (const frame of frames(Buffer.alloc(400 * 32), "user_alice")) stream.pushFrame(frame);
-    for (;;) {
-      const next = await stream.next();
-      if (next.done === true) break;
-      events.push(next.value);
-      if (next.value.type === stt.SpeechEventType.END_OF_SPEECH) break;
-    }
+    const events = await eventsUntilEndOfSpeech(stream);
     const final = events.find((e) => e.type === stt.SpeechEventType.FINAL_TRANSCRIPT);
     expect(final?.alternatives?.[0]).toMatchObject({
       text: "Where is my parcel today",
@@ -104,13 +110,7 @@ describe("ProviderLiveStt", () => {
     // waits, so the final result comes after the last frame named Bob.
     for (const frame of frames(sineTonePcm(600, RATE, 220), "user_alice")) stream.pushFrame(frame);
     for (const frame of frames(Buffer.alloc(400 * 32), "user_bob")) stream.pushFrame(frame);
-    const events: stt.SpeechEvent[] = [];
-    for (;;) {
-      const next = await stream.next();
-      if (next.done === true) break;
-      events.push(next.value);
-      if (next.value.type === stt.SpeechEventType.END_OF_SPEECH) break;
-    }
+    const events = await eventsUntilEndOfSpeech(stream);
     const final = events.find((e) => e.type === stt.SpeechEventType.FINAL_TRANSCRIPT);
     expect(final?.alternatives?.[0]).toMatchObject({ text: "Alice said this", speakerId: "user_alice" });
     for (const interim of events.filter((e) => e.type === stt.SpeechEventType.INTERIM_TRANSCRIPT)) {

@@ -17,7 +17,13 @@ import {
   waitForParticipantToLeave,
 } from "../helpers/livekit.ts";
 import { sharedServices } from "../helpers/services.ts";
-import { addHelperAgent, createPostgresTenant, helperAgent, startVoiceStack } from "../helpers/stack.ts";
+import {
+  addHelperAgent,
+  createPostgresTenant,
+  fixtureVoiceSettings,
+  helperAgent,
+  startVoiceStack,
+} from "../helpers/stack.ts";
 import type { VoiceStack } from "../helpers/stack.ts";
 import { defaultChatReply } from "../fixtures/providers/provider_fixture.ts";
 import type { FixtureProvider } from "../fixtures/providers/provider_fixture.ts";
@@ -77,6 +83,24 @@ beforeAll(async () => {
 afterAll(async () => {
   await env?.[Symbol.asyncDispose]();
 }, 60_000);
+
+/**
+ * Waits for the job's `failed` event and checks it is final with `error`, and (given `secret`, a key
+ * the provider refused) that the key appears nowhere in it.
+ */
+async function expectJobFailed(
+  jobId: string,
+  error: Record<string, unknown>,
+  options: { timeoutMs: number; secret?: string },
+): Promise<void> {
+  const failed = await waitFor(
+    "the job's failure",
+    () => env.events.find((e) => e.type === "failed" && e.jobId === jobId),
+    { timeoutMs: options.timeoutMs },
+  );
+  expect(failed).toMatchObject({ final: true, error });
+  if (options.secret !== undefined) expect(JSON.stringify(failed)).not.toContain(options.secret);
+}
 
 /** A recorded turn's `metadata.timings`. */
 function turnTimings(metadata: Record<string, unknown> | undefined): Record<string, unknown> {
@@ -256,18 +280,14 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
     const calls = env.fixture.calls.length;
     const reply = (await trigger(env.tenant.id, { agent_slug: "keyless", room_name: roomName("nokey") }))
       .body;
-    const failed = await waitFor(
-      "the job's failure",
-      () => env.events.find((e) => e.type === "failed" && e.jobId === reply.job_id),
-      { timeoutMs: 15_000 },
-    );
-    expect(failed).toMatchObject({
-      final: true,
-      error: {
+    await expectJobFailed(
+      reply.job_id,
+      {
         code: "SF_ERR_PROVIDER_MISCONFIGURED",
         details: { kind: "llm", provider: "openai", missing: "api_key" },
       },
-    });
+      { timeoutMs: 15_000 },
+    );
     expect(env.fixture.calls.length).toBe(calls);
   });
 
@@ -393,13 +413,7 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
     await env.tenant.store.createAgent({
       slug: "deaf",
       name: "Deaf",
-      voiceSettings: {
-        llm_provider: "groq",
-        llm_model: "llama-3.3-70b-versatile",
-        stt_provider: "deepgram",
-        tts_provider: "elevenlabs",
-        voice_id: "voice-1",
-      },
+      voiceSettings: fixtureVoiceSettings(),
     });
     await env.tenant.store.setProviderKey("elevenlabs", env.fixture.keys.elevenlabs);
     // Resolving succeeds; the live socket the session opens for the user's speech gets a 401.
@@ -410,16 +424,11 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
     const reply = (await trigger(env.tenant.id, { agent_slug: "deaf", room_name: roomName("deaf") })).body;
     const { room } = await joinAsUser(reply);
     try {
-      const failed = await waitFor(
-        "the job's failure",
-        () => env.events.find((e) => e.type === "failed" && e.jobId === reply.job_id),
-        { timeoutMs: 20_000 },
+      await expectJobFailed(
+        reply.job_id,
+        { code: "SF_ERR_PROVIDER_AUTH", details: { kind: "stt", provider: "deepgram", status: 401 } },
+        { timeoutMs: 20_000, secret: "dg_revoked_00000000000000000000" },
       );
-      expect(failed).toMatchObject({
-        final: true,
-        error: { code: "SF_ERR_PROVIDER_AUTH", details: { kind: "stt", provider: "deepgram", status: 401 } },
-      });
-      expect(JSON.stringify(failed)).not.toContain("dg_revoked_00000000000000000000");
       // Refused at the live API's handshake, not at an upload.
       const refused = env.fixture
         .callsTo("deepgram", "stt")
@@ -454,16 +463,11 @@ describe("voice - LiveKit rooms, tokens and the agent in the room", () => {
         env.events.find((e) => e.type === "joined" && e.jobId === reply.job_id),
       );
       await room.localParticipant?.sendText("Say something.", { topic: "lk.chat" });
-      const failed = await waitFor(
-        "the job's failure",
-        () => env.events.find((e) => e.type === "failed" && e.jobId === reply.job_id),
-        { timeoutMs: 20_000 },
+      await expectJobFailed(
+        reply.job_id,
+        { code: "SF_ERR_PROVIDER_AUTH", details: { kind: "tts", provider: "cartesia", status: 401 } },
+        { timeoutMs: 20_000, secret: "sk_car_revoked_0000000000" },
       );
-      expect(failed).toMatchObject({
-        final: true,
-        error: { code: "SF_ERR_PROVIDER_AUTH", details: { kind: "tts", provider: "cartesia", status: 401 } },
-      });
-      expect(JSON.stringify(failed)).not.toContain("sk_car_revoked_0000000000");
       // The worker process, which hosts every other session too, is still up.
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(env.worker.running).toBe(true);

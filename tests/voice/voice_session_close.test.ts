@@ -24,6 +24,7 @@ import {
 import type { AgentRuntime, SessionEndReason } from "../../agent-worker/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { sharedServices } from "../helpers/services.ts";
+import { fixtureVoiceSettings } from "../helpers/stack.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 
@@ -153,13 +154,7 @@ describe("voice - real sessions end and leave nothing behind", () => {
     const clients = resolveProviders(
       {
         kinds: ["llm", "stt", "tts"],
-        voiceSettings: {
-          llm_provider: "groq",
-          llm_model: "llama-3.3-70b-versatile",
-          stt_provider: "deepgram",
-          tts_provider: "elevenlabs",
-          voice_id: "voice-1",
-        },
+        voiceSettings: fixtureVoiceSettings(),
       },
       { ...fixture.keys },
       fixture.endpoints(),

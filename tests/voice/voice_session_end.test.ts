@@ -26,6 +26,7 @@ import { NatsTestServer } from "../helpers/nats_server.ts";
 import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../helpers/processes.ts";
 import type { TestProcess } from "../helpers/processes.ts";
 import { sharedServices } from "../helpers/services.ts";
+import { fixtureVoiceSettings } from "../helpers/stack.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 
@@ -216,17 +217,7 @@ beforeAll(async () => {
     name: "Texter",
     voiceSettings: { llm_provider: "groq", llm_model: "llama-3.3-70b-versatile" },
   });
-  await store.createAgent({
-    slug: "speaker",
-    name: "Speaker",
-    voiceSettings: {
-      llm_provider: "groq",
-      llm_model: "llama-3.3-70b-versatile",
-      stt_provider: "deepgram",
-      tts_provider: "elevenlabs",
-      voice_id: "voice-1",
-    },
-  });
+  await store.createAgent({ slug: "speaker", name: "Speaker", voiceSettings: fixtureVoiceSettings() });
   const events = new Map<string, Map<string, JobEvent>>();
   nc.subscribe(`${subjects.prefix}.job.${client.id}.*.*`, {
     callback: (err, msg) => {
