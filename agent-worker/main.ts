@@ -141,6 +141,12 @@ async function main(): Promise<void> {
     labelNames: ["queue"],
     registers: [registry],
   });
+  const duplicates = new Counter({
+    name: "sf_worker_duplicate_deliveries_total",
+    help: "Deliveries of a job that started no run here, by queue and kind: adopted (a redelivery of a job running here), settled (it crossed this worker's ack), superseded (the run here was aborted: another worker claimed a later delivery)",
+    labelNames: ["queue", "kind"],
+    registers: [registry],
+  });
   const consumer = new JobConsumer({
     nc,
     subjects,
@@ -153,6 +159,7 @@ async function main(): Promise<void> {
     jobTimeoutMs: config.jobTimeoutMs,
     admit: admitting("dispatch"),
     onJobTimeout: () => timeouts.inc({ queue: "dispatch" }),
+    onDuplicateDelivery: (_job, kind) => duplicates.inc({ queue: "dispatch", kind }),
   });
   const voiceConsumer =
     config.voiceSlots === 0
@@ -170,6 +177,7 @@ async function main(): Promise<void> {
           jobTimeoutMs: config.voiceJobTimeoutMs,
           admit: admitting("voice"),
           onJobTimeout: () => timeouts.inc({ queue: "voice" }),
+          onDuplicateDelivery: (_job, kind) => duplicates.inc({ queue: "voice", kind }),
         });
   const ingest =
     config.ingestSlots === 0
@@ -198,6 +206,7 @@ async function main(): Promise<void> {
           jobTimeoutMs: config.ingestJobTimeoutMs,
           admit: admitting("ingest"),
           onJobTimeout: () => timeouts.inc({ queue: "ingest" }),
+          onDuplicateDelivery: (_job, kind) => duplicates.inc({ queue: "ingest", kind }),
         });
   inFlight.count = () => consumer.inFlight + (ingest?.inFlight ?? 0);
   inFlight.voice = () => voiceConsumer?.inFlight ?? 0;

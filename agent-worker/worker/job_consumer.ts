@@ -19,8 +19,8 @@
  *   the newer delivery (heartbeats, the outcome's ack or nak and the MaxDeliver count go through
  *   it), so it is neither lost nor run twice; a delivery of a job this worker has just acked or
  *   terminated (it crossed the ack on the wire) is dropped;
- * - a redelivery claimed by another worker supersedes the run here: every consumer follows the
- *   `claimed` events, a later delivery's claim by another worker aborts the local run
+ * - a redelivery claimed by another worker supersedes the run here: each run follows its job's
+ *   `claimed` events, and a later delivery's claim by another worker aborts the local run
  *   (SF_ERR_JOB_SUPERSEDED), which then stops heartbeating and records nothing (no `failed`, no
  *   nak that would hand the job out a third time): the later claim owns the job's outcome.
  */
@@ -175,7 +175,6 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
   readonly #runs = new Map<string, RunningJob>();
   /** `<stream sequence>.<job id>` of jobs acked or terminated here (a stream made anew reuses sequences). */
   readonly #settled = new Set<string>();
-  #claims: Subscription | undefined;
 
   constructor(options: JobConsumerOptions<J>) {
     this.#queue = options.queue ?? (dispatchQueue(options.subjects) as unknown as WorkQueue<J>);
@@ -236,23 +235,23 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
       await jsm.consumers.add(queue.stream, config);
     }
     this.#consumer = await this.#js.consumers.get(queue.stream, name);
-    // start() may be called again after a step above found NATS unavailable: subscribe once.
-    if (this.#claims === undefined) this.#followClaims();
-    await nc.flush();
     this.#running = true;
     this.#loops = Array.from({ length: this.#o.slots }, (_, slot) => this.#slotLoop(slot));
   }
 
-  /** Every worker's `claimed` events: a later claim of a job running here supersedes the run. */
-  #followClaims(): void {
+  /**
+   * The `claimed` events of one job running here, while it runs: a later delivery's claim by
+   * another worker supersedes the run. One subscription per run, so a worker hears only the
+   * claims of its own jobs.
+   */
+  #followClaims(job: J, run: RunningJob): Subscription {
     const { nc, subjects, workerId, log } = this.#o;
-    this.#claims = nc.subscribe(`${subjects.prefix}.job.*.*.claimed`, {
+    return nc.subscribe(subjects.jobEvent(job.tenant, job.jobId, "claimed"), {
       callback: (err, m) => {
         if (err) {
           log.warn({ err: toWireError(err) }, "claim subscription failed");
           return;
         }
-        if (this.#runs.size === 0) return;
         let event: unknown;
         try {
           event = decodeBody(m.data);
@@ -262,10 +261,9 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
         }
         if (typeof event !== "object" || event === null) return;
         const claim = event as Partial<Extract<JobEvent, { type: "claimed" }>>;
-        if (typeof claim.jobId !== "string" || typeof claim.delivery !== "number") return;
-        const run = this.#runs.get(claim.jobId);
-        if (run === undefined || claim.workerId === workerId || claim.delivery <= run.delivery) return;
-        this.#supersede(claim.jobId, run, String(claim.workerId), claim.delivery);
+        if (typeof claim.delivery !== "number" || this.#runs.get(job.jobId) !== run) return;
+        if (claim.workerId === workerId || claim.delivery <= run.delivery) return;
+        this.#supersede(job.jobId, run, String(claim.workerId), claim.delivery);
       },
     });
   }
@@ -396,6 +394,7 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
       abort: new AbortController(),
     };
     this.#runs.set(job.jobId, run);
+    const claims = this.#followClaims(job, run);
     const heartbeat = setInterval(
       () => {
         if (!run.superseded) run.msg.working();
@@ -452,6 +451,7 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
       clearTimeout(deadline);
       clearInterval(heartbeat);
       stop.removeEventListener("abort", onStop);
+      claims.unsubscribe();
       if (this.#runs.get(job.jobId) === run) this.#runs.delete(job.jobId);
       this.#inFlight -= 1;
     }
@@ -546,6 +546,5 @@ export class JobConsumer<J extends WorkJob = DispatchJob> {
     const timer = setTimeout(() => this.#abort.abort(), deadlineMs);
     await loops;
     clearTimeout(timer);
-    this.#claims?.unsubscribe();
   }
 }
