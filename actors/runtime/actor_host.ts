@@ -521,13 +521,13 @@ export class ActorHost {
   #joinSameRequest(cell: Cell, turn: Turn): boolean {
     const id = turn.meta.requestId;
     const pending = cell.pending.get(id);
-    const cached = pending === undefined ? cell.replies.get(id) : undefined;
-    const waiting = pending === undefined && cached === undefined ? cell.queued.get(id) : undefined;
-    if (pending === undefined && cached === undefined && waiting === undefined) return false;
-    this.#turnsDedup.inc();
+    const cached = cell.replies.get(id);
+    const waiting = cell.queued.get(id);
     if (pending !== undefined) void pending.then((entry) => this.#respond(cell, turn, entry));
     else if (cached !== undefined) this.#respond(cell, turn, cached);
-    else waiting?.push(turn);
+    else if (waiting !== undefined) waiting.push(turn);
+    else return false;
+    this.#turnsDedup.inc();
     return true;
   }
 
