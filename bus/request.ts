@@ -43,7 +43,7 @@ function isClosed(err: unknown): boolean {
 }
 
 /** Resolves after `ms`, or early when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+export function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done(): void {

@@ -6,6 +6,7 @@
  * until a deadline; any other failure, or the deadline, ends the start-up as before.
  */
 import { natsUnavailableError, SfError } from "./errors.ts";
+import { pause } from "./request.ts";
 
 export interface StartupRetryOptions {
   /** Give up after this long. Default 60000 ms. */
@@ -36,17 +37,7 @@ export async function retryWhileUnavailable<T>(
         throw err;
       }
       options.onRetry?.(what, attempt, err);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, backoffMs);
-        options.signal?.addEventListener(
-          "abort",
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          { once: true },
-        );
-      });
+      await pause(backoffMs, options.signal);
       backoffMs = Math.min(backoffMs * 2, 4000);
     }
   }
