@@ -7,7 +7,16 @@ import type { ClientView, EmbeddingSettings } from "../../../actors/index.ts";
 import { StatusBadge } from "./clients.tsx";
 import { FieldError, TextField } from "./fields.tsx";
 import type { FieldErrors } from "./fields.tsx";
-import { Breadcrumb, clientCrumbs, CsrfField, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
+import {
+  Breadcrumb,
+  clientCrumbs,
+  CsrfField,
+  EmptyState,
+  Layout,
+  Notice,
+  PageHeader,
+  TenantDatabaseProblem,
+} from "./layout.tsx";
 import type { Viewer } from "./layout.tsx";
 import { PROVIDER_CATALOG } from "./provider_catalog.ts";
 import type { ProviderKindName } from "./provider_catalog.ts";
@@ -175,14 +184,7 @@ export function AgentsPage({
         </div>
       )}
       {problem !== undefined ? (
-        <Notice kind="error">
-          <p>{problem}</p>
-          <p class="mt-2">
-            <a href={`/admin/clients/${client.id}/edit`} class="font-medium underline">
-              Edit the client's tenant database
-            </a>
-          </p>
-        </Notice>
+        <TenantDatabaseProblem clientId={client.id} problem={problem} />
       ) : agents.length === 0 ? (
         <EmptyState title="No agents yet">
           <a href={`${base}/new`} class="btn-primary mt-3">

@@ -8,7 +8,7 @@ import { ClientCrumbs, contractProviders, KIND_LABELS } from "./agents.tsx";
 import { FieldError } from "./fields.tsx";
 import type { FieldErrors } from "./fields.tsx";
 import type { ProviderKindName } from "./provider_catalog.ts";
-import { CsrfField, EmptyState, Layout, Notice, PageHeader } from "./layout.tsx";
+import { CsrfField, EmptyState, Layout, Notice, PageHeader, TenantDatabaseProblem } from "./layout.tsx";
 import type { Viewer } from "./layout.tsx";
 
 export interface ProviderKeyRow {
@@ -76,14 +76,7 @@ export function ProviderKeysPage({
       </p>
       <Banner notice={notice} error={error} />
       {problem !== undefined ? (
-        <Notice kind="error">
-          <p>{problem}</p>
-          <p class="mt-2">
-            <a href={`/admin/clients/${client.id}/edit`} class="font-medium underline">
-              Edit the client's tenant database
-            </a>
-          </p>
-        </Notice>
+        <TenantDatabaseProblem clientId={client.id} problem={problem} />
       ) : (
         <>
           <ul

@@ -127,6 +127,20 @@ export function Notice({ kind, children }: { kind: "error" | "info" | "success";
   );
 }
 
+/** Why a client's tenant data cannot be shown, with the way to fix its database settings. */
+export function TenantDatabaseProblem({ clientId, problem }: { clientId: string; problem: string }) {
+  return (
+    <Notice kind="error">
+      <p>{problem}</p>
+      <p class="mt-2">
+        <a href={`/admin/clients/${clientId}/edit`} class="font-medium underline">
+          Edit the client's tenant database
+        </a>
+      </p>
+    </Notice>
+  );
+}
+
 export function EmptyState({ title, children }: { title: string; children?: Child }) {
   return (
     <div class="rounded-lg border border-dashed border-slate-300 bg-white px-6 py-10 text-center">
