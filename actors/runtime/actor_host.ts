@@ -633,8 +633,30 @@ export class ActorHost {
     }
     const entry = this.#remember(cell, turn, ok, result, error);
     this.#respond(cell, turn, entry);
-    for (const repeat of this.#takeRepeats(cell, turn)) this.#respond(cell, repeat, entry);
+    this.#settleRepeats(cell, turn, entry);
     (ok ? this.#turnsOk : this.#turnsError).inc();
+  }
+
+  /**
+   * The repeats that waited for `turn`: a remembered (final) answer is theirs too. An answer that
+   * is not remembered (a retryable error such as SF_ERR_UNAVAILABLE, a read-only op's) would not
+   * answer a retry that came after it either, so the first repeat runs anew, as it would have
+   * on its own, and the others wait for it.
+   */
+  #settleRepeats(cell: Cell, turn: Turn, entry: ReplyEntry): void {
+    const repeats = this.#takeRepeats(cell, turn);
+    const [next, ...rest] = repeats;
+    if (next === undefined) return;
+    const id = turn.meta.requestId;
+    if (cell.replies.get(id) !== entry) {
+      cell.queued.set(id, rest);
+      if (cell.mailbox.offer(next)) {
+        this.#queued += 1;
+        return;
+      }
+      cell.queued.delete(id);
+    }
+    for (const repeat of repeats) this.#respond(cell, repeat, entry);
   }
 
   /** Encodes a final answer and remembers it for retries of the same request id. */
