@@ -6,8 +6,6 @@
  * dies again soon; SIGINT stops every process and the supervisor exits 0.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -15,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WORKER_MALLOC_ENV } from "../../actors/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
+import { freePort } from "../helpers/ports.ts";
 import { defaultPlatformSchema, spawnTs, TEST_MASTER_KEY } from "../helpers/processes.ts";
 import type { TestProcess } from "../helpers/processes.ts";
 import { sharedServices } from "../helpers/services.ts";
@@ -28,17 +27,6 @@ let dir: string;
 let port: number;
 /** Every pid the supervisor reported, to be sure none outlives the test. */
 const pids = new Set<number>();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port: p } = probe.address() as AddressInfo;
-      probe.close(() => resolve(p));
-    });
-  });
-}
 
 const alive = (pid: number): boolean => {
   try {

@@ -7,13 +7,12 @@
  * monitoring fields it reads are checked on a real server.
  */
 import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { spawnGateway } from "../helpers/gateway_process.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
+import { freePort } from "../helpers/ports.ts";
 import { spawnActorHost } from "../helpers/processes.ts";
 import type { TestProcess } from "../helpers/processes.ts";
 import { repoRoot } from "../helpers/services.ts";
@@ -136,17 +135,6 @@ async function jetStreamStreams(monitorPort: number): Promise<JszStream[]> {
   const response = await fetch(`http://127.0.0.1:${monitorPort}/jsz?consumers=true&config=true`);
   const jsz = (await response.json()) as { account_details?: Array<{ stream_detail?: JszStream[] }> };
   return (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describe("alert rules and dashboard", () => {

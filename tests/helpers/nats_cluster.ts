@@ -6,27 +6,14 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { waitFor } from "./deadline.ts";
+import { freePort } from "./ports.ts";
 import { TestProcess } from "./processes.ts";
 import { binaryPaths, repoRoot } from "./services.ts";
 
 export const CLUSTER_CONF = path.join(repoRoot(), "deploy", "nats", "nats-cluster.conf");
-
-/** A free TCP port on loopback (the OS picks it; it is free again when this resolves). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ClusterNode {
   name: string;

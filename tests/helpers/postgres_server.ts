@@ -11,7 +11,7 @@ import { chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort } from "./nats_cluster.ts";
+import { freePort } from "./ports.ts";
 import { TestProcess } from "./processes.ts";
 import { repoRoot } from "./services.ts";
 
