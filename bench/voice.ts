@@ -144,6 +144,11 @@ function levelsFromEnv(): number[] | undefined {
  * after a full collection (fresh, idle, each level, after close), to compare in DevTools.
  */
 const snapshotDir = process.env["SF_BENCH_VOICE_HEAP_SNAPSHOTS"]?.trim() || undefined;
+/**
+ * SF_BENCH_VOICE_CPU_PROFILE=<dir>: the worker runs with --cpu-prof and writes its CPU profile
+ * there when it exits (open it in DevTools); for finding where a session's CPU goes.
+ */
+const cpuProfileDir = process.env["SF_BENCH_VOICE_CPU_PROFILE"]?.trim() || undefined;
 
 /**
  * The worker's glibc malloc settings. Unset, it runs with what deployments give it
@@ -233,6 +238,74 @@ function vmRssBytes(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+// ---- CPU --------------------------------------------------------------------------------------
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** CPU ticks (user + system, all threads) of every process, by pid, with its command name. */
+function cpuTicks(): Map<number, { comm: string; ticks: number }> {
+  const out = new Map<number, { comm: string; ticks: number }>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses; fields after the last ")".
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      const fields = stat.slice(close + 2).split(" ");
+      // utime and stime are fields 14 and 15 of the line, 12 and 13 after the comm.
+      out.set(Number(entry), { comm, ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** The machine's busy and total ticks, all cores (the first line of /proc/stat). */
+function machineTicks(): { busy: number; total: number } {
+  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  // idle and iowait are the 4th and 5th numbers.
+  return { busy: total - (fields[3] ?? 0) - (fields[4] ?? 0), total };
+}
+
+/**
+ * Where the machine's CPU went over a window, in cores (1 = one core busy the whole window): the
+ * named processes by pid, every other process by its command name (livekit-server, nats-server,
+ * postgres…), and the machine as a whole.
+ */
+function cpuWindow(named: Record<string, number>): () => Record<string, number> {
+  const t0 = performance.now();
+  const before = cpuTicks();
+  const machine0 = machineTicks();
+  return () => {
+    const seconds = (performance.now() - t0) / 1000;
+    const after = cpuTicks();
+    const machine1 = machineTicks();
+    const byPid = new Map<number, string>(Object.entries(named).map(([name, pid]) => [pid, name]));
+    const cores: Record<string, number> = {};
+    for (const [pid, now] of after) {
+      const then = before.get(pid);
+      if (then === undefined || then.comm !== now.comm) continue;
+      const delta = now.ticks - then.ticks;
+      if (delta <= 0) continue;
+      const key = byPid.get(pid) ?? now.comm;
+      cores[key] = (cores[key] ?? 0) + delta / USER_HZ / seconds;
+    }
+    const out: Record<string, number> = {};
+    for (const [key, value] of Object.entries(cores)) if (value >= 0.005) out[key] = round(value, 3);
+    const total = machine1.total - machine0.total;
+    out["machine_busy_share"] = total > 0 ? round((machine1.busy - machine0.busy) / total, 3) : 0;
+    return out;
+  };
 }
 
 interface MemorySample {
@@ -748,7 +821,8 @@ function roomService(lk: SharedServices): RoomServiceClient {
 }
 
 async function teardown(e: Env, lk: SharedServices, rooms: readonly string[]): Promise<void> {
-  for (const p of [...e.procs].reverse()) await p.kill();
+  // SIGTERM (SIGKILL after 10 s): a worker run with --cpu-prof writes its profile as it exits.
+  for (const p of [...e.procs].reverse()) await p.stop(10_000);
   await e.platform?.close();
   const service = roomService(lk);
   for (const room of rooms) {
@@ -797,11 +871,16 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
   let events: JobEvents | undefined;
   const open: Session[] = [];
   try {
-    e.procs.push(
-      await spawnActorHost({ natsUrl: server.url, hostId: "bench", partitions: P, tenantMaxJobs: 200 }),
-    );
+    const actorHost = await spawnActorHost({
+      natsUrl: server.url,
+      hostId: "bench",
+      partitions: P,
+      tenantMaxJobs: 200,
+    });
+    e.procs.push(actorHost);
     const worker = await spawnTs("voice worker", "agent-worker/main.ts", {
       readyLine: "agent worker ready",
+      ...(cpuProfileDir === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] }),
       env: {
         NATS_URL: server.url,
         SF_PARTITIONS: String(P),
@@ -849,7 +928,9 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
     await sleep(USER_DWELL_MS);
     await close(warmup);
     await sleep(sizes.settleMs);
+    const idleCpu = cpuWindow({ worker: worker.pid, users: process.pid, actor_host: actorHost.pid });
     const idle = await sampleMemory(worker.pid, port, sizes.sampleMs);
+    const idleCores = idleCpu();
     const idleGc = await readAfterGc(worker);
     const memory: VoiceBenchResult["memory"] = [
       { sessions: "fresh (no session yet)", ...fresh },
@@ -867,6 +948,12 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
           .join(" ") || "glibc defaults",
       ...gcSummary("fresh", freshGc),
       ...gcSummary("idle", idleGc),
+      ...Object.fromEntries(
+        Object.entries(idleCores).map(([who, v]) => [
+          who === "machine_busy_share" ? "machine_busy_share_idle" : `cpu_cores_${who}_idle`,
+          v,
+        ]),
+      ),
     };
     for (const [what, m] of [
       ["worker memory, fresh", fresh],
@@ -913,7 +1000,18 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
         summary[`join_failures_at_${level}_${code}`] = count;
       }
       await sleep(sizes.settleMs);
+      const cpu = cpuWindow({ worker: worker.pid, users: process.pid, actor_host: actorHost.pid });
       const m = await sampleMemory(worker.pid, port, sizes.sampleMs);
+      const cores = cpu();
+      for (const [who, value] of Object.entries(cores)) {
+        summary[
+          who === "machine_busy_share" ? `machine_busy_share_at_${level}` : `cpu_cores_${who}_at_${level}`
+        ] = value;
+      }
+      summary[`worker_cpu_cores_per_session_at_${level}`] = round(
+        (cores["worker"] ?? 0) / Math.max(1, open.length),
+        3,
+      );
       Object.assign(summary, gcSummary(`at_${level}`, await readAfterGc(worker)));
       for (const [what, v] of Object.entries(await admission(port))) {
         summary[`worker_${what}_at_${level}`] = v;
@@ -1051,6 +1149,7 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
         agent_visible: "the agent participant (kind AGENT) in the user's room, from the trigger's start",
         latency_rooms: `${sizes.rooms} rooms one at a time; the user joins with the reply's token, publishes its microphone (quiet noise) once the agent is there, leaves ${USER_DWELL_MS} ms later; next room after the job's done event (room deleted if not done ${DONE_TIMEOUT_MS} ms after the user left)`,
         memory: `VmRSS of the worker (and of processes it started) from /proc, median of samples every 250 ms over ${sizes.sampleMs} ms after ${sizes.settleMs} ms settling; RSS(0) after one warm-up session ended; sessions ${sizes.levels.join(", ")} held open, each with a user publishing a microphone track of quiet noise (below the VAD threshold) at real time; per session = (RSS(n) − RSS(0)) / n; after closing all: rss_after_close_mib, then again ${sizes.laterMs / 1000} s later (rss_after_close_later_mib)`,
+        cpu: "over each memory sample window (idle and each level), from /proc/<pid>/stat: cpu_cores_<who>_at_<n> is the cores each process used (1 = one core busy the whole window): the worker, users (this bench process, whose LiveKit rooms publish the microphones), actor_host, and every other process by its command name (livekit-server, nats-server, postgres); machine_busy_share_at_<n> is the share of all cores busy; worker_cpu_cores_per_session_at_<n> the worker's cores over the sessions open",
         memory_after_gc: `after each RSS sample the worker (--expose-gc, SF_WORKER_MEMORY_DIAGNOSTICS=1) runs a full collection on SIGUSR2 and reports process.memoryUsage() and /proc/self/status: <point>_gc_rss_mib, _gc_heap_used_mib, _gc_external_mib, _gc_array_buffers_mib, _gc_rss_anon_mib, _gc_native_mib (RssAnon − V8 heap total − external: the FFI's native side, thread stacks, malloc arenas), _threads, _live_<class> (instances left, v8.queryObjects); heap_after_close_mib is the heap after that collection${mallocTrim ? "; after_trim_*: the same after gdb made the worker call malloc_trim(0), after_close_malloc_*: glibc's malloc_stats() totals before and after" : ""}`,
         worker_malloc: `${
           Object.entries(mallocEnv)

@@ -54,6 +54,8 @@ export interface SpawnOptions {
   /** A substring of a stdout/stderr line that means the process is ready. */
   readyLine?: string;
   readyTimeoutMs?: number;
+  /** Node options that NODE_OPTIONS may not carry (--cpu-prof, say), before the script. */
+  nodeArgs?: string[];
 }
 
 export class TestProcess implements AsyncDisposable {
@@ -187,7 +189,7 @@ export async function spawnTs(
 ): Promise<TestProcess> {
   const env = { ...process.env, ...options.env };
   registerEnvironmentSecrets(env);
-  const child = spawn(process.execPath, ["--import", "tsx", script], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), "--import", "tsx", script], {
     cwd: repoRoot(),
     env,
     stdio: ["ignore", "pipe", "pipe"],
