@@ -15,16 +15,30 @@
 // the worker's resident memory kept after its sessions closed (docs/capacity.md, "Memory after
 // voice sessions"). Upstream: livekit/agents-js#2046 (fix proposed in #2047, which this mirrors:
 // one abort promise per read, its listener removed after each race).
+//
+// @livekit/rtc-node 1.1.0, `Room.onFfiEvent` (dist/room.cjs): every connected Room listens to
+// every event of the process's one FFI client, and since livekit/node-sdks#579 ("Hold lock on all
+// ffi events") takes its async event lock for each one before finding that the event is not its
+// own: the audio frames of every other room's streams (an `audioStreamEvent` per 10 ms per
+// microphone), audio source callbacks, other rooms' events. A worker with n voice sessions did
+// O(n²) lock round trips (several promises each) per second, and a Room still connecting queued
+// all of them in `preConnectEvents` and replayed them once connected. CPU profile of the voice
+// bench's worker with 10 quiet sessions: Room.onFfiEvent and its mutex 8.5% of the process; the
+// worker used 0.105 cores per session and could not hold 25 on 2 cores. The fix returns at once,
+// without the lock, for events that Room.processFfiEvent ignores anyway (neither a roomEvent nor
+// an rpcMethodInvocation, or one for another room or local participant once those are known), so
+// the room's own events keep their order under the lock as before.
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const MARKER = "/* sidekick-forge: readStream per-read abort (livekit/agents-js#2046) */";
+
+const READ_STREAM_MARKER = "/* sidekick-forge: readStream per-read abort (livekit/agents-js#2046) */";
 
 function fixedLoop(race) {
-  return `      ${MARKER}
+  return `      ${READ_STREAM_MARKER}
       while (true) {
         if (signal.aborted) break;
         let onAbort;
@@ -48,14 +62,56 @@ function brokenLoop(race) {
         if (!result) {`;
 }
 
+const ROOM_EVENT_MARKER = "/* sidekick-forge: Room skips other FFI events without its lock */";
+
+const ROOM_EVENT_BROKEN = `    this.onFfiEvent = async (ffiEvent) => {
+      const unlock = await this.ffiEventLock.lock();`;
+
+const ROOM_EVENT_FIXED = `    ${ROOM_EVENT_MARKER}
+    this.onFfiEvent = (ffiEvent) => {
+      const message = ffiEvent.message;
+      if (message.case == "roomEvent") {
+        if (this.ffiHandle && message.value.roomHandle != this.ffiHandle.handle) return;
+      } else if (message.case == "rpcMethodInvocation") {
+        if (
+          this.localParticipant &&
+          message.value.localParticipantHandle != this.localParticipant.ffi_handle.handle
+        )
+          return;
+      } else {
+        return;
+      }
+      return this.onOwnFfiEvent(ffiEvent);
+    };
+    this.onOwnFfiEvent = async (ffiEvent) => {
+      const unlock = await this.ffiEventLock.lock();`;
+
 const fixes = [
   {
     pkg: "@livekit/agents",
     version: "1.9.0",
+    what: "readStream",
+    marker: READ_STREAM_MARKER,
     files: [
-      { file: "dist/utils.js", race: "ThrowsPromise.race" },
-      { file: "dist/utils.cjs", race: "import_throws.ThrowsPromise.race" },
+      {
+        file: "dist/utils.js",
+        broken: brokenLoop("ThrowsPromise.race"),
+        fixed: fixedLoop("ThrowsPromise.race"),
+      },
+      {
+        file: "dist/utils.cjs",
+        broken: brokenLoop("import_throws.ThrowsPromise.race"),
+        fixed: fixedLoop("import_throws.ThrowsPromise.race"),
+      },
     ],
+  },
+  {
+    pkg: "@livekit/rtc-node",
+    version: "1.1.0",
+    what: "Room.onFfiEvent",
+    marker: ROOM_EVENT_MARKER,
+    // The package's ESM entry re-exports its CommonJS build, so this is the only copy.
+    files: [{ file: "dist/room.cjs", broken: ROOM_EVENT_BROKEN, fixed: ROOM_EVENT_FIXED }],
   },
 ];
 
@@ -94,18 +150,17 @@ for (const fix of fixes) {
     failed = true;
     continue;
   }
-  for (const { file, race } of fix.files) {
+  for (const { file, broken, fixed } of fix.files) {
     const path = join(pkgDir, file);
     const text = readFileSync(path, "utf8");
-    if (text.includes(MARKER)) continue;
-    const broken = brokenLoop(race);
+    if (text.includes(fix.marker)) continue;
     if (text.split(broken).length !== 2) {
       console.error(`patch_dependencies: ${fix.pkg}/${file} does not hold the code the fix replaces`);
       failed = true;
       continue;
     }
-    writeFileSync(path, text.replace(broken, fixedLoop(race)));
-    console.log(`patch_dependencies: fixed readStream in ${fix.pkg}@${version}/${file}`);
+    writeFileSync(path, text.replace(broken, fixed));
+    console.log(`patch_dependencies: fixed ${fix.what} in ${fix.pkg}@${version}/${file}`);
   }
 }
 if (failed) process.exit(1);
