@@ -30,6 +30,14 @@ import type { FloorAudio, SpeakerFloorOptions } from "./speaker_floor.ts";
 /** Where a frame names the user it came from. */
 export const SPEAKER_USERDATA_KEY = "sf.speaker";
 
+/**
+ * How much audio each frame from a microphone holds. The FFI's default is 10 ms; every frame costs
+ * the same JS work whatever its length (an FFI event, the speaker floor, the VAD, the library's
+ * streams, a WebSocket message to a live STT), so 20 ms frames, the length of a WebRTC Opus packet,
+ * halve a session's audio work without adding more than 10 ms to when speech is noticed.
+ */
+export const MICROPHONE_FRAME_MS = 20;
+
 /** The attribute a participant publishing for an agent (an avatar) carries: that agent's identity. */
 const PUBLISH_ON_BEHALF = "lk.publish_on_behalf";
 
@@ -138,7 +146,11 @@ export class UsersAudioInput extends voice.AudioInput {
     const sid = publication.sid ?? "";
     if (this.#sources.get(identity)?.publicationSid === sid) return;
     this.#stop(identity);
-    const reader = new AudioStream(track, { sampleRate: this.#rate, numChannels: 1 }).getReader();
+    const reader = new AudioStream(track, {
+      sampleRate: this.#rate,
+      numChannels: 1,
+      frameSizeMs: MICROPHONE_FRAME_MS,
+    }).getReader();
     this.#sources.set(identity, { publicationSid: sid, reader });
     this.#log.debug({ identity }, "listening to a user's microphone");
     void this.#read(identity, reader).catch((err: unknown) => {

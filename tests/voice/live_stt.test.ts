@@ -80,7 +80,8 @@ describe("ProviderLiveStt", () => {
     fixture.queueTranscript("Where is my parcel today", "deepgram");
     const { reports, refused } = reported();
     const stream = plugin(reports).stream();
-    for (const frame of frames(sineTonePcm(600, RATE, 220), "user_alice")) stream.pushFrame(frame);
+    const speech = sineTonePcm(610, RATE, 220);
+    for (const frame of frames(speech, "user_alice")) stream.pushFrame(frame);
     // Only speech was pushed so far: these events came before the user stopped.
     const first = await stream.next();
     expect(first.value).toMatchObject({ type: stt.SpeechEventType.START_OF_SPEECH });
@@ -97,7 +98,14 @@ describe("ProviderLiveStt", () => {
     expect(events.at(-1)?.type).toBe(stt.SpeechEventType.END_OF_SPEECH);
     const ended = fixture.nextLiveEnd();
     stream.endInput();
-    expect(await ended).toMatchObject({ outcome: "closed" });
+    const end = await ended;
+    expect(end).toMatchObject({ outcome: "closed" });
+    // Every byte pushed reached the provider, in messages of 60 ms (1,920 bytes) or more, not one
+    // per 20 ms frame; only the last, sent when the input ended, may be shorter.
+    expect(end.audioBytes).toBe(speech.length + 400 * 32);
+    const messages = end.audioMessageBytes;
+    expect(messages.length).toBeGreaterThan(1);
+    expect(messages.slice(0, -1).every((bytes) => bytes >= 1920 && bytes <= 250 * 32)).toBe(true);
     expect(refused).toEqual([]);
     expect(fixture.violations).toEqual([]);
   });
