@@ -307,6 +307,7 @@ async function main(): Promise<void> {
       log,
       ...(config.heapSnapshotDir === undefined ? {} : { heapSnapshotDir: config.heapSnapshotDir }),
       count: { VoiceSession, Room, AudioFrame },
+      countWhen: () => inFlight.voice() === 0,
     });
   }
   log.info(

@@ -265,6 +265,17 @@ function cpuTicks(): Map<number, { comm: string; ticks: number }> {
   return out;
 }
 
+/** CPU ticks of a process's main thread (the task whose id is the pid), 0 when it is gone. */
+function threadTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
 /** The machine's busy and total ticks, all cores (the first line of /proc/stat). */
 function machineTicks(): { busy: number; total: number } {
   const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
@@ -286,10 +297,15 @@ function cpuWindow(named: Record<string, number>): () => Record<string, number> 
   const t0 = performance.now();
   const before = cpuTicks();
   const machine0 = machineTicks();
+  // The main (JS) thread of each named process: its task has the process's own id.
+  const mainBefore = Object.fromEntries(Object.entries(named).map(([name, pid]) => [name, threadTicks(pid)]));
   return () => {
     const seconds = (performance.now() - t0) / 1000;
     const after = cpuTicks();
     const machine1 = machineTicks();
+    const mainAfter = Object.fromEntries(
+      Object.entries(named).map(([name, pid]) => [name, threadTicks(pid)]),
+    );
     const byPid = new Map<number, string>(Object.entries(named).map(([name, pid]) => [pid, name]));
     const cores: Record<string, number> = {};
     for (const [pid, now] of after) {
@@ -302,6 +318,10 @@ function cpuWindow(named: Record<string, number>): () => Record<string, number> 
     }
     const out: Record<string, number> = {};
     for (const [key, value] of Object.entries(cores)) if (value >= 0.005) out[key] = round(value, 3);
+    for (const name of Object.keys(named)) {
+      const delta = (mainAfter[name] ?? 0) - (mainBefore[name] ?? 0);
+      if (delta > 0) out[`${name}_js_thread`] = round(delta / USER_HZ / seconds, 3);
+    }
     const total = machine1.total - machine0.total;
     out["machine_busy_share"] = total > 0 ? round((machine1.busy - machine0.busy) / total, 3) : 0;
     return out;
@@ -634,7 +654,9 @@ class User {
   }
 
   async join(url: string, token: string): Promise<void> {
-    await this.room.connect(url, token, { autoSubscribe: true, dynacast: false });
+    // The users do not subscribe to the agent's audio: what is measured is the worker, and on a
+    // machine it shares with them their decoding would only take CPU from it.
+    await this.room.connect(url, token, { autoSubscribe: false, dynacast: false });
     for (const p of this.room.remoteParticipants.values())
       if (p.kind === ParticipantKind.AGENT) this.#agent();
   }
@@ -1149,8 +1171,8 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
         agent_visible: "the agent participant (kind AGENT) in the user's room, from the trigger's start",
         latency_rooms: `${sizes.rooms} rooms one at a time; the user joins with the reply's token, publishes its microphone (quiet noise) once the agent is there, leaves ${USER_DWELL_MS} ms later; next room after the job's done event (room deleted if not done ${DONE_TIMEOUT_MS} ms after the user left)`,
         memory: `VmRSS of the worker (and of processes it started) from /proc, median of samples every 250 ms over ${sizes.sampleMs} ms after ${sizes.settleMs} ms settling; RSS(0) after one warm-up session ended; sessions ${sizes.levels.join(", ")} held open, each with a user publishing a microphone track of quiet noise (below the VAD threshold) at real time; per session = (RSS(n) − RSS(0)) / n; after closing all: rss_after_close_mib, then again ${sizes.laterMs / 1000} s later (rss_after_close_later_mib)`,
-        cpu: "over each memory sample window (idle and each level), from /proc/<pid>/stat: cpu_cores_<who>_at_<n> is the cores each process used (1 = one core busy the whole window): the worker, users (this bench process, whose LiveKit rooms publish the microphones), actor_host, and every other process by its command name (livekit-server, nats-server, postgres); machine_busy_share_at_<n> is the share of all cores busy; worker_cpu_cores_per_session_at_<n> the worker's cores over the sessions open",
-        memory_after_gc: `after each RSS sample the worker (--expose-gc, SF_WORKER_MEMORY_DIAGNOSTICS=1) runs a full collection on SIGUSR2 and reports process.memoryUsage() and /proc/self/status: <point>_gc_rss_mib, _gc_heap_used_mib, _gc_external_mib, _gc_array_buffers_mib, _gc_rss_anon_mib, _gc_native_mib (RssAnon − V8 heap total − external: the FFI's native side, thread stacks, malloc arenas), _threads, _live_<class> (instances left, v8.queryObjects); heap_after_close_mib is the heap after that collection${mallocTrim ? "; after_trim_*: the same after gdb made the worker call malloc_trim(0), after_close_malloc_*: glibc's malloc_stats() totals before and after" : ""}`,
+        cpu: "over each memory sample window (idle and each level), from /proc/<pid>/stat: cpu_cores_<who>_at_<n> is the cores each process used (1 = one core busy the whole window): the worker, users (this bench process, whose LiveKit rooms publish the microphones), actor_host, and every other process by its command name (livekit-server, nats-server, postgres); cpu_cores_<who>_js_thread_at_<n> the share of it on the process's main (JS) thread, the rest being native threads (WebRTC, the FFI, libuv, V8's GC helpers); machine_busy_share_at_<n> is the share of all cores busy; worker_cpu_cores_per_session_at_<n> the worker's cores over the sessions open",
+        memory_after_gc: `after each RSS sample the worker (--expose-gc, SF_WORKER_MEMORY_DIAGNOSTICS=1) runs a full collection on SIGUSR2 and reports process.memoryUsage() and /proc/self/status: <point>_gc_rss_mib, _gc_heap_used_mib, _gc_external_mib, _gc_array_buffers_mib, _gc_rss_anon_mib, _gc_native_mib (RssAnon − V8 heap total − external: the FFI's native side, thread stacks, malloc arenas), _threads, _live_<class> (instances left, v8.queryObjects; counted only while the worker runs no voice session, since the heap walks would stall the sessions for seconds); heap_after_close_mib is the heap after that collection${mallocTrim ? "; after_trim_*: the same after gdb made the worker call malloc_trim(0), after_close_malloc_*: glibc's malloc_stats() totals before and after" : ""}`,
         worker_malloc: `${
           Object.entries(mallocEnv)
             .map(([k, v]) => `${k}=${v}`)
