@@ -240,6 +240,12 @@ interface Servers {
   node: { proc: TestProcess; base: string };
 }
 
+/**
+ * SF_BENCH_GATEWAY_CPU_PROFILE=<dir>: the uWS gateway runs with --cpu-prof and writes its CPU
+ * profile there when it stops (open it in DevTools); for finding where a request's CPU goes.
+ */
+const cpuProfileDir = process.env["SF_BENCH_GATEWAY_CPU_PROFILE"]?.trim() || undefined;
+
 /** The uWS gateway and the node:http one, with one environment. */
 async function startServers(natsUrl: string, prefix: string): Promise<Servers> {
   const env: Record<string, string> = {
@@ -248,7 +254,14 @@ async function startServers(natsUrl: string, prefix: string): Promise<Servers> {
     SF_GATEWAY_MAX_BODY_BYTES: "65536",
     SF_LOG_LEVEL: "info",
   };
-  const uws = await spawnGateway({ natsUrl, prefix, partitions: P, maxBodyBytes: 65_536, extraEnv: env });
+  const uws = await spawnGateway({
+    natsUrl,
+    prefix,
+    partitions: P,
+    maxBodyBytes: 65_536,
+    extraEnv: env,
+    ...(cpuProfileDir === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] }),
+  });
   let node: TestProcess;
   try {
     node = await spawnTs("node:http gateway", "bench/gateway_node_http.ts", {
@@ -280,7 +293,8 @@ async function startServers(natsUrl: string, prefix: string): Promise<Servers> {
 
 async function stopServers(s: Servers | undefined): Promise<void> {
   if (s === undefined) return;
-  await s.uws.proc.kill();
+  // SIGTERM: a gateway run with --cpu-prof writes its profile as it exits.
+  await s.uws.proc.stop(10_000);
   await s.node.proc.kill();
 }
 

@@ -14,6 +14,7 @@ import { connectBus, createSubjects, toWireError } from "../bus/index.ts";
 import {
   ApiKeyVerifier,
   createGatewayWithWs,
+  LazyAbort,
   LoopBatch,
   parseGatewayConfig,
   PayloadTooLargeError,
@@ -62,14 +63,17 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
     const value = rawHeaders[i + 1] as string;
     headers[key] = key in headers ? `${headers[key]}, ${value}` : value;
   }
-  const controller = new AbortController();
+  // Made when first asked for, as the uWS shell does (gateway/lazy_abort.ts).
+  const controller = new LazyAbort();
   const raw: RawRequest = {
     method: (req.method ?? "GET").toUpperCase(),
     url: req.url ?? "/",
     headers,
     body: Buffer.alloc(0),
     remoteAddress: req.socket.remoteAddress ?? "",
-    signal: controller.signal,
+    get signal(): AbortSignal {
+      return controller.signal;
+    },
   };
   let done = false;
   res.on("close", () => {

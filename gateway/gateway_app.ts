@@ -273,6 +273,7 @@ export class GatewayApp {
     } catch (err) {
       return this.#refuse(route, raw, err, requestId);
     }
+    let fallback: AbortSignal | undefined;
     const req: GatewayRequest = {
       id: requestId,
       method,
@@ -284,7 +285,10 @@ export class GatewayApp {
       body,
       rawBody: raw.body,
       remoteAddress: raw.remoteAddress,
-      signal: raw.signal ?? new AbortController().signal,
+      // Read only when a handler asks: an AbortSignal is costly to make (lazy_abort.ts).
+      get signal(): AbortSignal {
+        return raw.signal ?? (fallback ??= new AbortController().signal);
+      },
       context,
     };
     return route.handler(req);

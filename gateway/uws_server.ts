@@ -22,6 +22,7 @@ import type { GatewayApp } from "./gateway_app.ts";
 import { LoopBatch } from "./loop_batch.ts";
 import type { RawRequest, SerializedResponse, StreamSink } from "./http_types.ts";
 import type { ChatSocket, WsAdmission, WsChatHandler } from "./ws_chat.ts";
+import { LazyAbort } from "./lazy_abort.ts";
 
 export interface UwsServerOptions {
   app: GatewayApp;
@@ -130,15 +131,17 @@ export async function startUwsServer(options: UwsServerOptions): Promise<UwsServ
     });
     // No `?` at all gives undefined here, whatever the typings say.
     const query = req.getQuery() as string | undefined;
+    const controller = new LazyAbort();
     const raw: RawRequest = {
       method: req.getCaseSensitiveMethod().toUpperCase(),
       url: query === undefined || query === "" ? req.getUrl() : `${req.getUrl()}?${query}`,
       headers,
       body: Buffer.alloc(0),
       remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+      get signal(): AbortSignal {
+        return controller.signal;
+      },
     };
-    const controller = new AbortController();
-    raw.signal = controller.signal;
     let done = false;
     inFlight += 1;
 

@@ -17,9 +17,12 @@ export async function spawnGateway(env: {
   shutdownGraceMs?: number;
   /** Extra environment (auth secrets, cache lifetimes). */
   extraEnv?: Record<string, string>;
+  /** Node options NODE_OPTIONS may not carry (--cpu-prof). */
+  nodeArgs?: string[];
 }): Promise<GatewayProcess> {
   const proc = await spawnTs("gateway", "gateway/main.ts", {
     readyLine: "gateway ready",
+    ...(env.nodeArgs === undefined ? {} : { nodeArgs: env.nodeArgs }),
     env: {
       NATS_URL: env.natsUrl,
       SF_SUBJECT_PREFIX: env.prefix ?? "sf",
