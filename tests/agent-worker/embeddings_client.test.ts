@@ -1,26 +1,18 @@
 // The embeddings client against the provider fixture: each provider's request format, batching
 // in input order, the dimension check, retries on 429, and the bag-of-words similarity the RAG
 // tests rely on.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AgentWorkerErrorCodes, resolveProviders, withProviderRetry } from "../../agent-worker/index.ts";
 import type { EmbeddingSettings, EmbeddingsClient } from "../../agent-worker/index.ts";
 import { StoreErrorCodes } from "../../actors/index.ts";
 import { bagOfWordsEmbedding, cosine } from "../fixtures/providers/bag_of_words.ts";
-import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import { rejection } from "./provider_test_kit.ts";
+import { useProviderFixture } from "../helpers/provider_fixture_hooks.ts";
 
 let fixture: ProviderFixture;
 
-beforeAll(async () => {
-  fixture = await startProviderFixture();
-});
-afterAll(async () => {
-  await fixture.close();
-});
-beforeEach(() => {
-  fixture.reset();
-});
+useProviderFixture((f) => (fixture = f));
 
 function embeddings(settings: EmbeddingSettings): EmbeddingsClient {
   return resolveProviders(

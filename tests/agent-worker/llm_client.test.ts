@@ -1,24 +1,17 @@
 // The LLM client against the provider fixture: OpenAI-compatible streaming for each LLM
 // provider, and every fault mapped to its code and retryable flag.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AgentWorkerErrorCodes, resolveProviders } from "../../agent-worker/index.ts";
 import type { ChatRequest, LlmClient, ProviderClientOptions } from "../../agent-worker/index.ts";
 import { replyTokens, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { FixtureProvider, ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import { drain, expectNoSecret, rejection } from "./provider_test_kit.ts";
+import { useProviderFixture } from "../helpers/provider_fixture_hooks.ts";
 
 const codes = AgentWorkerErrorCodes;
 let fixture: ProviderFixture;
 
-beforeAll(async () => {
-  fixture = await startProviderFixture();
-});
-afterAll(async () => {
-  await fixture.close();
-});
-beforeEach(() => {
-  fixture.reset();
-});
+useProviderFixture((f) => (fixture = f));
 
 function llm(
   provider: FixtureProvider = "groq",

@@ -2,24 +2,16 @@
 // in what it records, the SSE wire format of a streamed chat completion, and OpenAI's audio API
 // (transcriptions, also Groq's Whisper; speech as real PCM/WAV). The client tests
 // rely on these behaviours, so they are pinned here independently of the product code.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readWav, sineTonePcm, speechDurationMs, wavFile } from "../fixtures/providers/audio.ts";
 import { FIXTURE_PROVIDERS, PROVIDER_WIRE } from "../fixtures/providers/wire_formats.ts";
 import type { FixtureProvider } from "../fixtures/providers/wire_formats.ts";
-import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import { useProviderFixture } from "../helpers/provider_fixture_hooks.ts";
 
 let fixture: ProviderFixture;
 
-beforeAll(async () => {
-  fixture = await startProviderFixture();
-});
-afterAll(async () => {
-  await fixture.close();
-});
-beforeEach(() => {
-  fixture.reset();
-});
+useProviderFixture((f) => (fixture = f));
 
 /** A request each provider serves, with its own way of carrying `key`. */
 function probe(provider: FixtureProvider, key: string): { path: string; init: RequestInit } {

@@ -3,7 +3,7 @@
 // sf_provider_request_duration_seconds{provider,kind,outcome}, sf_provider_errors_total{provider,
 // kind,code} and sf_provider_first_token_seconds{provider,kind}.
 import { Registry } from "prom-client";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import {
   AgentWorkerErrorCodes,
   createProviderMetrics,
@@ -14,23 +14,17 @@ import {
 import type { ChatRequest, PrometheusProviderMetrics, ProviderKind } from "../../agent-worker/index.ts";
 import { StoreErrorCodes } from "../../actors/index.ts";
 import { sineTonePcm } from "../fixtures/providers/audio.ts";
-import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import { drain, rejection } from "./provider_test_kit.ts";
+import { useProviderFixture } from "../helpers/provider_fixture_hooks.ts";
 
 const codes = AgentWorkerErrorCodes;
 let fixture: ProviderFixture;
 let registry: Registry;
 let metrics: PrometheusProviderMetrics;
 
-beforeAll(async () => {
-  fixture = await startProviderFixture();
-});
-afterAll(async () => {
-  await fixture.close();
-});
+useProviderFixture((f) => (fixture = f));
 beforeEach(() => {
-  fixture.reset();
   registry = new Registry();
   metrics = createProviderMetrics(registry);
 });

@@ -1,7 +1,7 @@
 // STT and TTS clients against the provider fixture: the providers' REST formats (Deepgram,
 // Cartesia, ElevenLabs, and OpenAI's audio API, also Groq's Whisper), PCM out of TTS, transcripts
 // out of STT, and their errors.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   AgentWorkerErrorCodes,
   CARTESIA_VERSION,
@@ -10,21 +10,14 @@ import {
 } from "../../agent-worker/index.ts";
 import type { PcmAudio, SttClient, TtsClient } from "../../agent-worker/index.ts";
 import { readWav, sineTonePcm, speechDurationMs } from "../fixtures/providers/audio.ts";
-import { digest, startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import { digest } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import { expectNoSecret, rejection } from "./provider_test_kit.ts";
+import { useProviderFixture } from "../helpers/provider_fixture_hooks.ts";
 
 let fixture: ProviderFixture;
 
-beforeAll(async () => {
-  fixture = await startProviderFixture();
-});
-afterAll(async () => {
-  await fixture.close();
-});
-beforeEach(() => {
-  fixture.reset();
-});
+useProviderFixture((f) => (fixture = f));
 
 const VOICE = "694f9389-aac1-45b6-b726-9d9369183238";
 

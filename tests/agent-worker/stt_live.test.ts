@@ -2,7 +2,7 @@
 // results while the user still speaks, a `speech_final` result once endpointing hears silence,
 // `CloseStream` flushing what is pending, and the coded errors (refused key, a dropped socket,
 // the caller's abort), each naming the provider.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AgentWorkerErrorCodes, DeepgramLiveSttClient } from "../../agent-worker/index.ts";
 import type { LiveTranscriptEvent, LiveTranscription } from "../../agent-worker/index.ts";
 import { sineTonePcm } from "../fixtures/providers/audio.ts";
@@ -10,19 +10,12 @@ import { waitFor } from "../helpers/deadline.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import { expectNoSecret, rejection } from "./provider_test_kit.ts";
+import { useProviderFixture } from "../helpers/provider_fixture_hooks.ts";
 
 const RATE = 16_000;
 let fixture: ProviderFixture;
 
-beforeAll(async () => {
-  fixture = await startProviderFixture();
-});
-afterAll(async () => {
-  await fixture.close();
-});
-beforeEach(() => {
-  fixture.reset();
-});
+useProviderFixture((f) => (fixture = f));
 
 function client(key = fixture.keys.deepgram): DeepgramLiveSttClient {
   return new DeepgramLiveSttClient({

@@ -3,7 +3,7 @@
 // provider hears silence, and a dropped socket handed to the library as a retryable error.
 import { initializeLogger, stt } from "@livekit/agents";
 import { AudioFrame } from "@livekit/rtc-node";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { SfError } from "../../bus/index.ts";
 import {
   AgentWorkerErrorCodes,
@@ -13,23 +13,17 @@ import {
 } from "../../agent-worker/index.ts";
 import type { ProviderReports } from "../../agent-worker/index.ts";
 import { sineTonePcm } from "../fixtures/providers/audio.ts";
-import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import { useProviderFixture } from "../helpers/provider_fixture_hooks.ts";
 
 const { ProviderLiveStt, ProviderCallError, SPEAKER_USERDATA_KEY } = await loadVoiceRuntime();
 const RATE = 16_000;
 let fixture: ProviderFixture;
 
-beforeAll(async () => {
+beforeAll(() => {
   initializeLogger({ pretty: false, level: "warn" });
-  fixture = await startProviderFixture();
 });
-afterAll(async () => {
-  await fixture.close();
-});
-beforeEach(() => {
-  fixture.reset();
-});
+useProviderFixture((f) => (fixture = f));
 
 /** The stream's next events, through END_OF_SPEECH (or until the stream ends). */
 async function eventsUntilEndOfSpeech(stream: AsyncIterator<stt.SpeechEvent>): Promise<stt.SpeechEvent[]> {

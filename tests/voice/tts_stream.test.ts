@@ -4,13 +4,13 @@
 // stream cut mid-sentence ends the sentence with the provider's coded error.
 import { initializeLogger } from "@livekit/agents";
 import type { tts } from "@livekit/agents";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { SfError } from "../../bus/index.ts";
 import { AgentWorkerErrorCodes, loadVoiceRuntime, resolveProviders } from "../../agent-worker/index.ts";
 import type { ProviderReports, TtsClient } from "../../agent-worker/index.ts";
 import { sineTonePcm, speechDurationMs } from "../fixtures/providers/audio.ts";
-import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import { useProviderFixture } from "../helpers/provider_fixture_hooks.ts";
 
 const { ProviderTts } = await loadVoiceRuntime();
 const VOICE = "694f9389-aac1-45b6-b726-9d9369183238";
@@ -18,16 +18,10 @@ const TEXT = "Your parcel left the warehouse this morning and should arrive tomo
 
 let fixture: ProviderFixture;
 
-beforeAll(async () => {
+beforeAll(() => {
   initializeLogger({ pretty: false, level: "warn" });
-  fixture = await startProviderFixture();
 });
-afterAll(async () => {
-  await fixture.close();
-});
-beforeEach(() => {
-  fixture.reset();
-});
+useProviderFixture((f) => (fixture = f));
 
 function client(provider: "elevenlabs" | "cartesia" | "openai"): TtsClient {
   return resolveProviders(
