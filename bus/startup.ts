@@ -2,9 +2,11 @@
  * Start-up steps that talk to JetStream (creating streams, buckets and consumers) while the
  * cluster may not answer yet: a node just started, or stream leaders are being elected after a
  * node was lost. Such a step is retried while its failure means "NATS did not answer" (a
- * retryable SfError, or a NATS client error that natsUnavailableError recognises), with backoff,
- * until a deadline; any other failure, or the deadline, ends the start-up as before.
+ * retryable SfError, or a NATS client error that natsUnavailableError recognises) or "not enough
+ * cluster nodes up to place the replicas", with backoff, until a deadline; any other failure, or
+ * the deadline, ends the start-up as before.
  */
+import { JetStreamApiError } from "@nats-io/jetstream";
 import { natsUnavailableError, SfError } from "./errors.ts";
 import { pause } from "./request.ts";
 
@@ -17,9 +19,25 @@ export interface StartupRetryOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * JetStream's "no suitable peers for placement" (err_code 10005): the meta leader does not see
+ * enough nodes up for the replicas asked, while a node restarts or a cluster is still forming (an
+ * actor host of the chaos run's 3-node phase failed its start-up on "peer offline" this way). It
+ * passes once the node is back; a cluster that stays short of nodes still fails at the deadline.
+ */
+const JETSTREAM_NO_PEERS_FOR_PLACEMENT = 10005;
+
+function waitsForPlacement(err: unknown): boolean {
+  let link: unknown = err;
+  for (let depth = 0; depth < 4 && link instanceof Error; depth += 1, link = link.cause) {
+    if (link instanceof JetStreamApiError && link.code === JETSTREAM_NO_PEERS_FOR_PLACEMENT) return true;
+  }
+  return false;
+}
+
 function isRetryable(err: unknown): boolean {
   if (err instanceof SfError) return err.retryable;
-  return natsUnavailableError(err) !== undefined;
+  return natsUnavailableError(err) !== undefined || waitsForPlacement(err);
 }
 
 export async function retryWhileUnavailable<T>(

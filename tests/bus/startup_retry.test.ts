@@ -1,4 +1,5 @@
 /** Start-up steps are retried while NATS does not answer, and only then, until their deadline. */
+import { JetStreamApiError } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { BusErrorCodes, retryWhileUnavailable, SfError } from "../../bus/index.ts";
 
@@ -24,10 +25,44 @@ describe("retryWhileUnavailable", () => {
     expect(retries).toEqual([1, 2]);
   });
 
+  it("retries a step JetStream could not place while a cluster node is offline", async () => {
+    let calls = 0;
+    const result = await retryWhileUnavailable("provisioning", () => {
+      calls += 1;
+      return calls < 3
+        ? Promise.reject(
+            new JetStreamApiError({
+              code: 400,
+              err_code: 10005,
+              description: "no suitable peers for placement, peer offline",
+            }),
+          )
+        : Promise.resolve("placed");
+    });
+    expect(result).toBe("placed");
+    expect(calls).toBe(3);
+  });
+
   it("does not retry a failure that is not about availability", async () => {
     let calls = 0;
     const refused = new SfError(BusErrorCodes.INTERNAL, "insufficient storage resources available", {
       retryable: false,
+    });
+    await expect(
+      retryWhileUnavailable("provisioning", () => {
+        calls += 1;
+        return Promise.reject(refused);
+      }),
+    ).rejects.toBe(refused);
+    expect(calls).toBe(1);
+  });
+
+  it("does not retry another JetStream refusal", async () => {
+    let calls = 0;
+    const refused = new JetStreamApiError({
+      code: 400,
+      err_code: 10047,
+      description: "insufficient storage resources available",
     });
     await expect(
       retryWhileUnavailable("provisioning", () => {
