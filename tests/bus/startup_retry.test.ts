@@ -43,27 +43,21 @@ describe("retryWhileUnavailable", () => {
     expect(calls).toBe(3);
   });
 
-  it("does not retry a failure that is not about availability", async () => {
-    let calls = 0;
-    const refused = new SfError(BusErrorCodes.INTERNAL, "insufficient storage resources available", {
-      retryable: false,
-    });
-    await expect(
-      retryWhileUnavailable("provisioning", () => {
-        calls += 1;
-        return Promise.reject(refused);
+  it.each([
+    [
+      "a failure that is not about availability",
+      new SfError(BusErrorCodes.INTERNAL, "insufficient storage resources available", { retryable: false }),
+    ],
+    [
+      "another JetStream refusal",
+      new JetStreamApiError({
+        code: 400,
+        err_code: 10047,
+        description: "insufficient storage resources available",
       }),
-    ).rejects.toBe(refused);
-    expect(calls).toBe(1);
-  });
-
-  it("does not retry another JetStream refusal", async () => {
+    ],
+  ])("does not retry %s", async (_what, refused) => {
     let calls = 0;
-    const refused = new JetStreamApiError({
-      code: 400,
-      err_code: 10047,
-      description: "insufficient storage resources available",
-    });
     await expect(
       retryWhileUnavailable("provisioning", () => {
         calls += 1;
