@@ -361,7 +361,27 @@ function objectFor(schema: Schema, depth: number, g: Gen): Arbitrary<unknown> {
   const extra = fc.dictionary(g.strict ? fc.string({ maxLength: 8 }) : nastyKey, anyJson(2), { maxKeys: 2 });
   return fc
     .tuple(known, sometimes(extra, 1 / 6))
-    .map(([base, more]) => (more === null ? base : Object.assign({}, base, more)));
+    .map(([base, more]) => (more === null ? base : ownMerge(base, more)));
+}
+
+/**
+ * The own keys of both objects in a new one, `__proto__` kept as an own key. `Object.assign` sets
+ * that key, which gives the result a prototype instead: with a RawJson there, the object passed
+ * for a RawJson in `jsonText` and a fuzz input became `true` (seed 441767038).
+ */
+function ownMerge(...sources: ReadonlyArray<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const source of sources) {
+    for (const key of Object.keys(source)) {
+      Object.defineProperty(out, key, {
+        value: source[key],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+  return out;
 }
 
 /**
