@@ -145,10 +145,16 @@ async function publishMicrophone(room: Room): Promise<AudioSource> {
   return source;
 }
 
-/** The job's session closed by itself: no deadline had to cut it short. */
-function closedCleanly(jobId: string): void {
+/**
+ * The job's session closed by itself: no deadline had to cut it short. The worker's log line is
+ * read from its stdout pipe, which can trail the job's `done` event on NATS: waited for.
+ */
+async function closedCleanly(jobId: string): Promise<void> {
+  const ended = (l: string): boolean => l.includes(jobId) && l.includes("voice session ended");
+  await waitFor("the worker's voice session ended line", () => env.worker.lines.some(ended), {
+    timeoutMs: 5_000,
+  });
   const lines = env.worker.lines.filter((l) => l.includes(jobId));
-  expect(lines.some((l) => l.includes("voice session ended"))).toBe(true);
   expect(lines.filter((l) => DEADLINE_LINES.some((d) => l.includes(d)))).toEqual([]);
 }
 
@@ -167,7 +173,7 @@ async function joinAndLeave(slug: string, microphone: boolean): Promise<number> 
   const left = performance.now();
   await jobEvent(reply.job_id, "done", DONE_WITHIN_MS);
   const tookMs = performance.now() - left;
-  closedCleanly(reply.job_id);
+  await closedCleanly(reply.job_id);
   return tookMs;
 }
 
@@ -280,7 +286,7 @@ describe("voice - every session ends and frees its slot", () => {
     }
     // The agent saw the user leave (last_user_left), or never saw the user (nobody_joined).
     await jobEvent(reply.job_id, "done", EMPTY_ROOM_TIMEOUT_MS + DONE_WITHIN_MS);
-    closedCleanly(reply.job_id);
+    await closedCleanly(reply.job_id);
     await slotsFree();
   });
 
@@ -289,7 +295,7 @@ describe("voice - every session ends and frees its slot", () => {
     const { room } = await joinAsUser(reply);
     await room.disconnect();
     await jobEvent(reply.job_id, "done", EMPTY_ROOM_TIMEOUT_MS + DONE_WITHIN_MS);
-    closedCleanly(reply.job_id);
+    await closedCleanly(reply.job_id);
     await slotsFree();
   });
 
@@ -305,7 +311,7 @@ describe("voice - every session ends and frees its slot", () => {
     } finally {
       await room.disconnect();
     }
-    closedCleanly(reply.job_id);
+    await closedCleanly(reply.job_id);
     await slotsFree();
   });
 
