@@ -54,7 +54,7 @@ import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../
 import type { TestProcess } from "../tests/helpers/processes.ts";
 import { sharedServices } from "../tests/helpers/services.ts";
 import { openTestPlatform } from "../tests/helpers/stack.ts";
-import { closedLoop, cpuPerOp, processCpuSeconds } from "./harness.ts";
+import { closedLoop, cpuPerOp, cpuProfileArgs, processCpuSeconds } from "./harness.ts";
 import type { BenchOptions, BenchResult, LoopStats } from "./harness.ts";
 
 const run_ = promisify(execFile);
@@ -240,12 +240,6 @@ interface Servers {
   node: { proc: TestProcess; base: string };
 }
 
-/**
- * SF_BENCH_GATEWAY_CPU_PROFILE=<dir>: the uWS gateway runs with --cpu-prof and writes its CPU
- * profile there when it stops (open it in DevTools); for finding where a request's CPU goes.
- */
-const cpuProfileDir = process.env["SF_BENCH_GATEWAY_CPU_PROFILE"]?.trim() || undefined;
-
 /** The uWS gateway and the node:http one, with one environment. */
 async function startServers(natsUrl: string, prefix: string): Promise<Servers> {
   const env: Record<string, string> = {
@@ -260,7 +254,8 @@ async function startServers(natsUrl: string, prefix: string): Promise<Servers> {
     partitions: P,
     maxBodyBytes: 65_536,
     extraEnv: env,
-    ...(cpuProfileDir === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] }),
+    // SF_BENCH_GATEWAY_CPU_PROFILE=<dir>: a CPU profile of the uWS gateway, written as it stops.
+    ...cpuProfileArgs("SF_BENCH_GATEWAY_CPU_PROFILE"),
   });
   let node: TestProcess;
   try {

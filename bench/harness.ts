@@ -90,16 +90,33 @@ export async function closedLoop(
   };
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-export function processCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name (which may hold spaces) start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return ticks / CLOCK_TICKS_PER_SECOND;
+/** Clock ticks per second of /proc's utime and stime (USER_HZ, 100 on Linux). */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * A /proc `stat` line (of a process or a task) read: its command name and its CPU ticks, user +
+ * system. "pid (comm) state ...": the name may hold spaces and parentheses, so the fields are
+ * those after the last ')'; utime and stime are the 14th and 15th of the line.
+ */
+export function statTicks(stat: string): { comm: string; ticks: number } {
+  const close = stat.lastIndexOf(")");
+  const fields = stat.slice(close + 2).split(" ");
+  return { comm: stat.slice(stat.indexOf("(") + 1, close), ticks: Number(fields[11]) + Number(fields[12]) };
 }
 
-const CLOCK_TICKS_PER_SECOND = 100;
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function processCpuSeconds(pid: number): number {
+  return statTicks(readFileSync(`/proc/${pid}/stat`, "utf8")).ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * Node arguments that make a spawned process write a CPU profile into the folder named by the
+ * environment variable `name` as it exits (open it in DevTools); none when the variable is unset.
+ */
+export function cpuProfileArgs(name: string): { nodeArgs?: string[] } {
+  const dir = process.env[name]?.trim();
+  return dir === undefined || dir === "" ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`] };
+}
 
 /** Runs `fn` and reports the CPU microseconds each named process spent per operation. */
 export async function cpuPerOp<T extends { ops: number }>(

@@ -71,7 +71,7 @@ import type { TestProcess } from "../tests/helpers/processes.ts";
 import { sharedServices } from "../tests/helpers/services.ts";
 import type { SharedServices } from "../tests/helpers/services.ts";
 import { addVoiceAgent, openTestPlatform } from "../tests/helpers/stack.ts";
-import { percentile } from "./harness.ts";
+import { CLOCK_TICKS_PER_SECOND, cpuProfileArgs, percentile, statTicks } from "./harness.ts";
 import type { BenchOptions, BenchResult } from "./harness.ts";
 
 const P = 16;
@@ -144,11 +144,6 @@ function levelsFromEnv(): number[] | undefined {
  * after a full collection (fresh, idle, each level, after close), to compare in DevTools.
  */
 const snapshotDir = process.env["SF_BENCH_VOICE_HEAP_SNAPSHOTS"]?.trim() || undefined;
-/**
- * SF_BENCH_VOICE_CPU_PROFILE=<dir>: the worker runs with --cpu-prof and writes its CPU profile
- * there when it exits (open it in DevTools); for finding where a session's CPU goes.
- */
-const cpuProfileDir = process.env["SF_BENCH_VOICE_CPU_PROFILE"]?.trim() || undefined;
 
 /**
  * The worker's glibc malloc settings. Unset, it runs with what deployments give it
@@ -242,22 +237,13 @@ function vmRssBytes(pid: number): number {
 
 // ---- CPU --------------------------------------------------------------------------------------
 
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
-
 /** CPU ticks (user + system, all threads) of every process, by pid, with its command name. */
 function cpuTicks(): Map<number, { comm: string; ticks: number }> {
   const out = new Map<number, { comm: string; ticks: number }>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      // "pid (comm) state ppid ...": comm may hold spaces and parentheses; fields after the last ")".
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const fields = stat.slice(close + 2).split(" ");
-      // utime and stime are fields 14 and 15 of the line, 12 and 13 after the comm.
-      out.set(Number(entry), { comm, ticks: Number(fields[11]) + Number(fields[12]) });
+      out.set(Number(entry), statTicks(readFileSync(`/proc/${entry}/stat`, "utf8")));
     } catch {
       // The process ended meanwhile.
     }
@@ -268,9 +254,7 @@ function cpuTicks(): Map<number, { comm: string; ticks: number }> {
 /** CPU ticks of a process's main thread (the task whose id is the pid), 0 when it is gone. */
 function threadTicks(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]);
+    return statTicks(readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8")).ticks;
   } catch {
     return 0;
   }
@@ -314,13 +298,13 @@ function cpuWindow(named: Record<string, number>): () => Record<string, number> 
       const delta = now.ticks - then.ticks;
       if (delta <= 0) continue;
       const key = byPid.get(pid) ?? now.comm;
-      cores[key] = (cores[key] ?? 0) + delta / USER_HZ / seconds;
+      cores[key] = (cores[key] ?? 0) + delta / CLOCK_TICKS_PER_SECOND / seconds;
     }
     const out: Record<string, number> = {};
     for (const [key, value] of Object.entries(cores)) if (value >= 0.005) out[key] = round(value, 3);
     for (const name of Object.keys(named)) {
       const delta = (mainAfter[name] ?? 0) - (mainBefore[name] ?? 0);
-      if (delta > 0) out[`${name}_js_thread`] = round(delta / USER_HZ / seconds, 3);
+      if (delta > 0) out[`${name}_js_thread`] = round(delta / CLOCK_TICKS_PER_SECOND / seconds, 3);
     }
     const total = machine1.total - machine0.total;
     out["machine_busy_share"] = total > 0 ? round((machine1.busy - machine0.busy) / total, 3) : 0;
@@ -902,7 +886,8 @@ export async function run(options: BenchOptions): Promise<VoiceBenchResult> {
     e.procs.push(actorHost);
     const worker = await spawnTs("voice worker", "agent-worker/main.ts", {
       readyLine: "agent worker ready",
-      ...(cpuProfileDir === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] }),
+      // SF_BENCH_VOICE_CPU_PROFILE=<dir>: a CPU profile of the worker, for finding where a session's CPU goes.
+      ...cpuProfileArgs("SF_BENCH_VOICE_CPU_PROFILE"),
       env: {
         NATS_URL: server.url,
         SF_PARTITIONS: String(P),
