@@ -86,6 +86,16 @@ const JETSTREAM_UNAVAILABLE_STATUS = 503;
 const JETSTREAM_DUPLICATE_IN_PROCESS = 10158;
 
 /**
+ * An error and its causes, outermost first, at most four deep: the NATS clients wrap what went
+ * wrong (a JetStream call's failure in a request error in a connection error), so a check for a
+ * kind of failure reads the chain.
+ */
+export function* causeChain(err: unknown): Generator<Error> {
+  let link: unknown = err;
+  for (let depth = 0; depth < 4 && link instanceof Error; depth += 1, link = link.cause) yield link;
+}
+
+/**
  * A NATS client error that says the server, or JetStream behind it, did not answer now (the
  * outcome of the call is unknown): coded SF_ERR_UNAVAILABLE, or SF_ERR_CONNECTION_CLOSED for a
  * closed connection, both retryable. Undefined for anything else. The client wraps the first
@@ -95,8 +105,7 @@ const JETSTREAM_DUPLICATE_IN_PROCESS = 10158;
 export function natsUnavailableError(err: unknown): SfError | undefined {
   if (!(err instanceof Error)) return undefined;
   let unanswered = false;
-  let link: unknown = err;
-  for (let depth = 0; depth < 4 && link instanceof Error; depth += 1, link = link.cause) {
+  for (const link of causeChain(err)) {
     if (link instanceof errors.ClosedConnectionError || link instanceof errors.DrainingConnectionError) {
       return new SfError(BusErrorCodes.CONNECTION_CLOSED, "the NATS connection is closed", {
         cause: err,

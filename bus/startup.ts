@@ -7,7 +7,7 @@
  * the deadline, ends the start-up as before.
  */
 import { JetStreamApiError } from "@nats-io/jetstream";
-import { natsUnavailableError, SfError } from "./errors.ts";
+import { causeChain, natsUnavailableError, SfError } from "./errors.ts";
 import { pause } from "./request.ts";
 
 export interface StartupRetryOptions {
@@ -28,8 +28,7 @@ export interface StartupRetryOptions {
 const JETSTREAM_NO_PEERS_FOR_PLACEMENT = 10005;
 
 function waitsForPlacement(err: unknown): boolean {
-  let link: unknown = err;
-  for (let depth = 0; depth < 4 && link instanceof Error; depth += 1, link = link.cause) {
+  for (const link of causeChain(err)) {
     if (link instanceof JetStreamApiError && link.code === JETSTREAM_NO_PEERS_FOR_PLACEMENT) return true;
   }
   return false;
