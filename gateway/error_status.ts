@@ -56,6 +56,9 @@ export const ERROR_STATUS: Readonly<Record<string, StatusRule>> = Object.freeze(
   [StoreErrorCodes.INVALID_INPUT]: { status: 400 },
   [StoreErrorCodes.TENANT_DATABASE_NOT_CONFIGURED]: { status: 409 },
   [StoreErrorCodes.DATABASE_UNAVAILABLE]: { status: 503, retryAfterSeconds: 1 },
+  // A request that began on a tenant database handle closed under it (the tenant's database
+  // configuration changed): a retry opens the new one.
+  [StoreErrorCodes.STORE_CLOSED]: { status: 503, retryAfterSeconds: 1 },
   // trigger-agent: the gateway's checks, the tenant actor's and the dispatcher's answers.
   [GatewayErrorCodes.MISSING_FIELD]: { status: 400 },
   [GatewayErrorCodes.MODE_NOT_SUPPORTED]: { status: 400 },

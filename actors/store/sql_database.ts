@@ -31,6 +31,34 @@ export function quoteIdent(name: string): string {
 /** Schema names we create or attach to: lower-case identifiers, at most 63 bytes. */
 export const SCHEMA_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
+/**
+ * The statements and transactions a handle has started and not finished. Closing a handle
+ * (its tenant's credentials changed, the cache evicted it) refuses new work at once but lets this
+ * work end first: node-postgres' `pool.end()` strands a query that waits for a pooled connection
+ * until the connect timeout, so ending the pool under it would stall that turn (and the actor's
+ * mailbox behind it) for 10 s and then fail it.
+ */
+class InFlight {
+  #count = 0;
+  #waiters: Array<() => void> = [];
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    this.#count += 1;
+    try {
+      return await work();
+    } finally {
+      this.#count -= 1;
+      if (this.#count === 0) for (const wake of this.#waiters.splice(0)) wake();
+    }
+  }
+
+  /** Resolves once nothing is running. */
+  drained(): Promise<void> {
+    if (this.#count === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // node-postgres
 
@@ -107,23 +135,29 @@ class PostgresDatabase implements SqlDatabase {
   /** The last error an idle pooled connection reported (for health checks). */
   lastIdleError: Error | undefined;
 
+  readonly #inFlight = new InFlight();
+
   #check(): void {
     if (this.#closed) throw new StoreClosedError("the database handle is closed");
   }
 
   async query<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
     this.#check();
-    const result = await this.#pool.query(text, params as unknown[]);
+    const result = await this.#inFlight.run(() => this.#pool.query(text, params as unknown[]));
     return result.rows as R[];
   }
 
   async exec(script: string): Promise<void> {
     this.#check();
-    await this.#pool.query(script);
+    await this.#inFlight.run(() => this.#pool.query(script));
   }
 
   async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
     this.#check();
+    return this.#inFlight.run(() => this.#transaction(fn));
+  }
+
+  async #transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     let broken: Error | undefined;
     // A checked-out client has none of the pool's listeners: without this one, a connection the
@@ -157,9 +191,11 @@ class PostgresDatabase implements SqlDatabase {
     }
   }
 
+  /** Refuses new work at once; ends the pool once the work already started has finished. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#inFlight.drained();
     await this.#pool.end();
   }
 }
@@ -190,6 +226,7 @@ class PgliteDatabase implements SqlDatabase {
   readonly #db: PGlite;
   readonly #onClose: () => Promise<void>;
   readonly #direct: PgliteQueryable;
+  readonly #inFlight = new InFlight();
   #closed = false;
 
   constructor(db: PGlite, onClose: () => Promise<void>) {
@@ -202,25 +239,27 @@ class PgliteDatabase implements SqlDatabase {
     if (this.#closed) throw new StoreClosedError("the database handle is closed");
   }
 
-  query<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
+  async query<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
     this.#check();
-    return this.#direct.query<R>(text, params);
+    return this.#inFlight.run(() => this.#direct.query<R>(text, params));
   }
 
-  exec(script: string): Promise<void> {
+  async exec(script: string): Promise<void> {
     this.#check();
-    return this.#direct.exec(script);
+    return this.#inFlight.run(() => this.#direct.exec(script));
   }
 
-  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
     this.#check();
     // PGlite runs one transaction at a time; other queries wait for it.
-    return this.#db.transaction((tx) => fn(new PgliteQueryable(tx)));
+    return this.#inFlight.run(() => this.#db.transaction((tx) => fn(new PgliteQueryable(tx))));
   }
 
+  /** Refuses new work at once; releases the instance once the work already started has finished. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#inFlight.drained();
     await this.#onClose();
   }
 }
