@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { encodeBody, readReply, requestHeaders } from "./codec.ts";
 import { BusErrorCodes, fromWireError, SfError } from "./errors.ts";
 import { ReplyMux } from "./reply_mux.ts";
-import type { MuxOutcome } from "./reply_mux.ts";
+import type { InboxOutcome } from "./reply_mux.ts";
 
 export interface RequestOptions {
   /** Overall deadline for the call, all retries included. Default 5000 ms. */
@@ -72,61 +72,73 @@ export async function requestReply<T = unknown>(
   let attempts = 0;
   let backoffMs = 10;
   let lastFailure: SfError | undefined;
-
-  for (;;) {
-    const remaining = timeoutMs - (performance.now() - started);
-    if (remaining <= 0 || options.signal?.aborted === true) {
-      throw (
-        lastFailure ??
-        new SfError(BusErrorCodes.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, {
-          retryable: true,
-        })
-      );
-    }
-    attempts += 1;
-    const hdrs = requestHeaders({ tenant: options.tenant, traceId, deadline: deadlineWall, requestId });
-    let outcome: MuxOutcome;
-    try {
-      outcome = await ReplyMux.of(nc).request(
-        subject,
-        data,
-        hdrs,
-        Math.max(1, Math.min(attemptTimeoutMs, remaining)),
-      );
-    } catch (err) {
-      if (isClosed(err)) {
-        throw new SfError(BusErrorCodes.CONNECTION_CLOSED, "the NATS connection is closed", { cause: err });
+  const mux = ReplyMux.of(nc);
+  // Replies to every attempt are read until the call ends: an answer to an attempt sent earlier
+  // still counts when it is final (a result, or an error not retried). A retryable answer or a
+  // no-responders status of an earlier attempt is stale: the attempt in flight may still succeed.
+  const inbox = mux.inbox();
+  try {
+    for (;;) {
+      const remaining = timeoutMs - (performance.now() - started);
+      if (remaining <= 0 || options.signal?.aborted === true) {
+        throw (
+          lastFailure ??
+          new SfError(BusErrorCodes.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, {
+            retryable: true,
+          })
+        );
       }
-      throw err;
+      attempts += 1;
+      const hdrs = requestHeaders({ tenant: options.tenant, traceId, deadline: deadlineWall, requestId });
+      const attemptEnds = performance.now() + Math.max(1, Math.min(attemptTimeoutMs, remaining));
+      let outcome: InboxOutcome;
+      let decoded: ReturnType<typeof readReply> | undefined;
+      try {
+        mux.publish(subject, data, hdrs, inbox, attempts);
+        for (;;) {
+          const wait = attemptEnds - performance.now();
+          outcome = wait > 0 ? await inbox.next(wait) : { type: "timeout", attempt: 0 };
+          decoded = outcome.type === "reply" ? readReply(outcome.msg) : undefined;
+          if (outcome.type === "timeout" || outcome.attempt === attempts) break;
+          const final =
+            decoded !== undefined && (decoded.type === "ok" || !retryCodes.includes(decoded.error.code));
+          if (final) break;
+        }
+      } catch (err) {
+        if (isClosed(err)) {
+          throw new SfError(BusErrorCodes.CONNECTION_CLOSED, "the NATS connection is closed", { cause: err });
+        }
+        throw err;
+      }
+      if (outcome.type === "no-responders") {
+        lastFailure = new SfError(BusErrorCodes.NO_RESPONDERS, `no responders on ${subject}`, {
+          retryable: true,
+          details: { attempts },
+        });
+        await pause(Math.min(backoffMs, Math.max(0, remaining)), options.signal);
+        backoffMs = Math.min(backoffMs * 2, 200);
+        continue;
+      }
+      if (decoded === undefined) {
+        lastFailure = new SfError(BusErrorCodes.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, {
+          retryable: true,
+          details: { attempts },
+        });
+        continue;
+      }
+      if (decoded.type === "ok") {
+        return { body: decoded.body as T, host: decoded.host, epoch: decoded.epoch, attempts, requestId };
+      }
+      const remote = fromWireError(decoded.error);
+      if (retryCodes.includes(remote.code)) {
+        lastFailure = remote;
+        await pause(Math.min(backoffMs, Math.max(0, remaining)), options.signal);
+        backoffMs = Math.min(backoffMs * 2, 200);
+        continue;
+      }
+      throw remote;
     }
-    if (outcome.type === "no-responders") {
-      lastFailure = new SfError(BusErrorCodes.NO_RESPONDERS, `no responders on ${subject}`, {
-        retryable: true,
-        details: { attempts },
-      });
-      await pause(Math.min(backoffMs, Math.max(0, remaining)), options.signal);
-      backoffMs = Math.min(backoffMs * 2, 200);
-      continue;
-    }
-    if (outcome.type === "timeout") {
-      lastFailure = new SfError(BusErrorCodes.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, {
-        retryable: true,
-        details: { attempts },
-      });
-      continue;
-    }
-    const reply = outcome.msg;
-    const decoded = readReply(reply);
-    if (decoded.type === "ok") {
-      return { body: decoded.body as T, host: decoded.host, epoch: decoded.epoch, attempts, requestId };
-    }
-    const remote = fromWireError(decoded.error);
-    if (retryCodes.includes(remote.code)) {
-      lastFailure = remote;
-      await pause(Math.min(backoffMs, Math.max(0, remaining)), options.signal);
-      backoffMs = Math.min(backoffMs * 2, 200);
-      continue;
-    }
-    throw remote;
+  } finally {
+    inbox.close();
   }
 }

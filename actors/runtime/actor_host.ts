@@ -638,17 +638,18 @@ export class ActorHost {
   }
 
   /**
-   * The repeats that waited for `turn`: a remembered (final) answer is theirs too. An answer that
-   * is not remembered (a retryable error such as SF_ERR_UNAVAILABLE, a read-only op's) would not
-   * answer a retry that came after it either, so the first repeat runs anew, as it would have
-   * on its own, and the others wait for it.
+   * The repeats that waited for `turn`: a remembered (final) answer is theirs too, and so is a
+   * read-only op's final answer, read while they waited. A retryable error (SF_ERR_UNAVAILABLE, …)
+   * would not answer a retry that came after it either, so the first repeat runs anew, as it
+   * would have on its own, and the others wait for it.
    */
   #settleRepeats(cell: Cell, turn: Turn, entry: ReplyEntry): void {
     const repeats = this.#takeRepeats(cell, turn);
     const [next, ...rest] = repeats;
     if (next === undefined) return;
     const id = turn.meta.requestId;
-    if (cell.replies.get(id) !== entry) {
+    const shared = cell.actor.readOnlyOps?.has(turn.op) === true && entry.error?.retryable !== true;
+    if (cell.replies.get(id) !== entry && !shared) {
       cell.queued.set(id, rest);
       if (cell.mailbox.offer(next)) {
         this.#queued += 1;

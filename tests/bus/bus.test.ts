@@ -1,5 +1,5 @@
 import { connect } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { isNativeAccelerationEnabled } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -123,6 +123,40 @@ describe("bus - request/reply and provisioning against nats-server", () => {
     expect(result.attempts).toBeGreaterThan(1);
     expect(attemptsSeen).toBe(1);
     sub.unsubscribe();
+  });
+
+  it("request - an answer to an attempt the caller already sent again still counts", async () => {
+    // A responder slower than one attempt: it answers the first message only once the caller has
+    // given up on it and sent the next. Before, each attempt had its own reply subject and that
+    // answer was dropped; a turn slower than an attempt never got through before the deadline.
+    const seen: Array<{ reply: string; requestId: string }> = [];
+    let first: Msg | undefined;
+    const sub = nc.subscribe("svc.slow", {
+      callback: (_e, msg) => {
+        seen.push({ reply: msg.reply ?? "", requestId: readRequest(msg).meta.requestId });
+        if (seen.length === 1) {
+          first = msg;
+          return;
+        }
+        if (seen.length === 2 && first !== undefined) {
+          const reply = encodeOkReply({ answered: 1 });
+          first.respond(reply.data, { headers: reply.headers });
+        }
+      },
+    });
+    const result = await requestReply<{ answered: number }>(
+      nc,
+      "svc.slow",
+      {},
+      { timeoutMs: 10_000, attemptTimeoutMs: 100 },
+    );
+    sub.unsubscribe();
+    expect(result.body).toEqual({ answered: 1 });
+    expect(result.attempts).toBeGreaterThanOrEqual(2);
+    // One request: one id, and reply subjects that differ only by the attempt.
+    expect(new Set(seen.map((s) => s.requestId)).size).toBe(1);
+    expect(new Set(seen.map((s) => s.reply.replace(/_\d+$/, ""))).size).toBe(1);
+    expect(seen.slice(0, 2).map((s) => s.reply.slice(s.reply.lastIndexOf("_") + 1))).toEqual(["1", "2"]);
   });
 
   it("request - nobody ever answering ends in SF_ERR_NO_RESPONDERS at the deadline", async () => {
