@@ -29,6 +29,14 @@ export interface ActorHostConfig {
   readonly claimTimeoutMs: number;
   /** Jobs one tenant may have in flight at once (its concurrent-session quota). */
   readonly tenantMaxJobs: number;
+  /**
+   * How long a tenant database may take to accept a connection (SF_TENANT_DB_CONNECT_TIMEOUT_MS)
+   * and a Supabase request to answer (SF_TENANT_DB_REQUEST_TIMEOUT_MS). Both stay below the
+   * gateway's SF_GATEWAY_REQUEST_TIMEOUT_MS (5 s), so an unreachable tenant database answers
+   * 503 SF_ERR_DATABASE_UNAVAILABLE before the gateway gives up on the turn with a 504.
+   */
+  readonly tenantDbConnectTimeoutMs: number;
+  readonly tenantDbRequestTimeoutMs: number;
   /** The platform database: Postgres when SF_PLATFORM_DATABASE_URL is set, else embedded PGlite. */
   readonly platformDatabase: PlatformDatabaseConfig;
   /** Master keys for the credential envelope (SF_MASTER_KEYS, SF_MASTER_KEY_ACTIVE). */
@@ -63,6 +71,8 @@ export function parseActorHostConfig(env: Env = process.env): ActorHostConfig {
     streamReplicas: int(env, "SF_STREAM_REPLICAS", 1, 1, 5),
     claimTimeoutMs: int(env, "SF_CLAIM_TIMEOUT_MS", 10_000, 100, 600_000),
     tenantMaxJobs: int(env, "SF_TENANT_MAX_JOBS", 100, 1, 1_000_000),
+    tenantDbConnectTimeoutMs: int(env, "SF_TENANT_DB_CONNECT_TIMEOUT_MS", 3000, 100, 600_000),
+    tenantDbRequestTimeoutMs: int(env, "SF_TENANT_DB_REQUEST_TIMEOUT_MS", 4000, 100, 600_000),
   });
 }
 

@@ -51,6 +51,10 @@ async function main(): Promise<void> {
   const stores = new TenantStoreCache({
     keyring: config.keyring,
     loadConfig: (tenant) => platform.getTenantDatabase(tenant),
+    connection: {
+      connectTimeoutMs: config.tenantDbConnectTimeoutMs,
+      requestTimeoutMs: config.tenantDbRequestTimeoutMs,
+    },
     pglite,
     onCloseError: (tenant, err) =>
       log.warn({ tenant, err: toWireError(err) }, "closing a tenant store failed"),

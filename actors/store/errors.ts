@@ -149,6 +149,9 @@ const CONNECTION_CODES = new Set([
   "ENOTFOUND",
   "EAI_AGAIN",
   "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNABORTED",
   "57P01", // admin_shutdown
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
@@ -195,7 +198,9 @@ export function toStoreError(err: unknown, what: string): SfError {
   }
   if (
     (code !== undefined && CONNECTION_CODES.has(code)) ||
-    /connection terminated|connect ECONNREFUSED|Connection terminated/i.test(message)
+    // pg-pool's connectionTimeoutMillis ("timeout exceeded when trying to connect") and pg's own
+    // ("Connection terminated due to connection timeout"): a server that never answered.
+    /connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)
   ) {
     return new DatabaseUnavailableError(`${what}: database unavailable (${message})`, {
       cause: err,

@@ -246,7 +246,9 @@ function createLooseClient(
 ): SupabaseClient {
   return createClient<LooseDatabase, string, string>(url, key, {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    db: { schema },
+    // No retries inside postgrest-js: its backoff (1, 2, 4 s for a GET) outlasts the caller's
+    // deadline. A failure answers at once as a coded error; the caller decides about retrying.
+    db: { schema, retry: false },
     global: fetchImpl === undefined ? {} : { fetch: fetchImpl },
     // The constructor type wants a full WebSocket class; this one only ever throws.
     realtime: { transport: RealtimeNotUsed as never },

@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { createServer } from "node:net";
+import type { Socket } from "node:net";
 import type { Msg } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiKeysCreateReply, ClientDetailView, ClientsListReply } from "../../actors/index.ts";
@@ -19,6 +21,8 @@ const LIVEKIT_SECRET = `lksecret_${randomBytes(16).toString("hex")}`;
 const LIVEKIT_KEY = `lkkey_${randomBytes(8).toString("hex")}`;
 /** Every API key shown once in this suite: none may appear anywhere else. */
 const issuedKeys: string[] = [];
+/** Tenant database credentials set in this suite that no answer or log line may show. */
+const databaseSecrets: string[] = [];
 let f: ApiFixture;
 
 beforeAll(async () => {
@@ -28,6 +32,32 @@ beforeAll(async () => {
 afterAll(async () => {
   await f?.close();
 });
+
+interface BlackHole {
+  port: number;
+  accepted(): number;
+  close(): Promise<void>;
+}
+
+/** A TCP server on loopback that accepts connections and never sends a byte. */
+async function blackHole(): Promise<BlackHole> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((socket) => {
+    accepted += 1;
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    accepted: () => accepted,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 let seq = 0;
 async function newClient(label: string): Promise<Detail> {
@@ -469,6 +499,60 @@ describe("v2 API - API keys and tenant isolation", () => {
     }
   });
 
+  it("unreachable tenant database - a server that accepts and never answers gets 503 SF_ERR_DATABASE_UNAVAILABLE, not a timeout, for postgres and supabase", async () => {
+    // A black hole: it accepts connections and never says a word (a firewall that drops, a
+    // wedged server). The host gives up on it after SF_TENANT_DB_CONNECT_TIMEOUT_MS (3 s) or
+    // SF_TENANT_DB_REQUEST_TIMEOUT_MS (4 s); the gateway, whose attempts are sent again every 2 s,
+    // takes that answer to an earlier attempt, so the client gets the coded 503 (by the gateway's
+    // deadline at the latest), not a 504 nor a 500.
+    const holes = await Promise.all([blackHole(), blackHole()]);
+    try {
+      const password = `pw_${randomBytes(12).toString("hex")}`;
+      const serviceKey = `srk_${randomBytes(16).toString("hex")}`;
+      databaseSecrets.push(password, serviceKey);
+      const [pgHole, supabaseHole] = holes;
+      const cases = [
+        {
+          kind: "postgres",
+          hole: pgHole,
+          database: {
+            kind: "postgres",
+            url: `postgres://tenant:${password}@127.0.0.1:${pgHole.port}/tenant`,
+          },
+        },
+        {
+          kind: "supabase",
+          hole: supabaseHole,
+          database: {
+            kind: "supabase",
+            url: `http://127.0.0.1:${supabaseHole.port}`,
+            service_role_key: serviceKey,
+          },
+        },
+      ];
+      await Promise.all(
+        cases.map(async ({ kind, hole, database }) => {
+          const client = await newClient(`hole-${kind}`);
+          const set = await f.call("PATCH", `/api/v2/clients/${client.id}`, {
+            auth: f.admin,
+            body: { tenant_database: database },
+          });
+          expect(set.status, set.text).toBe(200);
+          const res = await f.call("GET", `/api/v2/clients/${client.id}/agents`, { auth: f.admin });
+          expect(res.status, `${kind}: ${res.text}`).toBe(503);
+          expect(codeOf(res), kind).toBe("SF_ERR_DATABASE_UNAVAILABLE");
+          expect(res.headers.get("retry-after"), kind).toBe("1");
+          expect(res.text).not.toContain(password);
+          expect(res.text).not.toContain(serviceKey);
+          // The host did reach the black hole: the failure was the database's silence.
+          expect(hole.accepted(), kind).toBeGreaterThan(0);
+        }),
+      );
+    } finally {
+      await Promise.all(holes.map((h) => h.close()));
+    }
+  });
+
   it("cross-tenant - tenant A's valid key on tenant B's ids answers 403/404 and changes nothing", async () => {
     const a = await withDatabase("ten-a", [{ slug: "a-agent", name: "A" }]);
     const b = await withDatabase("ten-b", [{ slug: "b-agent", name: "B" }]);
@@ -577,7 +661,7 @@ describe("v2 API - documentation and secrets", () => {
 
   it("secrets - no response body and no log line of the gateway or the host holds a key, token or credential", () => {
     expect(issuedKeys.length).toBeGreaterThanOrEqual(3);
-    const secrets = f.secrets([LIVEKIT_SECRET, LIVEKIT_KEY, ...issuedKeys]);
+    const secrets = f.secrets([LIVEKIT_SECRET, LIVEKIT_KEY, ...issuedKeys, ...databaseSecrets]);
     expect(f.bodies.length).toBeGreaterThan(50);
     for (const secret of secrets) {
       for (const body of f.bodies)

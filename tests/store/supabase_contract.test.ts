@@ -294,8 +294,10 @@ describe("Supabase adapter contract (PostgREST wire format)", () => {
     expect(f.requests.length).toBe(before);
     expect(f.violations).toEqual([]);
     await f.close();
-    // (A POST: supabase-js retries idempotent GETs for seconds before giving up.)
     expect(await codeOf(store.createAgent({ slug: "b", name: "B" }))).toBe("SF_ERR_DATABASE_UNAVAILABLE");
+    // A GET too: postgrest-js's own retries (1 + 2 + 4 s of backoff) are off, so this fails at once
+    // instead of outlasting the gateway's deadline.
+    expect(await codeOf(store.listAgents())).toBe("SF_ERR_DATABASE_UNAVAILABLE");
   });
 
   it("contract - provisioning a complete Supabase project verifies its tables, columns and both RPCs", async () => {
