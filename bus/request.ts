@@ -72,16 +72,22 @@ export async function requestReply<T = unknown>(
   let attempts = 0;
   let backoffMs = 10;
   let lastFailure: SfError | undefined;
+  /** The latest retryable error an earlier attempt was answered with. */
+  let staleFailure: SfError | undefined;
   const mux = ReplyMux.of(nc);
-  // Replies to every attempt are read until the call ends: an answer to an attempt sent earlier
-  // still counts when it is final (a result, or an error not retried). A retryable answer or a
-  // no-responders status of an earlier attempt is stale: the attempt in flight may still succeed.
+  // Replies to every attempt are read until the call ends. An answer to an attempt sent earlier
+  // counts at once when it is a result or an error that is neither retryable nor retried. A
+  // retryable one is stale: the attempt in flight may still succeed (a receiver runs a waiting
+  // repeat anew after such an error). It is still what the call fails with when only timeouts
+  // follow until the deadline.
   const inbox = mux.inbox();
   try {
     for (;;) {
       const remaining = timeoutMs - (performance.now() - started);
       if (remaining <= 0 || options.signal?.aborted === true) {
+        const timedOut = lastFailure === undefined || lastFailure.code === BusErrorCodes.TIMEOUT;
         throw (
+          (timedOut ? staleFailure : undefined) ??
           lastFailure ??
           new SfError(BusErrorCodes.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, {
             retryable: true,
@@ -100,9 +106,11 @@ export async function requestReply<T = unknown>(
           outcome = wait > 0 ? await inbox.next(wait) : { type: "timeout", attempt: 0 };
           decoded = outcome.type === "reply" ? readReply(outcome.msg) : undefined;
           if (outcome.type === "timeout" || outcome.attempt === attempts) break;
-          const final =
-            decoded !== undefined && (decoded.type === "ok" || !retryCodes.includes(decoded.error.code));
-          if (final) break;
+          // An earlier attempt's answer (its no-responders status is stale).
+          if (decoded === undefined) continue;
+          if (decoded.type === "ok") break;
+          if (!decoded.error.retryable && !retryCodes.includes(decoded.error.code)) break;
+          staleFailure = fromWireError(decoded.error);
         }
       } catch (err) {
         if (isClosed(err)) {

@@ -638,18 +638,17 @@ export class ActorHost {
   }
 
   /**
-   * The repeats that waited for `turn`: a remembered (final) answer is theirs too, and so is a
-   * read-only op's final answer, read while they waited. A retryable error (SF_ERR_UNAVAILABLE, …)
-   * would not answer a retry that came after it either, so the first repeat runs anew, as it
-   * would have on its own, and the others wait for it.
+   * The repeats that waited for `turn` get its answer too: they asked the same thing while it was
+   * being worked out. But after SF_ERR_UNAVAILABLE (the outcome of a write to the actor's own
+   * state is unknown, and the next turn re-reads it) the first repeat runs anew, as a retry that
+   * came after the answer would, and the others wait for it.
    */
   #settleRepeats(cell: Cell, turn: Turn, entry: ReplyEntry): void {
     const repeats = this.#takeRepeats(cell, turn);
     const [next, ...rest] = repeats;
     if (next === undefined) return;
     const id = turn.meta.requestId;
-    const shared = cell.actor.readOnlyOps?.has(turn.op) === true && entry.error?.retryable !== true;
-    if (cell.replies.get(id) !== entry && !shared) {
+    if (entry.error?.code === BusErrorCodes.UNAVAILABLE) {
       cell.queued.set(id, rest);
       if (cell.mailbox.offer(next)) {
         this.#queued += 1;

@@ -502,9 +502,9 @@ describe("v2 API - API keys and tenant isolation", () => {
   it("unreachable tenant database - a server that accepts and never answers gets 503 SF_ERR_DATABASE_UNAVAILABLE, not a timeout, for postgres and supabase", async () => {
     // A black hole: it accepts connections and never says a word (a firewall that drops, a
     // wedged server). The host gives up on it after SF_TENANT_DB_CONNECT_TIMEOUT_MS (3 s) or
-    // SF_TENANT_DB_REQUEST_TIMEOUT_MS (4 s); the gateway, whose attempts are sent again every 2 s,
-    // takes that answer to an earlier attempt, so the client gets the coded 503 (by the gateway's
-    // deadline at the latest), not a 504 nor a 500.
+    // SF_TENANT_DB_REQUEST_TIMEOUT_MS (4 s). The gateway has sent its request again by then (every
+    // 2 s); the host answers those repeats with the turn's answer, so the client gets the coded
+    // 503 as soon as the host has it, not a 504 at the gateway's deadline nor a 500.
     const holes = await Promise.all([blackHole(), blackHole()]);
     try {
       const password = `pw_${randomBytes(12).toString("hex")}`;
