@@ -2,11 +2,9 @@ import { describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { spawnActorHost } from "../helpers/processes.ts";
-import { createChatTenant, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import { createChatTenant, openTestPlatform, startChatStack } from "../helpers/stack.ts";
 import { openWsClient } from "../helpers/ws_client.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
-import { spawnGateway } from "../helpers/gateway_process.ts";
 
 const P = 16;
 const CONNECTIONS = 1000;
@@ -21,29 +19,17 @@ describe("websocket chat at scale", () => {
   it("ws - 1,000 concurrent connections on loopback each exchange a message and get their own reply", async () => {
     await using server = await NatsTestServer.start();
     await using fixture = await startProviderFixture();
-    await using host = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "h1",
-      partitions: P,
-      tenantMaxJobs: 2 * CONNECTIONS,
-    });
-    await using worker = await spawnWorker({
+    await using stack = await startChatStack({
       natsUrl: server.url,
       partitions: P,
-      workerId: "w1",
-      endpoints: fixture.endpoints(),
-      extraEnv: { SF_WORKER_SLOTS: "128" },
-    });
-    const gw = await spawnGateway({
-      natsUrl: server.url,
-      partitions: P,
+      fixture,
+      name: "ws-load",
+      host: { tenantMaxJobs: 2 * CONNECTIONS },
+      workerSlots: 128,
       maxBodyBytes: 64 * 1024,
-      extraEnv: {
-        SF_RATE_LIMIT_PER_MINUTE_KEY: "0",
-        SF_RATE_LIMIT_PER_MINUTE_TENANT: "0",
-        SF_GATEWAY_REPLY_TIMEOUT_MS: "60000",
-      },
+      gatewayEnv: { SF_GATEWAY_REPLY_TIMEOUT_MS: "60000" },
     });
+    const { gw } = stack;
     const platform = await openTestPlatform(server.url);
     const { store, key } = await createChatTenant(platform, fixture, {
       slug: `ws-${server.port}`,
@@ -85,9 +71,6 @@ describe("websocket chat at scale", () => {
       for (const ws of sockets) ws.terminate();
       await store.close();
       await platform.close();
-      await gw.proc.stop();
     }
-    void host;
-    void worker;
   });
 });

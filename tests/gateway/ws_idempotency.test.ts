@@ -10,10 +10,8 @@
 import { describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { waitFor } from "../helpers/deadline.ts";
-import { spawnGateway } from "../helpers/gateway_process.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { spawnActorHost } from "../helpers/processes.ts";
-import { createChatTenant, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import { createChatTenant, openTestPlatform, startChatStack } from "../helpers/stack.ts";
 import { nextFrame, openWsClient } from "../helpers/ws_client.ts";
 import type { WsClient } from "../helpers/ws_client.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
@@ -44,30 +42,16 @@ describe("websocket idempotency keys", () => {
     await using server = await NatsTestServer.start();
     // The first token comes a while after the claim, so the first socket can drop in between.
     await using fixture = await startProviderFixture({ firstTokenDelayMs: 1500, tokenDelayMs: 5 });
-    await using host = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "ws-idem-h1",
-      partitions: P,
-      claimTimeoutMs: 30_000,
-    });
-    await using worker = await spawnWorker({
+    await using stack = await startChatStack({
       natsUrl: server.url,
       partitions: P,
-      workerId: "ws-idem-w1",
-      endpoints: fixture.endpoints(),
-      extraEnv: { SF_WORKER_SLOTS: "8" },
+      fixture,
+      name: "ws-idem",
+      host: { claimTimeoutMs: 30_000 },
+      workerSlots: 8,
+      gatewayEnv: { SF_GATEWAY_TRIGGER_TIMEOUT_MS: "30000", SF_GATEWAY_REPLY_TIMEOUT_MS: "30000" },
     });
-    const gw = await spawnGateway({
-      natsUrl: server.url,
-      partitions: P,
-      extraEnv: {
-        SF_RATE_LIMIT_PER_MINUTE_KEY: "0",
-        SF_RATE_LIMIT_PER_MINUTE_TENANT: "0",
-        SF_GATEWAY_TRIGGER_TIMEOUT_MS: "30000",
-        SF_GATEWAY_REPLY_TIMEOUT_MS: "30000",
-      },
-    });
-    await using gwProc = gw.proc;
+    const { gw } = stack;
     const platform = await openTestPlatform(server.url);
     const { store, agent, key } = await createChatTenant(platform, fixture, {
       slug: `ws-idem-${server.port}`,
@@ -144,8 +128,5 @@ describe("websocket idempotency keys", () => {
       await store.close();
       await platform.close();
     }
-    void host;
-    void worker;
-    void gwProc;
   }, 180_000);
 });

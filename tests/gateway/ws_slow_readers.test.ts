@@ -25,12 +25,10 @@ import type WebSocket from "ws";
 import type { TenantStore } from "../../actors/index.ts";
 import { waitFor } from "../helpers/deadline.ts";
 import { NatsTestServer } from "../helpers/nats_server.ts";
-import { spawnActorHost } from "../helpers/processes.ts";
-import { addHelperAgent, createPostgresTenant, openTestPlatform, spawnWorker } from "../helpers/stack.ts";
+import { addHelperAgent, createPostgresTenant, openTestPlatform, startChatStack } from "../helpers/stack.ts";
 import { openWsClient } from "../helpers/ws_client.ts";
 import type { WsClient } from "../helpers/ws_client.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
-import { spawnGateway } from "../helpers/gateway_process.ts";
 
 const P = 16;
 /** Slow clients (and, in the warm-up, readers that keep up). */
@@ -117,33 +115,22 @@ describe("websocket slow readers", () => {
   it("ws - clients that never read are closed at the backpressure limit, the gateway's memory stays within the bound, and a normal client is served throughout", async () => {
     await using server = await NatsTestServer.start();
     await using fixture = await startProviderFixture({ tokenDelayMs: 2 });
-    await using host = await spawnActorHost({
-      natsUrl: server.url,
-      hostId: "slow-h1",
-      partitions: P,
-      tenantMaxJobs: 1000,
-      claimTimeoutMs: 60_000,
-    });
-    await using worker = await spawnWorker({
+    await using stack = await startChatStack({
       natsUrl: server.url,
       partitions: P,
-      workerId: "w1",
-      endpoints: fixture.endpoints(),
-      extraEnv: { SF_WORKER_SLOTS: "64" },
-    });
-    const gw = await spawnGateway({
-      natsUrl: server.url,
-      partitions: P,
+      fixture,
+      name: "slow",
+      host: { tenantMaxJobs: 1000, claimTimeoutMs: 60_000 },
+      workerSlots: 64,
       maxBodyBytes: 64 * 1024,
-      extraEnv: {
-        SF_RATE_LIMIT_PER_MINUTE_KEY: "0",
-        SF_RATE_LIMIT_PER_MINUTE_TENANT: "0",
+      gatewayEnv: {
         SF_GATEWAY_TRIGGER_TIMEOUT_MS: "60000",
         SF_GATEWAY_REPLY_TIMEOUT_MS: "60000",
         SF_WS_MAX_BACKPRESSURE_BYTES: String(LIMIT),
         SF_WS_MAX_IN_FLIGHT: String(IN_FLIGHT),
       },
     });
+    const { gw } = stack;
     const platform = await openTestPlatform(server.url);
     const stores: TenantStore[] = [];
     /** A tenant with the long-replying agent; its API key. */
@@ -280,9 +267,6 @@ describe("websocket slow readers", () => {
       for (const ws of readers) ws.terminate();
       for (const store of stores) await store.close();
       await platform.close();
-      await gw.proc.stop();
     }
-    void host;
-    void worker;
   }, 300_000);
 });

@@ -15,9 +15,11 @@ import { decodeBody } from "../../bus/index.ts";
 import type { Subjects } from "../../bus/index.ts";
 import { startProviderFixture } from "../fixtures/providers/provider_fixture.ts";
 import type { ProviderFixture } from "../fixtures/providers/provider_fixture.ts";
+import { spawnGateway } from "./gateway_process.ts";
+import type { GatewayProcess } from "./gateway_process.ts";
 import { NatsTestServer } from "./nats_server.ts";
 import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "./processes.ts";
-import type { TestProcess } from "./processes.ts";
+import type { ActorHostEnv, TestProcess } from "./processes.ts";
 import { sharedServices } from "./services.ts";
 
 /** An agent worker process pointed at `endpoints` (the provider fixture's base URLs). */
@@ -250,6 +252,62 @@ export async function startVoiceStack(options: {
     };
   } catch (err) {
     await stack[Symbol.asyncDispose]();
+    throw err;
+  }
+}
+
+/** An actor host, an agent worker and a gateway on one nats-server: the chat suites' platform. */
+export interface ChatStack extends AsyncDisposable {
+  host: TestProcess;
+  worker: TestProcess;
+  gw: GatewayProcess;
+}
+
+/**
+ * Host `<name>-h1`, worker `<name>-w1` with `workerSlots` slots on the fixture's endpoints, and a
+ * gateway with its rate limits off (these suites send more than a client may) and `gatewayEnv`.
+ * Disposing stops them in reverse.
+ */
+export async function startChatStack(options: {
+  natsUrl: string;
+  partitions: number;
+  fixture: ProviderFixture;
+  name: string;
+  host?: Pick<ActorHostEnv, "tenantMaxJobs" | "claimTimeoutMs">;
+  workerSlots: number;
+  gatewayEnv?: Record<string, string>;
+  maxBodyBytes?: number;
+}): Promise<ChatStack> {
+  const started: AsyncDisposable[] = [];
+  const dispose = async (): Promise<void> => {
+    for (const part of started.splice(0).reverse()) await part[Symbol.asyncDispose]();
+  };
+  try {
+    const { natsUrl, partitions } = options;
+    const host = await spawnActorHost({ natsUrl, hostId: `${options.name}-h1`, partitions, ...options.host });
+    started.push(host);
+    const worker = await spawnWorker({
+      natsUrl,
+      partitions,
+      workerId: `${options.name}-w1`,
+      endpoints: options.fixture.endpoints(),
+      extraEnv: { SF_WORKER_SLOTS: String(options.workerSlots) },
+    });
+    started.push(worker);
+    const gw = await spawnGateway({
+      natsUrl,
+      partitions,
+      ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+      extraEnv: {
+        SF_RATE_LIMIT_PER_MINUTE_KEY: "0",
+        SF_RATE_LIMIT_PER_MINUTE_TENANT: "0",
+        ...options.gatewayEnv,
+      },
+    });
+    started.push(gw.proc);
+    return { host, worker, gw, [Symbol.asyncDispose]: dispose };
+  } catch (err) {
+    await dispose();
     throw err;
   }
 }
