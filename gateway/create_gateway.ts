@@ -109,6 +109,8 @@ export function createGatewayWithWs(options: CreateGatewayOptions): Gateway {
       perMinuteKey: config.rateLimit.perMinuteKey,
       perMinuteTenant: config.rateLimit.perMinuteTenant,
       replicas: config.streamReplicas,
+      // A bucket store that does not answer (NATS restarting) is waited for as long as a request.
+      waitMs: config.requestTimeoutMs,
     }),
   });
   const maxUploadBytes = uploadLimit(config.maxUploadBytes, nc.info?.max_payload);

@@ -4,10 +4,12 @@
  * `update(revision)` after), so two gateways taking the same last token cannot both win. A full
  * bucket is the absence of an entry; entries expire once a bucket would have refilled anyway.
  * The clock is the wall clock of the gateway taking the token (gateways are assumed NTP-synced).
+ * While the KV store does not answer (NATS restarting, the bucket's stream electing a leader), a
+ * take polls it again for up to `waitMs` before it refuses with SF_ERR_RATE_LIMIT_UNAVAILABLE.
  */
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ensureKvBucket, SfError } from "../bus/index.ts";
+import { BusErrorCodes, ensureKvBucket, natsUnavailableError, pause, SfError } from "../bus/index.ts";
 import { RateLimitedError } from "./errors.ts";
 
 export interface RateLimiterOptions {
@@ -25,6 +27,11 @@ export interface RateLimiterOptions {
    * cluster, one replica makes every trigger wait for the one node that holds it.
    */
   replicas?: number;
+  /**
+   * How long a take waits for a KV store that does not answer before it refuses (the gateway
+   * passes its request deadline, SF_GATEWAY_REQUEST_TIMEOUT_MS). Default 0: refuse at once.
+   */
+  waitMs?: number;
 }
 
 interface BucketState {
@@ -48,7 +55,7 @@ export class RateLimiter {
   #kv: Promise<KV> | undefined;
 
   constructor(options: RateLimiterOptions) {
-    this.#o = { maxAttempts: 50, replicas: 1, ...options };
+    this.#o = { maxAttempts: 50, replicas: 1, waitMs: 0, ...options };
   }
 
   get enabled(): boolean {
@@ -87,7 +94,24 @@ export class RateLimiter {
     }
   }
 
+  /** One token from one bucket, polling a KV store that does not answer until `waitMs` is up. */
   async #takeOne(key: string, scope: "api_key" | "tenant", perMinute: number): Promise<void> {
+    const deadline = performance.now() + this.#o.waitMs;
+    let backoffMs = 25;
+    for (;;) {
+      try {
+        await this.#tryTakeOne(key, scope, perMinute);
+        return;
+      } catch (err) {
+        const left = deadline - performance.now();
+        if (!transient(err) || left <= 0) throw err;
+        await pause(Math.min(backoffMs, left), undefined);
+        backoffMs = Math.min(backoffMs * 2, 500);
+      }
+    }
+  }
+
+  async #tryTakeOne(key: string, scope: "api_key" | "tenant", perMinute: number): Promise<void> {
     let kv: KV;
     try {
       kv = await this.#bucket();
@@ -140,6 +164,13 @@ function unavailable(err: unknown): SfError {
     cause: err,
     retryable: true,
   });
+}
+
+/** A refusal because NATS did not answer (not contention, not a closed connection): worth polling. */
+function transient(err: unknown): boolean {
+  if (!(err instanceof SfError) || err.code !== RateLimitErrorCodes.UNAVAILABLE) return false;
+  const nats = natsUnavailableError(err.cause);
+  return nats !== undefined && nats.code !== BusErrorCodes.CONNECTION_CLOSED;
 }
 
 function isCasConflict(err: unknown): boolean {

@@ -75,7 +75,36 @@ describe("NATS client errors", () => {
     }
   });
 
-  it("rate limit - a bucket store that does not answer refuses with SF_ERR_RATE_LIMIT_UNAVAILABLE (503), then serves again", async () => {
+  it("rate limit - a take waits (up to waitMs) for a bucket store that stopped answering, and is served once NATS is back", async () => {
+    await using server = await NatsTestServer.start();
+    const nc = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+    try {
+      const limiter = new RateLimiter({
+        nc,
+        bucket: "sf_rate_wait",
+        perMinuteKey: 600,
+        perMinuteTenant: 600,
+        waitMs: 30_000,
+      });
+      await limiter.take("tenant-a", "key-a");
+      await server.stop();
+      let settled: string | undefined;
+      const during = limiter.take("tenant-a", "key-a").then(
+        () => (settled = "served"),
+        (err: unknown) => (settled = `refused ${(err as { code?: string }).code}`),
+      );
+      // Still waiting while NATS is down (the default, waitMs 0, refuses here: the test below).
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(settled).toBeUndefined();
+      await server.restart();
+      await during;
+      expect(settled).toBe("served");
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("rate limit - with no wait (waitMs 0, the default) a bucket store that does not answer refuses with SF_ERR_RATE_LIMIT_UNAVAILABLE (503), then serves again", async () => {
     await using server = await NatsTestServer.start();
     const nc = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
     try {
