@@ -3,7 +3,7 @@
  * Safe to call from every process at start: missing ones are created, existing ones whose
  * settings we own are updated in place, nothing is deleted.
  */
-import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy } from "@nats-io/jetstream";
 import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { KV } from "@nats-io/kv";
@@ -103,11 +103,17 @@ async function ensureStream(
 export async function ensureKvBucket(
   nc: NatsConnection,
   name: string,
-  options: { ttlMs: number; replicas: number },
+  options: {
+    ttlMs: number;
+    replicas: number;
+    /** How long each operation of the returned handle waits for an answer; default JetStream's (5 s). */
+    timeoutMs?: number;
+  },
   jsm?: JetStreamManager,
 ): Promise<KV> {
   const { ttlMs, replicas } = options;
-  const kv = await new Kvm(nc).create(name, {
+  const client = options.timeoutMs === undefined ? nc : jetstream(nc, { timeout: options.timeoutMs });
+  const kv = await new Kvm(client).create(name, {
     history: 1,
     ttl: ttlMs,
     markerTTL: ttlMs > 0 ? 1000 : 0,

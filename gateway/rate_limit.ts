@@ -42,6 +42,8 @@ interface BucketState {
 }
 
 const MINUTE_MS = 60_000;
+/** One KV read or write of a bucket: local and small, so a second without an answer means lost. */
+const KV_OP_TIMEOUT_MS = 1000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -86,6 +88,9 @@ export class RateLimiter {
       return await ensureKvBucket(this.#o.nc, this.#o.bucket, {
         ttlMs: 2 * MINUTE_MS,
         replicas: this.#o.replicas,
+        // A read or write lost in a NATS restart is given up on after this and tried again (within
+        // waitMs), instead of being waited for until JetStream's default 5 s.
+        timeoutMs: KV_OP_TIMEOUT_MS,
       });
     } catch (err) {
       // Try again on the next request rather than keep a failed handle.

@@ -104,6 +104,44 @@ describe("NATS client errors", () => {
     }
   });
 
+  it("rate limit - eight takers looping through a nats-server restart are all served: a KV read lost in the restart is given up on after 1 s and tried again", async () => {
+    await using server = await NatsTestServer.start();
+    const nc = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+    try {
+      const limiter = new RateLimiter({
+        nc,
+        bucket: "sf_rate_loop",
+        perMinuteKey: 600_000,
+        perMinuteTenant: 600_000,
+        waitMs: 5000,
+      });
+      let served = 0;
+      let stop = false;
+      const refused: unknown[] = [];
+      const takers = Array.from({ length: 8 }, async (_, i) => {
+        while (!stop) {
+          try {
+            await limiter.take(`tenant-${i}`, `key-${i}`);
+            served += 1;
+          } catch (err) {
+            refused.push(err);
+          }
+        }
+      });
+      await waitFor("takes before the restart", () => served >= 50);
+      await server.restart();
+      const after = served;
+      await waitFor("takes after the restart", () => served >= after + 50, { timeoutMs: 15_000 });
+      stop = true;
+      await Promise.all(takers);
+      // Before, a read sent as the server went down waited JetStream's 5 s, used up the wait,
+      // and was refused with SF_ERR_RATE_LIMIT_UNAVAILABLE (the 19 refusals of the chaos run).
+      expect(refused).toEqual([]);
+    } finally {
+      await nc.close();
+    }
+  });
+
   it("rate limit - with no wait (waitMs 0, the default) a bucket store that does not answer refuses with SF_ERR_RATE_LIMIT_UNAVAILABLE (503), then serves again", async () => {
     await using server = await NatsTestServer.start();
     const nc = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
