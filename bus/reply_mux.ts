@@ -17,12 +17,6 @@ import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transp
 
 export type MuxOutcome = { type: "reply"; msg: Msg } | { type: "no-responders" } | { type: "timeout" };
 
-interface Pending {
-  resolve: (outcome: MuxOutcome) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
 /** What an inbox hands out: the outcome, and which attempt a reply answers (0 for a timeout). */
 export type InboxOutcome = MuxOutcome & { attempt: number };
 
@@ -125,7 +119,6 @@ export class ReplyMux {
   readonly #nc: NatsConnection;
   readonly #prefix: string;
   readonly #sub: Subscription;
-  readonly #pending = new Map<string, Pending>();
   readonly #inboxes = new Map<string, MuxInbox>();
   #next = 0;
 
@@ -136,53 +129,31 @@ export class ReplyMux {
       callback: (err, msg) => {
         if (err) {
           // The reply subscription failed (e.g. a permissions error): every waiting request fails with it.
-          for (const [id, pending] of this.#pending) {
-            clearTimeout(pending.timer);
-            this.#pending.delete(id);
-            pending.reject(err);
-          }
           for (const inbox of this.#inboxes.values()) inbox.fail(err);
           return;
         }
+        // `<prefix>.<inbox id>_<attempt>`; a reply to a request that gave up finds no inbox and is dropped.
         const token = msg.subject.slice(this.#prefix.length + 1);
+        const sep = token.indexOf("_");
+        const inbox = sep < 0 ? undefined : this.#inboxes.get(token.slice(0, sep));
+        if (inbox === undefined) return;
+        const attempt = Number(token.slice(sep + 1));
         const noResponders =
           msg.headers?.hasError === true && msg.headers.code === 503 && msg.data.length === 0;
-        // `<id>_<attempt>`: an inbox's attempt; `<id>`: a single request.
-        const sep = token.indexOf("_");
-        if (sep >= 0) {
-          const attempt = Number(token.slice(sep + 1));
-          // A reply to a request that gave up finds nothing and is dropped.
-          this.#inboxes
-            .get(token.slice(0, sep))
-            ?.deliver(noResponders ? { type: "no-responders", attempt } : { type: "reply", msg, attempt });
-          return;
-        }
-        const pending = this.#pending.get(token);
-        if (pending === undefined) return; // a late reply to a request that gave up
-        this.#pending.delete(token);
-        clearTimeout(pending.timer);
-        pending.resolve(noResponders ? { type: "no-responders" } : { type: "reply", msg });
+        inbox.deliver(noResponders ? { type: "no-responders", attempt } : { type: "reply", msg, attempt });
       },
     });
   }
 
-  /** Publishes one request and settles with its reply, a no-responders status, or a timeout. */
-  request(subject: string, data: Uint8Array, headers: MsgHdrs, timeoutMs: number): Promise<MuxOutcome> {
-    const id = (this.#next++).toString(36);
-    return new Promise<MuxOutcome>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        resolve({ type: "timeout" });
-      }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
-      try {
-        this.#nc.publish(subject, data, { reply: `${this.#prefix}.${id}`, headers });
-      } catch (err) {
-        clearTimeout(timer);
-        this.#pending.delete(id);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
+  /** Publishes one request (a single attempt) and settles with its reply, a no-responders status, or a timeout. */
+  async request(subject: string, data: Uint8Array, headers: MsgHdrs, timeoutMs: number): Promise<MuxOutcome> {
+    const inbox = this.inbox();
+    try {
+      this.publish(subject, data, headers, inbox, 1);
+      return await inbox.next(timeoutMs);
+    } finally {
+      inbox.close();
+    }
   }
 
   /** A reply subject for all the attempts of one request; close it when the request is done. */
@@ -199,7 +170,7 @@ export class ReplyMux {
   }
 
   get pending(): number {
-    return this.#pending.size + this.#inboxes.size;
+    return this.#inboxes.size;
   }
 
   get subscription(): Subscription {
