@@ -27,7 +27,7 @@ export {
 export type { RequestMeta, ReplyMeta, DecodedReply } from "./codec.ts";
 export { connectBus, watchBusStatus } from "./connection.ts";
 export type { BusConnectionOptions, BusStatusEvent } from "./connection.ts";
-export { pause, requestReply } from "./request.ts";
+export { requestReply } from "./request.ts";
 export { ReplyMux } from "./reply_mux.ts";
 export type { MuxOutcome } from "./reply_mux.ts";
 export type { RequestOptions, RequestResult } from "./request.ts";

@@ -4,15 +4,22 @@
  * node was lost. Such a step is retried while its failure means "NATS did not answer" (a
  * retryable SfError, or a NATS client error that natsUnavailableError recognises) or "not enough
  * cluster nodes up to place the replicas", with backoff, until a deadline; any other failure, or
- * the deadline, ends the start-up as before.
+ * the deadline, ends the start-up as before. Other callers that wait out NATS (the gateway's rate
+ * limiter) use the same loop with their own deadline, backoff and test of what is worth retrying.
  */
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { causeChain, natsUnavailableError, SfError } from "./errors.ts";
 import { pause } from "./request.ts";
 
 export interface StartupRetryOptions {
-  /** Give up after this long. Default 60000 ms. */
+  /** Give up after this long (before a wait that would end past it). Default 60000 ms. */
   deadlineMs?: number;
+  /** The first wait between attempts, doubled after each; default 250 ms. */
+  backoffMs?: number;
+  /** The longest wait between attempts; default 4000 ms. */
+  maxBackoffMs?: number;
+  /** Which failures are worth another attempt; default: NATS did not answer (see above). */
+  retryable?: (err: unknown) => boolean;
   /** Told about each retryable failure before the next attempt. */
   onRetry?: (what: string, attempt: number, err: unknown) => void;
   /** Ends the waiting early (shutdown). */
@@ -45,17 +52,19 @@ export async function retryWhileUnavailable<T>(
   options: StartupRetryOptions = {},
 ): Promise<T> {
   const deadline = performance.now() + (options.deadlineMs ?? 60_000);
-  let backoffMs = 250;
+  const retryable = options.retryable ?? isRetryable;
+  const maxBackoffMs = options.maxBackoffMs ?? 4000;
+  let backoffMs = options.backoffMs ?? 250;
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await step();
     } catch (err) {
-      if (!isRetryable(err) || performance.now() + backoffMs > deadline || options.signal?.aborted === true) {
+      if (!retryable(err) || performance.now() + backoffMs > deadline || options.signal?.aborted === true) {
         throw err;
       }
       options.onRetry?.(what, attempt, err);
       await pause(backoffMs, options.signal);
-      backoffMs = Math.min(backoffMs * 2, 4000);
+      backoffMs = Math.min(backoffMs * 2, maxBackoffMs);
     }
   }
 }

@@ -5,11 +5,18 @@
  * bucket is the absence of an entry; entries expire once a bucket would have refilled anyway.
  * The clock is the wall clock of the gateway taking the token (gateways are assumed NTP-synced).
  * While the KV store does not answer (NATS restarting, the bucket's stream electing a leader), a
- * take polls it again for up to `waitMs` before it refuses with SF_ERR_RATE_LIMIT_UNAVAILABLE.
+ * take polls it again (bus/startup.ts `retryWhileUnavailable`) while `waitMs` lasts before it
+ * refuses with SF_ERR_RATE_LIMIT_UNAVAILABLE.
  */
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { BusErrorCodes, ensureKvBucket, natsUnavailableError, pause, SfError } from "../bus/index.ts";
+import {
+  BusErrorCodes,
+  ensureKvBucket,
+  natsUnavailableError,
+  retryWhileUnavailable,
+  SfError,
+} from "../bus/index.ts";
 import { RateLimitedError } from "./errors.ts";
 
 export interface RateLimiterOptions {
@@ -99,21 +106,14 @@ export class RateLimiter {
     }
   }
 
-  /** One token from one bucket, polling a KV store that does not answer until `waitMs` is up. */
-  async #takeOne(key: string, scope: "api_key" | "tenant", perMinute: number): Promise<void> {
-    const deadline = performance.now() + this.#o.waitMs;
-    let backoffMs = 25;
-    for (;;) {
-      try {
-        await this.#tryTakeOne(key, scope, perMinute);
-        return;
-      } catch (err) {
-        const left = deadline - performance.now();
-        if (!transient(err) || left <= 0) throw err;
-        await pause(Math.min(backoffMs, left), undefined);
-        backoffMs = Math.min(backoffMs * 2, 500);
-      }
-    }
+  /** One token from one bucket, polling a KV store that does not answer while `waitMs` lasts. */
+  #takeOne(key: string, scope: "api_key" | "tenant", perMinute: number): Promise<void> {
+    return retryWhileUnavailable("rate limit bucket", () => this.#tryTakeOne(key, scope, perMinute), {
+      deadlineMs: this.#o.waitMs,
+      backoffMs: 25,
+      maxBackoffMs: 500,
+      retryable: transient,
+    });
   }
 
   async #tryTakeOne(key: string, scope: "api_key" | "tenant", perMinute: number): Promise<void> {
