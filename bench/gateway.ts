@@ -54,7 +54,14 @@ import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../
 import type { TestProcess } from "../tests/helpers/processes.ts";
 import { sharedServices } from "../tests/helpers/services.ts";
 import { openTestPlatform } from "../tests/helpers/stack.ts";
-import { closedLoop, cpuPerOp, cpuProfileArgs, processCpuSeconds } from "./harness.ts";
+import {
+  CLOCK_TICKS_PER_SECOND,
+  closedLoop,
+  cpuPerOp,
+  cpuProfileArgs,
+  machineTicks,
+  processCpuSeconds,
+} from "./harness.ts";
 import type { BenchOptions, BenchResult, LoopStats } from "./harness.ts";
 
 const run_ = promisify(execFile);
@@ -177,6 +184,8 @@ interface HttpStats {
   /** Socket errors, timeouts and non-2xx answers. */
   errors: number;
   cpu_us_per_req: number;
+  /** CPU of every process on the machine (wrk, servers, nats-server, kernel) per request. */
+  machine_cpu_us_per_req: number;
 }
 
 async function wrk(
@@ -219,8 +228,10 @@ async function httpLoad(
 ): Promise<HttpStats> {
   await wrk(bin, { ...args, durationS: args.warmupS });
   const cpu0 = processCpuSeconds(serverPid);
+  const machine0 = machineTicks().busy;
   const s = await wrk(bin, args);
   const cpu = processCpuSeconds(serverPid) - cpu0;
+  const machine = (machineTicks().busy - machine0) / CLOCK_TICKS_PER_SECOND;
   const seconds = s.duration_us / 1e6;
   return {
     req_per_s: round(s.requests / seconds, 1),
@@ -230,6 +241,7 @@ async function httpLoad(
     requests: s.requests,
     errors: s.connect + s.read + s.write + s.status + s.timeout,
     cpu_us_per_req: s.requests > 0 ? round((cpu / s.requests) * 1e6, 1) : Number.NaN,
+    machine_cpu_us_per_req: s.requests > 0 ? round((machine / s.requests) * 1e6, 1) : Number.NaN,
   };
 }
 
@@ -293,8 +305,8 @@ async function stopServers(s: Servers | undefined): Promise<void> {
   await s.node.proc.kill();
 }
 
-/** One trigger through a server, checked: 200 and the instant responder's text. */
-async function checkTrigger(base: string, apiKey: string): Promise<void> {
+/** One trigger through a server, checked: 200 and the instant responder's text; the answer's bytes. */
+async function checkTrigger(base: string, apiKey: string): Promise<number> {
   let last = "";
   for (let attempt = 0; attempt < 50; attempt++) {
     const res = await fetch(`${base}${TRIGGER_PATH}`, {
@@ -302,9 +314,10 @@ async function checkTrigger(base: string, apiKey: string): Promise<void> {
       headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
       body: JSON.stringify({ agent_slug: AGENT, user_id: USER, message: MESSAGE }),
     });
-    last = `${res.status} ${await res.text()}`;
-    if (res.status === 200 && (JSON.parse(last.slice(4)) as { response?: unknown }).response === REPLY_TEXT)
-      return;
+    const body = await res.text();
+    last = `${res.status} ${body}`;
+    if (res.status === 200 && (JSON.parse(body) as { response?: unknown }).response === REPLY_TEXT)
+      return Buffer.byteLength(body);
     // The actor host may still be taking its partitions.
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -318,6 +331,37 @@ async function checkHealth(base: string): Promise<string> {
   return Object.keys(JSON.parse(body) as Record<string, unknown>)
     .sort()
     .join(",");
+}
+
+/**
+ * The floor bridge (bench/gateway_floor.ts) with `hops` NATS hops, under the trigger's wrk load
+ * (its Authorization header is ignored there); the bridge answers with the gateway's answer size.
+ */
+async function floorLoad(
+  bin: string,
+  natsUrl: string,
+  hops: 1 | 2,
+  sizes: Sizes,
+  answerBytes: number,
+  args: { url: string; script: string; durationS: number; warmupS: number; scriptArgs?: string[] },
+): Promise<HttpStats> {
+  await using floor = await spawnTs(`gateway floor (${hops} hops)`, "bench/gateway_floor.ts", {
+    readyLine: "gateway floor ready",
+    env: {
+      NATS_URL: natsUrl,
+      FLOOR_HOPS: String(hops),
+      FLOOR_REQUEST_BYTES: String(sizes.trigger_request_bytes),
+      FLOOR_RESPONSE_BYTES: String(answerBytes),
+    },
+  });
+  const line = await floor.waitForLine("gateway floor ready");
+  const port = (JSON.parse(line) as { port?: unknown }).port;
+  if (typeof port !== "number") throw new Error(`gateway floor: no port in ${line}`);
+  try {
+    return await httpLoad(bin, floor.pid, { ...args, url: `http://127.0.0.1:${port}` });
+  } catch (err) {
+    throw new Error(`gateway floor (${hops} hops) failed: ${String(err)}\n${floor.tail()}`);
+  }
 }
 
 // ---- NATS callers ------------------------------------------------------------------------------
@@ -339,6 +383,7 @@ function loopRow(path: string, s: LoopStats & { cpu_us_per_op: Record<string, nu
     cpu_us_caller: s.cpu_us_per_op["caller"] ?? Number.NaN,
     cpu_us_nats_server: s.cpu_us_per_op["nats_server"] ?? Number.NaN,
     cpu_us_responder: s.cpu_us_per_op["responder"] ?? Number.NaN,
+    machine_cpu_us_per_req: s.cpu_us_per_op["machine"] ?? Number.NaN,
   };
 }
 
@@ -509,7 +554,7 @@ export async function run(options: BenchOptions): Promise<GatewayBenchResult> {
     servers = await startServers(server.url, prefixA);
     const healthKeys = [await checkHealth(servers.uws.base), await checkHealth(servers.node.base)];
     if (healthKeys[0] !== healthKeys[1]) throw new Error(`/health bodies differ: ${healthKeys.join(" vs ")}`);
-    await checkTrigger(servers.uws.base, keyA);
+    const answerBytes = await checkTrigger(servers.uws.base, keyA);
     await checkTrigger(servers.node.base, keyA);
     const triggerLuaA = join(dir, "trigger_a.lua");
     await writeFile(triggerLuaA, triggerScript(keyA));
@@ -541,6 +586,11 @@ export async function run(options: BenchOptions): Promise<GatewayBenchResult> {
     // Bare NATS with the sizes of the trigger's hops, and the gateway's turn without HTTP.
     const sizes = decodeBody((await nc.request("bench.backend.stats", new Uint8Array(0))).data) as Sizes;
     const request = new Uint8Array(sizes.trigger_request_bytes).fill(0x71);
+    // The floor: the thinnest uWS bridge making the same hops (one, then two), same wrk load.
+    const floor: Record<1 | 2, HttpStats> = {
+      1: await floorLoad(wrkBin, server.url, 1, sizes, answerBytes, { url: "", ...triggerArgs, ...loadArgs }),
+      2: await floorLoad(wrkBin, server.url, 2, sizes, answerBytes, { url: "", ...triggerArgs, ...loadArgs }),
+    };
     const pids = { caller: process.pid, nats_server: server.pid, responder: backend.pid };
     const bareRrMsgs = messageCounter(nc);
     const bareRr = await cpuPerOp(pids, () =>
@@ -591,6 +641,20 @@ export async function run(options: BenchOptions): Promise<GatewayBenchResult> {
     table.push(loopRow("bare NATS request/reply (trigger sizes)", bareRr));
     table.push(loopRow("bare NATS request/reply + one frame (trigger sizes)", bareTurn));
     table.push(loopRow("runTextTurn over NATS, no HTTP, instant actor op", gatewayTurn));
+    table.push(
+      httpRow(
+        `POST ${TRIGGER_PATH}, floor: one NATS request/reply`,
+        "uws (bench/gateway_floor.ts)",
+        floor[1],
+      ),
+    );
+    table.push(
+      httpRow(
+        `POST ${TRIGGER_PATH}, floor: request/reply + one frame`,
+        "uws (bench/gateway_floor.ts)",
+        floor[2],
+      ),
+    );
 
     put("health_uws", healthUws);
     put("health_node", healthNode);
@@ -635,6 +699,23 @@ export async function run(options: BenchOptions): Promise<GatewayBenchResult> {
     summary["trigger_uws_p50_over_bare_rr_frame_p50"] = round(triggerUws.p50_ms / bareTurn.p50_ms);
     summary["bare_rr_frame_req_per_s_over_trigger_uws"] = round(bareTurn.ops_per_s / triggerUws.req_per_s);
     summary["trigger_uws_p50_over_nats_turn_p50"] = round(triggerUws.p50_ms / gatewayTurn.p50_ms);
+    // The floor on this machine: how close to a bare request/reply an HTTP front can get at all.
+    for (const hops of [1, 2] as const) {
+      const f = floor[hops];
+      put(`floor_${hops}hop`, f);
+      summary[`floor_${hops}hop_cpu_us_per_req`] = f.cpu_us_per_req;
+      summary[`floor_${hops}hop_p50_over_bare_rr_p50`] = round(f.p50_ms / bareRr.p50_ms);
+      summary[`bare_rr_req_per_s_over_floor_${hops}hop`] = round(bareRr.ops_per_s / f.req_per_s);
+    }
+    summary["trigger_uws_p50_over_floor_2hop_p50"] = round(triggerUws.p50_ms / floor[2].p50_ms);
+    summary["floor_2hop_req_per_s_over_trigger_uws"] = round(floor[2].req_per_s / triggerUws.req_per_s);
+    // CPU of the whole machine per request: what each path costs when the cores are the limit.
+    summary["machine_cpu_us_per_req_bare_rr"] = bareRr.cpu_us_per_op["machine"] ?? Number.NaN;
+    summary["machine_cpu_us_per_req_bare_rr_frame"] = bareTurn.cpu_us_per_op["machine"] ?? Number.NaN;
+    summary["machine_cpu_us_per_req_health_uws"] = healthUws.machine_cpu_us_per_req;
+    summary["machine_cpu_us_per_req_floor_1hop"] = floor[1].machine_cpu_us_per_req;
+    summary["machine_cpu_us_per_req_floor_2hop"] = floor[2].machine_cpu_us_per_req;
+    summary["machine_cpu_us_per_req_trigger_uws"] = triggerUws.machine_cpu_us_per_req;
     summary["trigger_target_ratio"] = TARGET_TRIGGER_OVER_BARE;
     summary["trigger_meets_target"] =
       p50Ratio <= TARGET_TRIGGER_OVER_BARE && rpsRatio <= TARGET_TRIGGER_OVER_BARE ? "yes" : "no";
@@ -672,6 +753,10 @@ export async function run(options: BenchOptions): Promise<GatewayBenchResult> {
           "nc.request to a bare responder (bench/gateway_backend.ts), request and reply of the trigger request/reply sizes",
         bare_rr_frame:
           "the same plus one frame of the final message's size published to a subject the caller subscribes to (the gateway's two hops)",
+        floor:
+          "bench/gateway_floor.ts: the thinnest uWS server that reads the trigger request and makes its NATS hops with bare payloads of the trigger sizes (1 hop: bench.rr; 2 hops: bench.turn and its frame), then answers 200 with a body of the gateway's answer size; no auth, validation, rate limit, metrics, logging, envelope or headers. What an HTTP front costs on this machine before any work of its own",
+        machine_cpu:
+          "machine_cpu_us_per_req_*: busy CPU of the whole machine (/proc/stat: wrk, servers, nats-server, responders, kernel) over the measured run, per request",
         nats_turn:
           "gateway runTextTurn called from the bench process over NATS, with a chat inbox and a made-up session as the gateway runs it: the gateway's NATS work without HTTP",
         nats_messages:

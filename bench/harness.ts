@@ -118,17 +118,38 @@ export function cpuProfileArgs(name: string): { nodeArgs?: string[] } {
   return dir === undefined || dir === "" ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`] };
 }
 
-/** Runs `fn` and reports the CPU microseconds each named process spent per operation. */
+/** The machine's busy and total ticks, all cores (the first line of /proc/stat). */
+export function machineTicks(): { busy: number; total: number } {
+  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  // idle and iowait are the 4th and 5th numbers.
+  return { busy: total - (fields[3] ?? 0) - (fields[4] ?? 0), total };
+}
+
+/** Microseconds per operation, to a tenth, of `seconds` spent over `ops` operations. */
+const usPerOp = (seconds: number, ops: number): number =>
+  ops > 0 ? Math.round((seconds / ops) * 1e6 * 10) / 10 : Number.NaN;
+
+/**
+ * Runs `fn` and reports the CPU microseconds each named process spent per operation, and under
+ * `machine` what all processes of the machine spent together (load generator, servers, kernel).
+ */
 export async function cpuPerOp<T extends { ops: number }>(
   pids: Record<string, number>,
   fn: () => Promise<T>,
 ): Promise<T & { cpu_us_per_op: Record<string, number> }> {
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, processCpuSeconds(pid)]));
+  const machine0 = machineTicks().busy;
   const result = await fn();
+  const machineSeconds = (machineTicks().busy - machine0) / CLOCK_TICKS_PER_SECOND;
   const cpu: Record<string, number> = {};
   for (const [name, pid] of Object.entries(pids)) {
-    const used = processCpuSeconds(pid) - (before[name] as number);
-    cpu[name] = result.ops > 0 ? Math.round((used / result.ops) * 1e6 * 10) / 10 : Number.NaN;
+    cpu[name] = usPerOp(processCpuSeconds(pid) - (before[name] as number), result.ops);
   }
+  cpu["machine"] = usPerOp(machineSeconds, result.ops);
   return { ...result, cpu_us_per_op: cpu };
 }

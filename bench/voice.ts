@@ -71,7 +71,7 @@ import type { TestProcess } from "../tests/helpers/processes.ts";
 import { sharedServices } from "../tests/helpers/services.ts";
 import type { SharedServices } from "../tests/helpers/services.ts";
 import { addVoiceAgent, openTestPlatform } from "../tests/helpers/stack.ts";
-import { CLOCK_TICKS_PER_SECOND, cpuProfileArgs, percentile, statTicks } from "./harness.ts";
+import { CLOCK_TICKS_PER_SECOND, cpuProfileArgs, machineTicks, percentile, statTicks } from "./harness.ts";
 import type { BenchOptions, BenchResult } from "./harness.ts";
 
 const P = 16;
@@ -258,18 +258,6 @@ function threadTicks(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-/** The machine's busy and total ticks, all cores (the first line of /proc/stat). */
-function machineTicks(): { busy: number; total: number } {
-  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  const total = fields.reduce((a, b) => a + b, 0);
-  // idle and iowait are the 4th and 5th numbers.
-  return { busy: total - (fields[3] ?? 0) - (fields[4] ?? 0), total };
 }
 
 /**
