@@ -14,10 +14,10 @@ import { connectBus, createSubjects, toWireError } from "../bus/index.ts";
 import {
   ApiKeyVerifier,
   createGatewayWithWs,
-  LazyAbort,
   LoopBatch,
   parseGatewayConfig,
   PayloadTooLargeError,
+  RequestAbort,
 } from "../gateway/index.ts";
 import type { RawRequest, SerializedResponse, StreamSink } from "../gateway/index.ts";
 
@@ -63,17 +63,15 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
     const value = rawHeaders[i + 1] as string;
     headers[key] = key in headers ? `${headers[key]}, ${value}` : value;
   }
-  // Made when first asked for, as the uWS shell does (gateway/lazy_abort.ts).
-  const controller = new LazyAbort();
+  // The request's abort, as the uWS shell makes it (gateway/request_abort.ts).
+  const controller = new RequestAbort();
   const raw: RawRequest = {
     method: (req.method ?? "GET").toUpperCase(),
     url: req.url ?? "/",
     headers,
     body: Buffer.alloc(0),
     remoteAddress: req.socket.remoteAddress ?? "",
-    get signal(): AbortSignal {
-      return controller.signal;
-    },
+    signal: controller,
   };
   let done = false;
   res.on("close", () => {
@@ -90,7 +88,7 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
     if (run !== undefined) {
       res.writeHead(out.status, out.headers);
       const sink: StreamSink = {
-        signal: controller.signal,
+        signal: controller,
         write(chunk: string): boolean {
           if (done) return false;
           res.write(chunk);

@@ -30,7 +30,7 @@ export type { BusConnectionOptions, BusStatusEvent } from "./connection.ts";
 export { requestReply } from "./request.ts";
 export { ReplyMux } from "./reply_mux.ts";
 export type { MuxOutcome } from "./reply_mux.ts";
-export type { RequestOptions, RequestResult } from "./request.ts";
+export type { AbortLike, RequestOptions, RequestResult } from "./request.ts";
 export { provisionBus, parseProvisionOptions, ensureKvBucket } from "./provision.ts";
 export { retryWhileUnavailable } from "./startup.ts";
 export type { StartupRetryOptions } from "./startup.ts";

@@ -24,7 +24,17 @@ export interface RequestOptions {
   /** Remote error codes that are retried within the deadline. Default: SF_ERR_NOT_OWNER, SF_ERR_UNAVAILABLE. */
   retryCodes?: readonly string[];
   /** Aborts the call (and its retries) early. */
-  signal?: AbortSignal;
+  signal?: AbortLike;
+}
+
+/**
+ * What a call needs of an abort signal. An `AbortSignal` is one; the gateway's requests carry a
+ * cheaper one (gateway/request_abort.ts).
+ */
+export interface AbortLike {
+  readonly aborted: boolean;
+  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: () => void): void;
 }
 
 export interface RequestResult<T> {
@@ -43,7 +53,7 @@ function isClosed(err: unknown): boolean {
 }
 
 /** Resolves after `ms`, or early when `signal` aborts. */
-export function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+export function pause(ms: number, signal: AbortLike | undefined): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done(): void {

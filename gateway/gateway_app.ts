@@ -40,6 +40,7 @@ import type {
 import { createGatewayMetrics, methodLabel, UNMATCHED_ROUTE } from "./metrics.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { decodeParams, parseJsonBody, parseUrl, pickRequestId } from "./request_parsing.ts";
+import { RequestAbort } from "./request_abort.ts";
 import { Router } from "./router.ts";
 import { assertValid, createValidatorCompiler } from "./validation.ts";
 import type { RouteValidators } from "./validation.ts";
@@ -273,7 +274,6 @@ export class GatewayApp {
     } catch (err) {
       return this.#refuse(route, raw, err, requestId);
     }
-    let fallback: AbortSignal | undefined;
     const req: GatewayRequest = {
       id: requestId,
       method,
@@ -285,10 +285,8 @@ export class GatewayApp {
       body,
       rawBody: raw.body,
       remoteAddress: raw.remoteAddress,
-      // Read only when a handler asks: an AbortSignal is costly to make (lazy_abort.ts).
-      get signal(): AbortSignal {
-        return raw.signal ?? (fallback ??= new AbortController().signal);
-      },
+      // A request handed over without one (in process) is never aborted.
+      signal: raw.signal ?? new RequestAbort(),
       context,
     };
     return route.handler(req);

@@ -4,6 +4,7 @@
  * the uWS shell and under `GatewayApp.inject` in tests.
  */
 import type { SchemaObject } from "ajv/dist/2020.js";
+import type { AbortLike } from "../bus/index.ts";
 
 export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
@@ -23,7 +24,7 @@ export interface RawRequest {
   body: Buffer;
   remoteAddress: string;
   /** Aborts when the client goes away before the response is written. */
-  signal?: AbortSignal;
+  signal?: AbortLike;
 }
 
 /**
@@ -64,7 +65,8 @@ export interface GatewayRequest {
   readonly body: unknown;
   readonly rawBody: Buffer;
   readonly remoteAddress: string;
-  readonly signal: AbortSignal;
+  /** Aborts when the client goes away before the response is written. */
+  readonly signal: AbortLike;
   readonly context: RequestContext;
 }
 
@@ -76,7 +78,7 @@ export interface GatewayRequest {
 export interface StreamSink {
   write(chunk: string): boolean;
   /** Aborts when the client goes away (or is cut for reading too slowly). */
-  readonly signal: AbortSignal;
+  readonly signal: AbortLike;
 }
 
 /** A body produced over time (Server-Sent Events). `run` must not reject: it reports errors in the stream. */

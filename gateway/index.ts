@@ -36,7 +36,7 @@ export {
 export type { GatewayAppOptions, InjectRequest, InjectResponse } from "./gateway_app.ts";
 export { startUwsServer } from "./uws_server.ts";
 export { LoopBatch } from "./loop_batch.ts";
-export { LazyAbort } from "./lazy_abort.ts";
+export { RequestAbort } from "./request_abort.ts";
 export type { UwsServer, UwsServerOptions, StopResult } from "./uws_server.ts";
 export { Router } from "./router.ts";
 export type { RouteMatch } from "./router.ts";

@@ -22,7 +22,7 @@ import type { GatewayApp } from "./gateway_app.ts";
 import { LoopBatch } from "./loop_batch.ts";
 import type { RawRequest, SerializedResponse, StreamSink } from "./http_types.ts";
 import type { ChatSocket, WsAdmission, WsChatHandler } from "./ws_chat.ts";
-import { LazyAbort } from "./lazy_abort.ts";
+import { RequestAbort } from "./request_abort.ts";
 
 export interface UwsServerOptions {
   app: GatewayApp;
@@ -131,16 +131,14 @@ export async function startUwsServer(options: UwsServerOptions): Promise<UwsServ
     });
     // No `?` at all gives undefined here, whatever the typings say.
     const query = req.getQuery() as string | undefined;
-    const controller = new LazyAbort();
+    const controller = new RequestAbort();
     const raw: RawRequest = {
       method: req.getCaseSensitiveMethod().toUpperCase(),
       url: query === undefined || query === "" ? req.getUrl() : `${req.getUrl()}?${query}`,
       headers,
       body: Buffer.alloc(0),
       remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
-      get signal(): AbortSignal {
-        return controller.signal;
-      },
+      signal: controller,
     };
     let done = false;
     inFlight += 1;
@@ -214,7 +212,7 @@ export async function startUwsServer(options: UwsServerOptions): Promise<UwsServ
         return true;
       });
       const sink: StreamSink = {
-        signal: controller.signal,
+        signal: controller,
         write(chunk: string): boolean {
           if (done) return false;
           if (waiting) {

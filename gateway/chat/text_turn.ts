@@ -11,7 +11,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TriggerReply } from "../../actors/index.ts";
 import { fromWireError, requestReply } from "../../bus/index.ts";
-import type { Subjects } from "../../bus/index.ts";
+import type { AbortLike, Subjects } from "../../bus/index.ts";
 import type { ChatFrame } from "../../actors/index.ts";
 import { ClientGoneError, ReplyTimeoutError } from "../errors.ts";
 import { readChatFrame } from "./chat_inbox.ts";
@@ -54,7 +54,7 @@ export interface TextTurnRequest {
   /** The `trigger` body without session_id/job_id/mode. */
   body: { agent_slug: string; user_id: string; message: string } & Record<string, unknown>;
   traceId: string;
-  signal: AbortSignal;
+  signal: AbortLike;
   /** Called for each token of the job, in order. */
   onToken?: (delta: string, seq: number) => void;
   /** Called once the job is claimed, before any token is passed on. */
