@@ -54,14 +54,8 @@ import { defaultPlatformSchema, spawnActorHost, spawnTs, testKeyring } from "../
 import type { TestProcess } from "../tests/helpers/processes.ts";
 import { sharedServices } from "../tests/helpers/services.ts";
 import { openTestPlatform } from "../tests/helpers/stack.ts";
-import {
-  CLOCK_TICKS_PER_SECOND,
-  closedLoop,
-  cpuPerOp,
-  cpuProfileArgs,
-  machineTicks,
-  processCpuSeconds,
-} from "./harness.ts";
+import { bareTurnCaller } from "./bare_turn.ts";
+import { closedLoop, cpuPerOp, cpuProfileArgs } from "./harness.ts";
 import type { BenchOptions, BenchResult, LoopStats } from "./harness.ts";
 
 const run_ = promisify(execFile);
@@ -220,18 +214,17 @@ async function wrk(
   return JSON.parse(line.slice("WRK_JSON ".length)) as WrkStats;
 }
 
-/** A warm-up run, then the measured run with the CPU the server process spent. */
+/** A warm-up run, then the measured run with the CPU the server process and the machine spent. */
 async function httpLoad(
   bin: string,
   serverPid: number,
   args: { url: string; script: string; durationS: number; warmupS: number; scriptArgs?: string[] },
 ): Promise<HttpStats> {
   await wrk(bin, { ...args, durationS: args.warmupS });
-  const cpu0 = processCpuSeconds(serverPid);
-  const machine0 = machineTicks().busy;
-  const s = await wrk(bin, args);
-  const cpu = processCpuSeconds(serverPid) - cpu0;
-  const machine = (machineTicks().busy - machine0) / CLOCK_TICKS_PER_SECOND;
+  const s = await cpuPerOp({ server: serverPid }, async () => {
+    const stats = await wrk(bin, args);
+    return { ...stats, ops: stats.requests };
+  });
   const seconds = s.duration_us / 1e6;
   return {
     req_per_s: round(s.requests / seconds, 1),
@@ -240,8 +233,8 @@ async function httpLoad(
     p99_ms: round(s.p99_us / 1000),
     requests: s.requests,
     errors: s.connect + s.read + s.write + s.status + s.timeout,
-    cpu_us_per_req: s.requests > 0 ? round((cpu / s.requests) * 1e6, 1) : Number.NaN,
-    machine_cpu_us_per_req: s.requests > 0 ? round((machine / s.requests) * 1e6, 1) : Number.NaN,
+    cpu_us_per_req: s.cpu_us_per_op["server"] ?? Number.NaN,
+    machine_cpu_us_per_req: s.cpu_us_per_op["machine"] ?? Number.NaN,
   };
 }
 
@@ -269,11 +262,12 @@ async function startServers(natsUrl: string, prefix: string): Promise<Servers> {
     // SF_BENCH_GATEWAY_CPU_PROFILE=<dir>: a CPU profile of the uWS gateway, written as it stops.
     ...cpuProfileArgs("SF_BENCH_GATEWAY_CPU_PROFILE"),
   });
-  let node: TestProcess;
   try {
-    node = await spawnTs("node:http gateway", "bench/gateway_node_http.ts", {
-      readyLine: "node gateway ready",
-      env: {
+    const node = await spawnListening(
+      "node:http gateway",
+      "bench/gateway_node_http.ts",
+      "node gateway ready",
+      {
         NATS_URL: natsUrl,
         SF_SUBJECT_PREFIX: prefix,
         SF_PARTITIONS: String(P),
@@ -283,19 +277,32 @@ async function startServers(natsUrl: string, prefix: string): Promise<Servers> {
         SF_GATEWAY_SHUTDOWN_GRACE_MS: "5000",
         ...env,
       },
-    });
+    );
+    return { uws: { proc: uws.proc, base: uws.base }, node };
   } catch (err) {
     await uws.proc.kill();
     throw err;
   }
-  const line = await node.waitForLine("node gateway ready");
+}
+
+/**
+ * A bench server process that prints `readyLine` as JSON with the port it listens on (loopback),
+ * and its base URL; killed again when that line has no port.
+ */
+async function spawnListening(
+  name: string,
+  script: string,
+  readyLine: string,
+  env: Record<string, string>,
+): Promise<{ proc: TestProcess; base: string }> {
+  const proc = await spawnTs(name, script, { readyLine, env });
+  const line = await proc.waitForLine(readyLine);
   const port = (JSON.parse(line) as { port?: unknown }).port;
   if (typeof port !== "number") {
-    await node.kill();
-    await uws.proc.kill();
-    throw new Error(`node:http gateway: no port in ${line}`);
+    await proc.kill();
+    throw new Error(`${name}: no port in ${line}`);
   }
-  return { uws: { proc: uws.proc, base: uws.base }, node: { proc: node, base: `http://127.0.0.1:${port}` } };
+  return { proc, base: `http://127.0.0.1:${port}` };
 }
 
 async function stopServers(s: Servers | undefined): Promise<void> {
@@ -345,22 +352,22 @@ async function floorLoad(
   answerBytes: number,
   args: { url: string; script: string; durationS: number; warmupS: number; scriptArgs?: string[] },
 ): Promise<HttpStats> {
-  await using floor = await spawnTs(`gateway floor (${hops} hops)`, "bench/gateway_floor.ts", {
-    readyLine: "gateway floor ready",
-    env: {
+  const floor = await spawnListening(
+    `gateway floor (${hops} hops)`,
+    "bench/gateway_floor.ts",
+    "gateway floor ready",
+    {
       NATS_URL: natsUrl,
       FLOOR_HOPS: String(hops),
       FLOOR_REQUEST_BYTES: String(sizes.trigger_request_bytes),
       FLOOR_RESPONSE_BYTES: String(answerBytes),
     },
-  });
-  const line = await floor.waitForLine("gateway floor ready");
-  const port = (JSON.parse(line) as { port?: unknown }).port;
-  if (typeof port !== "number") throw new Error(`gateway floor: no port in ${line}`);
+  );
+  await using proc = floor.proc;
   try {
-    return await httpLoad(bin, floor.pid, { ...args, url: `http://127.0.0.1:${port}` });
+    return await httpLoad(bin, proc.pid, { ...args, url: floor.base });
   } catch (err) {
-    throw new Error(`gateway floor (${hops} hops) failed: ${String(err)}\n${floor.tail()}`);
+    throw new Error(`gateway floor (${hops} hops) failed: ${String(err)}\n${proc.tail()}`);
   }
 }
 
@@ -600,33 +607,11 @@ export async function run(options: BenchOptions): Promise<GatewayBenchResult> {
       ),
     );
     const bareRrPerCall = bareRrMsgs.perCall();
-    const inbox = `bench.chat.${randomUUID()}`;
-    const waiting = new Map<string, () => void>();
-    const chatSub = nc.subscribe(`${inbox}.*`, {
-      callback: (_err, msg) => {
-        const id = msg.subject.slice(inbox.length + 1);
-        waiting.get(id)?.();
-        waiting.delete(id);
-      },
-    });
-    const encoder = new TextEncoder();
+    const bareTurnCalls = bareTurnCaller(nc, `bench.chat.${randomUUID()}`, sizes.trigger_request_bytes);
     const bareTurnMsgs = messageCounter(nc);
-    const bareTurn = await cpuPerOp(pids, () =>
-      closedLoop(
-        bareTurnMsgs.count(async () => {
-          const id = randomUUID();
-          const frame = new Promise<void>((resolve) => waiting.set(id, resolve));
-          const head = encoder.encode(`${inbox}.${id}\n`);
-          const data = new Uint8Array(Math.max(sizes.trigger_request_bytes, head.byteLength)).fill(0x71);
-          data.set(head);
-          await nc.request("bench.turn", data, { timeout: 10_000 });
-          await frame;
-        }),
-        natsLoop,
-      ),
-    );
+    const bareTurn = await cpuPerOp(pids, () => closedLoop(bareTurnMsgs.count(bareTurnCalls.turn), natsLoop));
     const bareTurnPerCall = bareTurnMsgs.perCall();
-    chatSub.unsubscribe();
+    bareTurnCalls.close();
     const gatewayTurnMsgs = messageCounter(nc);
     const gatewayTurn = await cpuPerOp(pids, () =>
       closedLoop(gatewayTurnMsgs.count(natsTurn(nc, prefixA, tenantA)), natsLoop),

@@ -17,6 +17,7 @@
 import uws from "@trufflesuite/uws-js-unofficial";
 import { connect } from "@nats-io/transport-node";
 import { LoopBatch } from "../gateway/index.ts";
+import { bareTurnCaller } from "./bare_turn.ts";
 
 const env = process.env;
 const hops = Number(env["FLOOR_HOPS"] ?? "2");
@@ -32,29 +33,11 @@ const nc = await connect({
 
 // The answer: a JSON string of the gateway's answer size.
 const answer = `"${"a".repeat(responseBytes - 2)}"`;
-const encoder = new TextEncoder();
-const inbox = `bench.floor.${process.pid}`;
-const waiting = new Map<number, () => void>();
-let nextId = 0;
-nc.subscribe(`${inbox}.*`, {
-  callback: (_err, msg) => {
-    const id = Number(msg.subject.slice(inbox.length + 1));
-    waiting.get(id)?.();
-    waiting.delete(id);
-  },
-});
+const bareTurns = bareTurnCaller(nc, `bench.floor.${process.pid}`, requestBytes);
 
 async function bridge(): Promise<void> {
-  const payload = new Uint8Array(requestBytes).fill(0x71);
-  if (hops === 1) {
-    await nc.request("bench.rr", payload, { timeout: 10_000 });
-    return;
-  }
-  const id = nextId++;
-  const frame = new Promise<void>((resolve) => waiting.set(id, resolve));
-  payload.set(encoder.encode(`${inbox}.${id}\n`));
-  await nc.request("bench.turn", payload, { timeout: 10_000 });
-  await frame;
+  if (hops === 2) return bareTurns.turn();
+  await nc.request("bench.rr", new Uint8Array(requestBytes).fill(0x71), { timeout: 10_000 });
 }
 
 const batch = new LoopBatch((err) => console.error(err));
